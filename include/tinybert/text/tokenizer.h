@@ -1,0 +1,62 @@
+// The BERT tokenizer: normalizer -> pre-tokenizer -> WordPiece -> post-processor
+// ([CLS] a [SEP] b [SEP], type ids, longest_first truncation), plus batch padding.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tinybert/text/normalizer.h"
+#include "tinybert/text/vocab.h"
+#include "tinybert/text/wordpiece.h"
+
+namespace tinybert::text {
+
+struct Encoding {
+  std::vector<int32_t> ids;       // [CLS] a [SEP] (b [SEP])
+  std::vector<int32_t> type_ids;  // 0 for [CLS] a [SEP], 1 for b [SEP]
+};
+
+// A padded batch, row-major (B, T).
+struct Batch {
+  int64_t batch = 0, length = 0;
+  std::vector<int64_t> ids, type_ids, attention_mask;
+};
+
+class Tokenizer {
+ public:
+  // vocab.txt with the given casing.
+  static Tokenizer from_vocab(const std::string& vocab_path, NormalizerOptions options = {});
+  // A model directory: vocab.txt, and tokenizer_config.json when present (do_lower_case,
+  // strip_accents, tokenize_chinese_chars).
+  static Tokenizer from_dir(const std::string& dir);
+
+  // Word-piece ids of one text; no [CLS]/[SEP] added, but special tokens written in the text
+  // ("[MASK]") are kept as such.
+  void tokenize(std::string_view text, std::vector<int32_t>& ids) const;
+  // Full encoding; max_length > 0 truncates longest_first so the result (specials included)
+  // fits; max_length 0 means no truncation.
+  Encoding encode(std::string_view text, std::optional<std::string_view> pair = std::nullopt,
+                  size_t max_length = 0) const;
+
+  const Vocab& vocab() const { return *vocab_; }
+  const Normalizer& normalizer() const { return normalizer_; }
+
+ private:
+  void tokenize_plain(std::string_view text, std::vector<int32_t>& ids) const;
+  std::shared_ptr<const Vocab> vocab_;
+  Normalizer normalizer_;
+  std::shared_ptr<const WordPiece> wordpiece_;
+};
+
+// Pads encodings to the longest (or to `length` when larger) with `pad_id`; mask 1 on tokens.
+Batch pad_batch(const std::vector<Encoding>& encodings, int32_t pad_id, int64_t length = 0);
+
+// Budgets of `longest_first` truncation for a pair of lengths n1, n2 and a total budget,
+// exactly as HF tokenizers computes them.
+std::pair<size_t, size_t> longest_first_budget(size_t n1, size_t n2, size_t budget);
+
+}  // namespace tinybert::text

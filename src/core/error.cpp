@@ -1,0 +1,19 @@
+// File reading with errors that name the path.
+#include "tinybert/core/error.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+namespace tinybert {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("cannot open ", path, ": ", std::strerror(errno));
+  std::ostringstream os;
+  os << in.rdbuf();
+  if (in.bad()) fail("cannot read ", path, ": ", std::strerror(errno));
+  return os.str();
+}
+
+}  // namespace tinybert

@@ -1,0 +1,131 @@
+// Tokenizer pipeline and post-processing.
+#include "tinybert/text/tokenizer.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "tinybert/core/error.h"
+#include "tinybert/text/pre_tokenizer.h"
+
+namespace tinybert::text {
+
+Tokenizer Tokenizer::from_vocab(const std::string& vocab_path, NormalizerOptions options) {
+  Tokenizer t;
+  t.vocab_ = std::make_shared<Vocab>(Vocab::load(vocab_path));
+  t.normalizer_ = Normalizer(options);
+  t.wordpiece_ = std::make_shared<WordPiece>(*t.vocab_);
+  return t;
+}
+
+Tokenizer Tokenizer::from_dir(const std::string& dir) {
+  namespace fs = std::filesystem;
+  NormalizerOptions options;
+  fs::path config = fs::path(dir) / "tokenizer_config.json";
+  if (fs::exists(config)) {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(read_file(config.string()));
+    } catch (const nlohmann::json::exception& e) {
+      fail(config.string(), ": invalid JSON: ", e.what());
+    }
+    try {
+      if (j.contains("do_lower_case")) options.lowercase = j["do_lower_case"].get<bool>();
+      if (j.contains("tokenize_chinese_chars"))
+        options.handle_chinese_chars = j["tokenize_chinese_chars"].get<bool>();
+      if (j.contains("strip_accents") && !j["strip_accents"].is_null())
+        options.strip_accents = j["strip_accents"].get<bool>();
+    } catch (const nlohmann::json::exception& e) {
+      fail(config.string(), ": ", e.what());
+    }
+  }
+  return from_vocab((fs::path(dir) / "vocab.txt").string(), options);
+}
+
+void Tokenizer::tokenize_plain(std::string_view text, std::vector<int32_t>& ids) const {
+  thread_local std::string normalized;
+  thread_local std::vector<std::string_view> words;
+  normalizer_.normalize(text, normalized);
+  words.clear();
+  pre_tokenize(normalized, words);
+  for (std::string_view w : words) wordpiece_->tokenize(w, ids);
+}
+
+void Tokenizer::tokenize(std::string_view text, std::vector<int32_t>& ids) const {
+  // Special tokens written literally in the text ("[SEP]") match before normalization, as HF's
+  // added tokens do; the text between them goes through the pipeline.
+  static constexpr std::string_view kSpecials[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+  size_t done = 0;
+  for (size_t pos = text.find('['); pos != std::string_view::npos; pos = text.find('[', pos + 1)) {
+    for (std::string_view special : kSpecials) {
+      if (text.compare(pos, special.size(), special) != 0) continue;
+      tokenize_plain(text.substr(done, pos - done), ids);
+      ids.push_back(vocab_->find(special));
+      done = pos + special.size();
+      pos = done - 1;
+      break;
+    }
+  }
+  tokenize_plain(text.substr(done), ids);
+}
+
+std::pair<size_t, size_t> longest_first_budget(size_t n1, size_t n2, size_t budget) {
+  if (n1 + n2 <= budget) return {n1, n2};
+  bool swap = n1 > n2;
+  if (swap) std::swap(n1, n2);
+  n2 = n1 > budget ? n1 : std::max(n1, budget - n1);
+  if (n1 + n2 > budget) {
+    n1 = budget / 2;
+    n2 = n1 + budget % 2;
+  }
+  if (swap) std::swap(n1, n2);
+  return {n1, n2};
+}
+
+Encoding Tokenizer::encode(std::string_view text, std::optional<std::string_view> pair,
+                           size_t max_length) const {
+  std::vector<int32_t> a, b;
+  tokenize(text, a);
+  if (pair) tokenize(*pair, b);
+  const size_t specials = pair ? 3 : 2;
+  if (max_length > 0) {
+    if (max_length < specials)
+      fail("max_length ", max_length, " cannot hold the ", specials, " special tokens");
+    auto [n1, n2] = longest_first_budget(a.size(), b.size(), max_length - specials);
+    a.resize(std::min(a.size(), n1));
+    b.resize(std::min(b.size(), n2));
+  }
+  Encoding e;
+  e.ids.reserve(a.size() + b.size() + specials);
+  e.ids.push_back(vocab_->cls_id);
+  e.ids.insert(e.ids.end(), a.begin(), a.end());
+  e.ids.push_back(vocab_->sep_id);
+  e.type_ids.assign(e.ids.size(), 0);
+  if (pair) {
+    e.ids.insert(e.ids.end(), b.begin(), b.end());
+    e.ids.push_back(vocab_->sep_id);
+    e.type_ids.resize(e.ids.size(), 1);
+  }
+  return e;
+}
+
+Batch pad_batch(const std::vector<Encoding>& encodings, int32_t pad_id, int64_t length) {
+  Batch b;
+  b.batch = static_cast<int64_t>(encodings.size());
+  b.length = length;
+  for (const auto& e : encodings) b.length = std::max<int64_t>(b.length, e.ids.size());
+  const auto total = static_cast<size_t>(b.batch * b.length);
+  b.ids.assign(total, pad_id);
+  b.type_ids.assign(total, 0);
+  b.attention_mask.assign(total, 0);
+  for (size_t i = 0; i < encodings.size(); ++i) {
+    const auto& e = encodings[i];
+    const size_t row = i * static_cast<size_t>(b.length);
+    std::copy(e.ids.begin(), e.ids.end(), b.ids.begin() + row);
+    std::copy(e.type_ids.begin(), e.type_ids.end(), b.type_ids.begin() + row);
+    std::fill_n(b.attention_mask.begin() + row, e.ids.size(), 1);
+  }
+  return b;
+}
+
+}  // namespace tinybert::text
