@@ -1,0 +1,30 @@
+// The tinybert subcommands: each adds itself to the CLI and runs when chosen.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <c10/core/Device.h>
+
+#include <functional>
+#include <string>
+
+namespace tinybert::cli {
+
+// Options every command takes.
+struct CommonOptions {
+  std::string device = "cpu";  // cpu | cuda | cuda:N
+  int threads = 0;             // 0: one per core
+};
+
+// Adds --device, --threads and --config to a subcommand.
+void add_common_options(CLI::App* cmd, CommonOptions& common);
+// Applies --threads, resolves --device, and prints the runtime report to stderr.
+c10::Device start_runtime(const CommonOptions& common);
+
+// Each returns the command's runner, called after parsing if the command was chosen.
+using Runner = std::function<int()>;
+Runner add_tokenize(CLI::App& app);
+Runner add_inspect(CLI::App& app);
+Runner add_predict(CLI::App& app);
+Runner add_info(CLI::App& app);
+
+}  // namespace tinybert::cli

@@ -1,0 +1,55 @@
+// HF-format model directories: config.json + model.safetensors + vocab.txt (+ tokenizer_config.json),
+// loaded by tensor name with every missing, unexpected or mis-shaped tensor reported, and saved
+// atomically so that transformers' from_pretrained(dir) loads them.
+#pragma once
+
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tinybert/io/safetensors.h"
+#include "tinybert/model/heads.h"
+#include "tinybert/text/tokenizer.h"
+
+namespace tinybert::io {
+
+// What loading did besides copying tensors.
+struct LoadReport {
+  std::vector<std::string> initialized;  // model tensors absent from the file (heads only)
+  std::vector<std::string> ignored;      // file tensors of heads this model does not have
+  std::string summary() const;           // one line each, empty when nothing to say
+};
+
+// Copies the tensors of `file` into `model` by HF name, accepting the legacy aliases
+// (LayerNorm.gamma/beta, keys without the "bert." prefix, cls.predictions.decoder.*, position_ids).
+// Missing head tensors keep their initial values and are reported; anything else missing,
+// unexpected or mis-shaped fails with all such tensors named.
+LoadReport load_state(model::AutoBertImpl& model, const SafetensorsFile& file);
+
+struct LoadOptions {
+  std::optional<model::Architecture> architecture;  // override config.json's (e.g. a classifier from an MLM)
+  std::optional<std::vector<std::string>> labels;   // for a new classification head
+  c10::Device device = c10::kCPU;
+  c10::ScalarType dtype = c10::kFloat;
+  uint64_t seed = 42;  // for tensors that are initialised rather than loaded
+};
+
+struct LoadedModel {
+  model::AutoBert model{nullptr};
+  LoadReport report;
+};
+
+// Loads a model directory; the model is returned in eval mode.
+LoadedModel load_model(const std::string& dir, const LoadOptions& options = {});
+
+// Writes `model` (its config included) with `tokenizer`'s vocabulary into `dir`: everything goes to
+// a temporary sibling directory first, which then replaces `dir`.
+void save_model(model::AutoBertImpl& model, const text::Tokenizer& tokenizer, const std::string& dir);
+
+// The state dict as HF names it (no "bert." prefix for a base BertModel), in fp32 on the CPU.
+std::vector<std::pair<std::string, at::Tensor>> hf_state_dict(model::AutoBertImpl& model);
+
+}  // namespace tinybert::io

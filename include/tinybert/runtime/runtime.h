@@ -1,0 +1,27 @@
+// The runtime a command runs on: device, threads, BLAS; and the start-up report of them.
+#pragma once
+
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
+
+#include <ostream>
+#include <string>
+
+namespace tinybert::runtime {
+
+// "cpu", "cuda" or "cuda:N"; fails clearly when CUDA is asked for but absent.
+c10::Device parse_device(const std::string& name);
+// "fp32" | "bf16" | "fp16"; fails for a dtype the device cannot run.
+c10::ScalarType parse_dtype(const std::string& name, c10::Device device);
+// Sets LibTorch's intra-op threads; 0 means one per core.
+void set_threads(int threads);
+
+// The BLAS library this process loaded (resolved path), or "" if none is visible.
+std::string blas_library();
+// True for the reference (netlib) BLAS, which runs matmul about 40x slower than OpenBLAS.
+bool is_reference_blas(const std::string& path);
+
+// One line: LibTorch version, device, threads, BLAS; plus a warning line for a slow BLAS.
+void report(std::ostream& out, c10::Device device);
+
+}  // namespace tinybert::runtime

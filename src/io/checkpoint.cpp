@@ -1,0 +1,205 @@
+// Loading and saving HF-format BERT directories.
+#include "tinybert/io/checkpoint.h"
+
+#include <ATen/ATen.h>
+#include <torch/utils.h>
+
+#include <filesystem>
+#include <map>
+#include <random>
+
+#include "tinybert/core/error.h"
+#include "tinybert/io/atomic_file.h"
+#include "tinybert/io/tensor_file.h"
+
+namespace tinybert::io {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+bool starts_with(const std::string& s, std::string_view p) { return s.rfind(p, 0) == 0; }
+bool ends_with(const std::string& s, std::string_view p) {
+  return s.size() >= p.size() && s.compare(s.size() - p.size(), p.size(), p) == 0;
+}
+
+std::string shape_str(at::IntArrayRef shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+// The model's name for a checkpoint key ("" for keys that carry nothing to load).
+std::string canonical_key(std::string key) {
+  if (ends_with(key, "LayerNorm.gamma")) key.replace(key.size() - 5, 5, "weight");
+  if (ends_with(key, "LayerNorm.beta")) key.replace(key.size() - 4, 4, "bias");
+  if (!starts_with(key, "bert.") && !starts_with(key, "cls.") && !starts_with(key, "classifier."))
+    key = "bert." + key;
+  if (key == "bert.embeddings.position_ids") return "";        // a buffer, not a weight
+  if (key == "cls.predictions.decoder.bias") return "cls.predictions.bias";
+  return key;
+}
+
+// Tensors belonging to a head rather than to the encoder.
+bool is_head_key(const std::string& key) {
+  return starts_with(key, "cls.") || starts_with(key, "classifier.") ||
+         starts_with(key, "bert.pooler.");
+}
+
+}  // namespace
+
+std::string LoadReport::summary() const {
+  std::string s;
+  if (!initialized.empty()) {
+    s += "newly initialised (not in the checkpoint; train before use):";
+    for (const auto& n : initialized) s += " " + n;
+    s += "\n";
+  }
+  if (!ignored.empty()) {
+    s += "ignored (heads this model does not have):";
+    for (const auto& n : ignored) s += " " + n;
+    s += "\n";
+  }
+  return s;
+}
+
+LoadReport load_state(model::AutoBertImpl& model, const SafetensorsFile& file) {
+  std::map<std::string, const TensorInfo*> by_name;
+  std::vector<std::string> problems;
+  const TensorInfo* tied_decoder = nullptr;
+  for (const auto& info : file.tensors()) {
+    if (info.name == "cls.predictions.decoder.weight") {
+      tied_decoder = &info;
+      continue;
+    }
+    std::string key = canonical_key(info.name);
+    if (key.empty()) continue;
+    auto [it, inserted] = by_name.emplace(key, &info);
+    if (!inserted && it->second->name != info.name &&
+        !(key == "cls.predictions.bias"))  // decoder.bias duplicates predictions.bias in old files
+      problems.push_back(cat("duplicate: ", info.name, " and ", it->second->name, " both give ", key));
+  }
+  // The decoder weight is tied to the word embeddings; a file holding only the decoder still loads.
+  if (tied_decoder && !by_name.count("bert.embeddings.word_embeddings.weight"))
+    by_name["bert.embeddings.word_embeddings.weight"] = tied_decoder;
+
+  LoadReport report;
+  std::vector<std::string> missing;
+  torch::NoGradGuard no_grad;
+  auto params = model.named_parameters(/*recurse=*/true);
+  for (auto& item : params) {
+    const std::string& name = item.key();
+    at::Tensor& param = item.value();
+    auto it = by_name.find(name);
+    if (it == by_name.end()) {
+      if (is_head_key(name)) report.initialized.push_back(name);
+      else missing.push_back(cat(name, " ", shape_str(param.sizes())));
+      continue;
+    }
+    const TensorInfo& info = *it->second;
+    if (info.dtype != DType::F32 && info.dtype != DType::F16 && info.dtype != DType::BF16 &&
+        info.dtype != DType::F64)
+      problems.push_back(cat("wrong dtype: ", info.name, " is ", dtype_name(info.dtype),
+                             ", expected a float type (F32, F16, BF16)"));
+    else if (at::IntArrayRef(info.shape) != param.sizes())
+      problems.push_back(cat("shape mismatch: ", info.name, " expected ", shape_str(param.sizes()),
+                             " found ", shape_str(info.shape)));
+    else
+      param.copy_(to_tensor(file, info));
+    by_name.erase(it);
+  }
+  if (tied_decoder &&
+      at::IntArrayRef(tied_decoder->shape) != model.bert->embeddings->word_embeddings->weight.sizes())
+    problems.push_back(cat("shape mismatch: cls.predictions.decoder.weight expected ",
+                           shape_str(model.bert->embeddings->word_embeddings->weight.sizes()),
+                           " found ", shape_str(tied_decoder->shape)));
+  for (const auto& [key, info] : by_name) {
+    if (is_head_key(key)) report.ignored.push_back(info->name);
+    else problems.push_back(cat("unexpected: ", info->name, " ", shape_str(info->shape)));
+  }
+  for (const auto& m : missing) problems.insert(problems.begin(), "missing: " + m);
+  if (!problems.empty()) {
+    std::string msg = cat(file.source(), " does not fit a ", model::architecture_name(model.config.architecture),
+                          " with this config (model is corrupted or incomplete):");
+    for (const auto& p : problems) msg += "\n  " + p;
+    throw Error(msg);
+  }
+  return report;
+}
+
+LoadedModel load_model(const std::string& dir, const LoadOptions& options) {
+  const fs::path root(dir);
+  if (!fs::is_directory(root)) fail("model directory ", dir, " does not exist");
+  const fs::path weights = root / "model.safetensors";
+  if (!fs::exists(weights)) {
+    if (fs::exists(root / "pytorch_model.bin"))
+      fail(dir, " has only pytorch_model.bin; tinybert reads model.safetensors. Convert it with: "
+                "python3 -c \"from transformers import AutoModel; "
+                "AutoModel.from_pretrained('", dir, "').save_pretrained('", dir, "')\"");
+    fail(dir, " has no model.safetensors");
+  }
+  model::BertConfig config = model::BertConfig::load((root / "config.json").string());
+  if (options.architecture) config.architecture = *options.architecture;
+  if (options.labels) config.labels = *options.labels;
+  if (config.architecture == model::Architecture::SequenceClassification && config.labels.empty())
+    config.labels = model::default_labels(2);
+  config.validate((root / "config.json").string());
+
+  torch::manual_seed(options.seed);
+  LoadedModel out;
+  out.model = model::AutoBert(config);
+  model::init_weights(*out.model, config);
+  out.report = load_state(*out.model, SafetensorsFile::load(weights.string()));
+  out.model->to(options.device, options.dtype);
+  out.model->eval();
+  return out;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> hf_state_dict(model::AutoBertImpl& model) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  const bool base = model.config.architecture == model::Architecture::Base;
+  for (const auto& item : model.named_parameters(true)) {
+    std::string name = item.key();
+    if (base && starts_with(name, "bert.")) name = name.substr(5);
+    out.emplace_back(name, item.value().detach().to(at::kCPU, at::kFloat));
+  }
+  return out;
+}
+
+void save_model(model::AutoBertImpl& model, const text::Tokenizer& tokenizer, const std::string& dir) {
+  const fs::path target = fs::absolute(fs::path(dir)).lexically_normal();
+  const fs::path parent = target.parent_path();
+  fs::create_directories(parent);
+  std::random_device rd;
+  const fs::path tmp = parent / cat(".", target.filename().string(), ".tmp", rd() % 1000000);
+  try {
+    fs::create_directories(tmp);
+    save_tensors((tmp / "model.safetensors").string(), hf_state_dict(model));
+    write_file_atomic((tmp / "config.json").string(), model.config.to_json().dump(2) + "\n");
+    std::string vocab;
+    for (const auto& t : tokenizer.vocab().tokens()) vocab += t + "\n";
+    write_file_atomic((tmp / "vocab.txt").string(), vocab);
+    const auto& norm = tokenizer.normalizer().options();
+    nlohmann::ordered_json tc = {{"do_lower_case", norm.lowercase},
+                                 {"tokenize_chinese_chars", norm.handle_chinese_chars},
+                                 {"strip_accents", norm.strip_accents ? nlohmann::ordered_json(*norm.strip_accents)
+                                                                      : nlohmann::ordered_json(nullptr)},
+                                 {"tokenizer_class", "BertTokenizer"},
+                                 {"model_max_length", model.config.max_position_embeddings}};
+    write_file_atomic((tmp / "tokenizer_config.json").string(), tc.dump(2) + "\n");
+    // Swap in the new directory; the old one is removed only once the new one is in place.
+    const fs::path old = parent / cat(".", target.filename().string(), ".old", rd() % 1000000);
+    const bool had_old = fs::exists(target);
+    if (had_old) fs::rename(target, old);
+    fs::rename(tmp, target);
+    if (had_old) fs::remove_all(old);
+  } catch (const fs::filesystem_error& e) {
+    fs::remove_all(tmp);
+    fail("cannot save the model to ", dir, ": ", e.what());
+  } catch (...) {
+    fs::remove_all(tmp);
+    throw;
+  }
+}
+
+}  // namespace tinybert::io

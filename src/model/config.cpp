@@ -1,0 +1,205 @@
+// config.json reading, validation and writing.
+#include "tinybert/model/config.h"
+
+#include <algorithm>
+
+#include "tinybert/core/error.h"
+
+namespace tinybert::model {
+
+namespace {
+
+constexpr std::pair<Architecture, const char*> kArchitectures[] = {
+    {Architecture::Base, "BertModel"},
+    {Architecture::SequenceClassification, "BertForSequenceClassification"},
+    {Architecture::MaskedLM, "BertForMaskedLM"},
+    {Architecture::PreTraining, "BertForPreTraining"}};
+
+template <typename T>
+void read(const nlohmann::json& j, const char* key, T& out, const std::string& source) {
+  if (!j.contains(key) || j[key].is_null()) return;
+  try {
+    out = j[key].get<T>();
+  } catch (const nlohmann::json::exception&) {
+    fail(source, ": field \"", key, "\" has the wrong type: ", j[key].dump());
+  }
+}
+
+}  // namespace
+
+std::string architecture_name(Architecture a) {
+  for (auto [arch, name] : kArchitectures)
+    if (arch == a) return name;
+  return "BertModel";
+}
+
+Architecture parse_architecture(const std::string& name, const std::string& source) {
+  for (auto [arch, n] : kArchitectures)
+    if (name == n) return arch;
+  fail(source, ": unsupported architecture \"", name,
+       "\" (supported: BertModel, BertForSequenceClassification, BertForMaskedLM, BertForPreTraining)");
+}
+
+std::vector<std::string> default_labels(int64_t n) {
+  std::vector<std::string> labels;
+  for (int64_t i = 0; i < n; ++i) labels.push_back("LABEL_" + std::to_string(i));
+  return labels;
+}
+
+void BertConfig::validate(const std::string& source) const {
+  auto positive = [&](const char* name, int64_t v) {
+    if (v <= 0) fail(source, ": ", name, " must be positive, found ", v);
+  };
+  positive("vocab_size", vocab_size);
+  positive("hidden_size", hidden_size);
+  positive("num_hidden_layers", num_hidden_layers);
+  positive("num_attention_heads", num_attention_heads);
+  positive("intermediate_size", intermediate_size);
+  positive("max_position_embeddings", max_position_embeddings);
+  positive("type_vocab_size", type_vocab_size);
+  if (hidden_size % num_attention_heads != 0)
+    fail(source, ": hidden_size ", hidden_size, " is not divisible by num_attention_heads ",
+         num_attention_heads, " (each head needs hidden_size / heads dimensions)");
+  if (hidden_act != "gelu" && hidden_act != "gelu_new" && hidden_act != "relu")
+    fail(source, ": hidden_act \"", hidden_act, "\" is not supported (use gelu, gelu_new or relu)");
+  for (double p : {hidden_dropout_prob, attention_probs_dropout_prob, classifier_dropout.value_or(0)})
+    if (p < 0 || p >= 1) fail(source, ": dropout probabilities must be in [0, 1), found ", p);
+  if (layer_norm_eps <= 0) fail(source, ": layer_norm_eps must be positive");
+  if (pad_token_id < 0 || pad_token_id >= vocab_size)
+    fail(source, ": pad_token_id ", pad_token_id, " is outside the vocabulary of ", vocab_size);
+  if (!problem_type.empty() && problem_type != "regression" &&
+      problem_type != "single_label_classification")
+    fail(source, ": problem_type \"", problem_type,
+         "\" is not supported (regression or single_label_classification)");
+  if (architecture == Architecture::SequenceClassification && labels.empty())
+    fail(source, ": a sequence classifier needs at least one label");
+}
+
+BertConfig BertConfig::from_json(const nlohmann::json& j, const std::string& source) {
+  if (!j.is_object()) fail(source, ": expected a JSON object");
+  BertConfig c;
+  std::string model_type = "bert";
+  read(j, "model_type", model_type, source);
+  if (model_type != "bert")
+    fail(source, ": model_type \"", model_type, "\" is not supported (only \"bert\")");
+  std::string position_type = "absolute";
+  read(j, "position_embedding_type", position_type, source);
+  if (position_type != "absolute")
+    fail(source, ": position_embedding_type \"", position_type, "\" is not supported (only absolute)");
+  bool flag = false;
+  read(j, "is_decoder", flag, source);
+  if (flag) fail(source, ": is_decoder=true is not supported (BERT encoders only)");
+  read(j, "add_cross_attention", flag, source);
+  if (flag) fail(source, ": add_cross_attention=true is not supported");
+
+  read(j, "vocab_size", c.vocab_size, source);
+  read(j, "hidden_size", c.hidden_size, source);
+  read(j, "num_hidden_layers", c.num_hidden_layers, source);
+  read(j, "num_attention_heads", c.num_attention_heads, source);
+  read(j, "intermediate_size", c.intermediate_size, source);
+  read(j, "hidden_act", c.hidden_act, source);
+  read(j, "max_position_embeddings", c.max_position_embeddings, source);
+  read(j, "type_vocab_size", c.type_vocab_size, source);
+  read(j, "layer_norm_eps", c.layer_norm_eps, source);
+  read(j, "hidden_dropout_prob", c.hidden_dropout_prob, source);
+  read(j, "attention_probs_dropout_prob", c.attention_probs_dropout_prob, source);
+  if (j.contains("classifier_dropout") && !j["classifier_dropout"].is_null()) {
+    double p = 0;
+    read(j, "classifier_dropout", p, source);
+    c.classifier_dropout = p;
+  }
+  read(j, "initializer_range", c.initializer_range, source);
+  read(j, "pad_token_id", c.pad_token_id, source);
+  read(j, "problem_type", c.problem_type, source);
+
+  if (j.contains("id2label") && j["id2label"].is_object() && !j["id2label"].empty()) {
+    const auto& m = j["id2label"];
+    c.labels.resize(m.size());
+    for (auto it = m.begin(); it != m.end(); ++it) {
+      size_t id = 0;
+      try {
+        size_t used = 0;
+        id = std::stoul(it.key(), &used);
+        if (used != it.key().size()) throw std::invalid_argument("trailing");
+      } catch (const std::exception&) {
+        fail(source, ": id2label key \"", it.key(), "\" is not a label id");
+      }
+      if (id >= m.size() || !it.value().is_string())
+        fail(source, ": id2label must map ids 0..", m.size() - 1, " to names, found \"", it.key(),
+             "\": ", it.value().dump());
+      c.labels[id] = it.value().get<std::string>();
+    }
+  }
+  if (j.contains("num_labels")) {
+    int64_t n = 0;
+    read(j, "num_labels", n, source);
+    if (c.labels.empty()) c.labels = default_labels(n);
+    else if (n != c.num_labels())
+      fail(source, ": num_labels ", n, " disagrees with id2label's ", c.num_labels(), " entries");
+  }
+  if (j.contains("label2id") && j["label2id"].is_object()) {
+    for (auto it = j["label2id"].begin(); it != j["label2id"].end(); ++it) {
+      auto pos = std::find(c.labels.begin(), c.labels.end(), it.key());
+      if (!it.value().is_number_integer() || pos == c.labels.end() ||
+          pos - c.labels.begin() != it.value().get<int64_t>())
+        fail(source, ": label2id entry \"", it.key(), "\": ", it.value().dump(),
+             " disagrees with id2label");
+    }
+  }
+
+  if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty()) {
+    if (!j["architectures"][0].is_string()) fail(source, ": architectures must hold strings");
+    c.architecture = parse_architecture(j["architectures"][0].get<std::string>(), source);
+  }
+  if (c.architecture == Architecture::SequenceClassification && c.labels.empty())
+    c.labels = default_labels(2);
+  c.validate(source);
+  return c;
+}
+
+BertConfig BertConfig::load(const std::string& path) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(path));
+  } catch (const nlohmann::json::exception& e) {
+    fail(path, ": invalid JSON: ", e.what());
+  }
+  return from_json(j, path);
+}
+
+nlohmann::ordered_json BertConfig::to_json() const {
+  nlohmann::ordered_json j;
+  j["architectures"] = {architecture_name(architecture)};
+  j["model_type"] = "bert";
+  j["vocab_size"] = vocab_size;
+  j["hidden_size"] = hidden_size;
+  j["num_hidden_layers"] = num_hidden_layers;
+  j["num_attention_heads"] = num_attention_heads;
+  j["intermediate_size"] = intermediate_size;
+  j["hidden_act"] = hidden_act;
+  j["max_position_embeddings"] = max_position_embeddings;
+  j["type_vocab_size"] = type_vocab_size;
+  j["layer_norm_eps"] = layer_norm_eps;
+  j["hidden_dropout_prob"] = hidden_dropout_prob;
+  j["attention_probs_dropout_prob"] = attention_probs_dropout_prob;
+  j["classifier_dropout"] = classifier_dropout ? nlohmann::ordered_json(*classifier_dropout)
+                                               : nlohmann::ordered_json(nullptr);
+  j["initializer_range"] = initializer_range;
+  j["pad_token_id"] = pad_token_id;
+  j["position_embedding_type"] = "absolute";
+  if (!labels.empty()) {
+    nlohmann::ordered_json id2label, label2id;
+    for (size_t i = 0; i < labels.size(); ++i) {
+      id2label[std::to_string(i)] = labels[i];
+      label2id[labels[i]] = i;
+    }
+    j["id2label"] = id2label;
+    j["label2id"] = label2id;
+  }
+  if (!problem_type.empty()) j["problem_type"] = problem_type;
+  j["tie_word_embeddings"] = true;
+  j["torch_dtype"] = "float32";
+  return j;
+}
+
+}  // namespace tinybert::model

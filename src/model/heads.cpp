@@ -1,0 +1,77 @@
+// The HF heads on top of BertModel.
+#include "tinybert/model/heads.h"
+
+#include <torch/nn/functional/linear.h>
+
+namespace tinybert::model {
+
+namespace nn = torch::nn;
+
+BertPredictionHeadTransformImpl::BertPredictionHeadTransformImpl(const BertConfig& c)
+    : dense(c.hidden_size, c.hidden_size),
+      LayerNorm(nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)),
+      act(c.hidden_act) {
+  register_module("dense", dense);
+  register_module("LayerNorm", LayerNorm);
+}
+
+torch::Tensor BertPredictionHeadTransformImpl::forward(const torch::Tensor& hidden) {
+  return LayerNorm(activation(dense(hidden), act));  // (..., H)
+}
+
+BertLMPredictionHeadImpl::BertLMPredictionHeadImpl(const BertConfig& c, torch::Tensor word_embeddings)
+    : transform(c), decoder_weight(std::move(word_embeddings)) {
+  register_module("transform", transform);
+  bias = register_parameter("bias", torch::zeros({c.vocab_size}));
+}
+
+torch::Tensor BertLMPredictionHeadImpl::forward(const torch::Tensor& hidden) {
+  return torch::nn::functional::linear(transform(hidden), decoder_weight, bias);  // (..., V)
+}
+
+BertPreTrainingHeadsImpl::BertPreTrainingHeadsImpl(const BertConfig& c, torch::Tensor word_embeddings,
+                                                   bool nsp)
+    : predictions(c, std::move(word_embeddings)) {
+  register_module("predictions", predictions);
+  if (nsp) seq_relationship = register_module("seq_relationship", nn::Linear(c.hidden_size, 2));
+}
+
+AutoBertImpl::AutoBertImpl(const BertConfig& c)
+    : config(c),
+      bert(c, c.architecture == Architecture::Base ||
+                  c.architecture == Architecture::SequenceClassification ||
+                  c.architecture == Architecture::PreTraining) {
+  register_module("bert", bert);
+  switch (c.architecture) {
+    case Architecture::SequenceClassification:
+      dropout = register_module("dropout", nn::Dropout(c.classifier_dropout.value_or(c.hidden_dropout_prob)));
+      classifier = register_module("classifier", nn::Linear(c.hidden_size, c.num_labels()));
+      break;
+    case Architecture::MaskedLM:
+    case Architecture::PreTraining:
+      cls = register_module("cls", BertPreTrainingHeads(c, bert->embeddings->word_embeddings->weight,
+                                                        c.architecture == Architecture::PreTraining));
+      break;
+    case Architecture::Base:
+      break;
+  }
+}
+
+torch::Tensor AutoBertImpl::classify(const torch::Tensor& pooled) {
+  return classifier(dropout(pooled));  // (B, num_labels)
+}
+
+ModelOutput AutoBertImpl::forward(const BertInputs& in, const ForwardOptions& opt) {
+  ModelOutput out;
+  out.bert = bert(in, opt);
+  const bool full = opt.max_layers < 0 || opt.max_layers >= config.num_hidden_layers;
+  if (!full) return out;
+  if (classifier) out.logits = classify(out.bert.pooled);
+  if (cls) {
+    out.mlm_logits = cls->predictions(out.bert.last_hidden_state);
+    if (cls->seq_relationship) out.nsp_logits = cls->seq_relationship(out.bert.pooled);
+  }
+  return out;
+}
+
+}  // namespace tinybert::model

@@ -1,0 +1,82 @@
+// Device, thread and BLAS discovery for the start-up report.
+#include "tinybert/runtime/runtime.h"
+
+#include <ATen/Parallel.h>
+#include <link.h>
+#include <torch/cuda.h>
+#include <torch/version.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "tinybert/core/error.h"
+
+namespace tinybert::runtime {
+
+c10::Device parse_device(const std::string& name) {
+  c10::Device device = c10::kCPU;
+  try {
+    device = c10::Device(name);
+  } catch (const std::exception&) {
+    fail("unknown device \"", name, "\" (use cpu, cuda or cuda:N)");
+  }
+  if (device.is_cuda()) {
+    if (!torch::cuda::is_available())
+      fail("device ", name, " requested but CUDA is not available in this build or machine (use --device cpu)");
+    if (device.has_index() && device.index() >= static_cast<int>(torch::cuda::device_count()))
+      fail("device ", name, " requested but only ", torch::cuda::device_count(), " GPU(s) are visible");
+  } else if (!device.is_cpu()) {
+    fail("device ", name, " is not supported (use cpu or cuda)");
+  }
+  return device;
+}
+
+c10::ScalarType parse_dtype(const std::string& name, c10::Device device) {
+  if (name == "fp32" || name == "float32") return c10::kFloat;
+  if (name == "bf16" || name == "bfloat16") return c10::kBFloat16;
+  if (name == "fp16" || name == "float16") {
+    if (device.is_cpu()) fail("dtype fp16 is not supported on the CPU (use bf16 or fp32)");
+    return c10::kHalf;
+  }
+  fail("unknown dtype \"", name, "\" (use fp32, bf16 or fp16)");
+}
+
+void set_threads(int threads) {
+  if (threads < 0) fail("--threads must be >= 0, found ", threads);
+  int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(n);
+}
+
+std::string blas_library() {
+  std::string found;
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* data) {
+        std::string name = info->dlpi_name ? info->dlpi_name : "";
+        auto base = std::filesystem::path(name).filename().string();
+        if (base.rfind("libblas", 0) == 0 || base.rfind("libopenblas", 0) == 0 ||
+            base.rfind("libmkl_rt", 0) == 0) {
+          std::error_code ec;
+          auto real = std::filesystem::canonical(name, ec);
+          *static_cast<std::string*>(data) = ec ? name : real.string();
+          return 1;
+        }
+        return 0;
+      },
+      &found);
+  return found;
+}
+
+bool is_reference_blas(const std::string& path) {
+  return path.find("/blas/libblas") != std::string::npos;
+}
+
+void report(std::ostream& out, c10::Device device) {
+  std::string blas = blas_library();
+  out << "tinybert: LibTorch " << TORCH_VERSION << ", device " << device.str() << ", "
+      << at::get_num_threads() << " threads, BLAS " << (blas.empty() ? "(none loaded)" : blas) << "\n";
+  if (is_reference_blas(blas))
+    out << "warning: the reference BLAS is loaded; matrix products run about 40x slower. "
+           "Fix: apt-get install libopenblas0-pthread\n";
+}
+
+}  // namespace tinybert::runtime

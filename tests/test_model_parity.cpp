@@ -1,0 +1,95 @@
+// Parity with HuggingFace: every hidden state, attention score and probability, logits and MLM
+// logits of the fixture models against reference.safetensors (fp32, 1e-5 absolute).
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "tinybert/io/checkpoint.h"
+#include "tinybert/io/tensor_file.h"
+
+using namespace tinybert;
+
+namespace {
+
+const std::string kFixtures = TINYBERT_FIXTURES;
+constexpr double kTol = 1e-5;
+
+const std::map<std::string, torch::Tensor>& reference() {
+  static auto r = io::load_tensors(kFixtures + "/reference.safetensors");
+  return r;
+}
+
+model::BertInputs inputs(const std::string& ids_key = "input_ids") {
+  const auto& r = reference();
+  return {r.at(ids_key), r.at("token_type_ids"), r.at("attention_mask")};
+}
+
+double max_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  EXPECT_EQ(a.sizes(), b.sizes());
+  if (a.sizes() != b.sizes()) return INFINITY;
+  return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>();
+}
+
+void check(const std::string& name, const torch::Tensor& got) {
+  double d = max_diff(got, reference().at(name));
+  std::printf("  %-32s max |diff| %.3g\n", name.c_str(), d);
+  EXPECT_LE(d, kTol) << name;
+}
+
+void check_model(const std::string& dir, const std::string& prefix) {
+  auto loaded = io::load_model(kFixtures + "/" + dir);
+  EXPECT_TRUE(loaded.report.initialized.empty());
+  torch::NoGradGuard no_grad;
+  auto out = loaded.model->forward(inputs(), {.hidden_states = true, .attention_scores = true,
+                                              .attention_probs = true});
+  const int64_t L = loaded.model->config.num_hidden_layers;
+  ASSERT_EQ(out.bert.hidden_states.size(), static_cast<size_t>(L + 1));
+  for (int64_t i = 0; i <= L; ++i)
+    check(prefix + ".hidden_states." + std::to_string(i), out.bert.hidden_states[i]);
+  for (int64_t l = 0; l < L; ++l) {
+    check(prefix + ".attention_scores." + std::to_string(l), out.bert.attention_scores[l]);
+    check(prefix + ".attention_probs." + std::to_string(l), out.bert.attention_probs[l]);
+  }
+  check(prefix + ".logits", out.logits);
+}
+
+}  // namespace
+
+TEST(Parity, Teacher) { check_model("tiny-teacher-cls", "teacher"); }
+TEST(Parity, Student) { check_model("tiny-student-cls", "student"); }
+
+TEST(Parity, MaskedLMLogitsAtMask) {
+  auto loaded = io::load_model(kFixtures + "/tiny-mlm");
+  torch::NoGradGuard no_grad;
+  auto out = loaded.model->forward(inputs("mlm.input_ids"));
+  auto pos = reference().at("mlm.mask_position");
+  auto got = out.mlm_logits[pos[0].item<int64_t>()][pos[1].item<int64_t>()];  // (V)
+  check("mlm.logits_at_mask", got);
+}
+
+TEST(Parity, InferencePathMaterialisesNothingExtra) {
+  auto loaded = io::load_model(kFixtures + "/tiny-student-cls");
+  torch::InferenceMode guard;
+  auto out = loaded.model->forward(inputs());
+  EXPECT_TRUE(out.bert.hidden_states.empty());
+  EXPECT_TRUE(out.bert.attention_scores.empty());
+  EXPECT_TRUE(out.bert.attention_probs.empty());
+  check("student.logits", out.logits);
+}
+
+TEST(Parity, TruncatedForwardStopsEarly) {
+  auto loaded = io::load_model(kFixtures + "/tiny-teacher-cls");
+  torch::NoGradGuard no_grad;
+  auto out = loaded.model->forward(inputs(), {.hidden_states = true, .max_layers = 2});
+  EXPECT_EQ(out.bert.hidden_states.size(), 3u);
+  EXPECT_FALSE(out.logits.defined());
+  check("teacher.hidden_states.2", out.bert.hidden_states[2]);
+}
+
+TEST(Parity, Bf16InferenceIsClose) {
+  auto loaded = io::load_model(kFixtures + "/tiny-teacher-cls", {.dtype = torch::kBFloat16});
+  torch::InferenceMode guard;
+  auto out = loaded.model->forward(inputs());
+  double d = max_diff(out.logits.to(torch::kFloat), reference().at("teacher.logits"));
+  std::printf("  bf16 teacher.logits max |diff| %.3g\n", d);
+  EXPECT_LE(d, 5e-2);
+}
