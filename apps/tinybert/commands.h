@@ -13,6 +13,7 @@ namespace tinybert::cli {
 struct CommonOptions {
   std::string device = "cpu";  // cpu | cuda | cuda:N
   int threads = 0;             // 0: one per core
+  std::string config;          // --config FILE, already expanded into the options it sets
 };
 
 // Adds --device, --threads and --config to a subcommand.

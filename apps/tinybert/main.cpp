@@ -1,4 +1,5 @@
 // tinybert: one binary, one subcommand per step of TinyBERT distillation and serving.
+#include <algorithm>
 #include <iostream>
 #include <vector>
 
@@ -11,8 +12,45 @@ namespace tinybert::cli {
 void add_common_options(CLI::App* cmd, CommonOptions& common) {
   cmd->add_option("--device", common.device, "cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_option("--threads", common.threads, "CPU threads (0: one per core)")->capture_default_str();
-  cmd->set_config("--config", "", "read options from a TOML/INI file (keys as the long options)");
+  cmd->add_option("--config", common.config,
+                  "TOML/INI file of options (keys are the long option names, e.g. max-length = 64); "
+                  "options on the command line win");
 }
+
+namespace {
+
+// CLI11 2.1 reads config files only for the top-level app, so a subcommand's --config FILE is
+// expanded here into the options it holds, placed before the command line's own (which win).
+std::vector<std::string> expand_config(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (size_t i = 1; i < args.size(); ++i) {
+    std::string file;
+    if (args[i] == "--config" && i + 1 < args.size()) file = args[i + 1];
+    else if (args[i].rfind("--config=", 0) == 0) file = args[i].substr(9);
+    else continue;
+    std::vector<CLI::ConfigItem> items;
+    try {
+      items = CLI::ConfigTOML().from_file(file);
+    } catch (const CLI::FileError& e) {
+      throw tinybert::Error(tinybert::cat("--config ", file, ": ", e.what()));
+    }
+    std::vector<std::string> expanded;
+    for (const auto& item : items) {
+      if (!item.parents.empty() && item.parents != std::vector<std::string>{args[0]}) continue;
+      if (item.inputs.size() == 1 && (item.inputs[0] == "true" || item.inputs[0] == "false")) {
+        if (item.inputs[0] == "true") expanded.push_back("--" + item.name);
+        continue;
+      }
+      expanded.push_back("--" + item.name);
+      expanded.insert(expanded.end(), item.inputs.begin(), item.inputs.end());
+    }
+    args.insert(args.begin() + 1, expanded.begin(), expanded.end());
+    break;
+  }
+  return args;
+}
+
+}  // namespace
 
 c10::Device start_runtime(const CommonOptions& common) {
   runtime::set_threads(common.threads);
@@ -27,6 +65,7 @@ int main(int argc, char** argv) {
   using namespace tinybert::cli;
   CLI::App app{"tinybert: TinyBERT knowledge distillation and serving"};
   app.require_subcommand(1);
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.set_version_flag("--version", "tinybert 0.1.0");
   std::vector<std::pair<CLI::App*, Runner>> commands;
   auto add = [&](Runner r) { commands.emplace_back(app.get_subcommands({}).back(), std::move(r)); };
@@ -35,9 +74,14 @@ int main(int argc, char** argv) {
   add(add_predict(app));
   add(add_info(app));
   try {
-    app.parse(argc, argv);
+    auto args = expand_config(argc, argv);
+    std::reverse(args.begin(), args.end());  // CLI11 takes the vector back to front
+    app.parse(args);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const tinybert::Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
   }
   try {
     for (auto& [cmd, run] : commands)

