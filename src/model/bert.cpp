@@ -26,7 +26,7 @@ torch::Tensor attention_mask_bias(const torch::Tensor& attention_mask, torch::Sc
 // ---- embeddings
 
 BertEmbeddingsImpl::BertEmbeddingsImpl(const BertConfig& c)
-    : word_embeddings(nn::EmbeddingOptions(c.vocab_size, c.hidden_size)),
+    : word_embeddings(nn::EmbeddingOptions(c.vocab_size, c.hidden_size).padding_idx(c.pad_token_id)),
       position_embeddings(nn::EmbeddingOptions(c.max_position_embeddings, c.hidden_size)),
       token_type_embeddings(nn::EmbeddingOptions(c.type_vocab_size, c.hidden_size)),
       LayerNorm(nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)),
