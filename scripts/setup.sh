@@ -10,6 +10,7 @@ PACKAGES=(
   nlohmann-json3-dev libutf8proc-dev libcli11-dev libcpp-httplib-dev
   googletest libgtest-dev libbenchmark-dev
   python3 python3-numpy python3-torch    # black-box CLI tests and the PyTorch baselines of bench/
+  python3-sklearn python3-scipy          # independent reference values for the metric tests
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,0 +1,46 @@
+// Tasks: the GLUE tasks as their official TSVs lay them out, and a generic TSV/JSONL task
+// (text, optional text_pair, label); each with its labels in an explicit order and its metrics.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tinybert::data {
+
+struct Example {
+  std::string text_a;
+  std::optional<std::string> text_b;
+  std::string label;  // the label's name, or the value for regression; "" for unlabeled test rows
+  size_t line = 0;    // line in the source file, for messages
+};
+
+struct TaskSpec {
+  std::string name;                 // "mnli", "sst-2", ..., "generic"
+  bool regression = false;
+  std::vector<std::string> labels;  // explicit order (ids); empty for generic until data is read
+  std::vector<std::string> metrics; // "accuracy", "f1", "mcc", "pearson", "spearman", "macro_f1"
+  std::string main_metric;          // the one that picks the best checkpoint
+  std::string dev_split = "dev";    // "dev_matched" for MNLI
+  bool pair = false;                // two text columns
+};
+
+// The task's spec by name, case-insensitive: cola, sst-2 (sst2), mrpc, sts-b (stsb), qqp, mnli,
+// mnli-mm, qnli, rte, wnli, or "generic". Unknown names fail listing the known ones.
+TaskSpec task_spec(const std::string& name);
+
+// Counts of what reading a split saw.
+struct ReadReport {
+  std::string path;
+  size_t rows = 0, skipped = 0;  // skipped: malformed rows the task's convention drops (QQP)
+};
+
+// Reads DIR/{split}.tsv (or .jsonl for the generic task). Malformed rows fail with the file and
+// line; for the generic task, labels are collected (sorted) when spec.labels is empty.
+std::vector<Example> read_split(TaskSpec& spec, const std::string& dir, const std::string& split,
+                                ReadReport* report = nullptr);
+
+// Label id of an example (classification), failing with the line for an unknown label.
+int64_t label_id(const TaskSpec& spec, const Example& e, const std::string& source);
+
+}  // namespace tinybert::data

@@ -1,0 +1,243 @@
+// GLUE processors and the generic TSV/JSONL task.
+#include "tinybert/data/task.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "tinybert/core/error.h"
+
+namespace tinybert::data {
+
+namespace {
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+std::vector<std::string> split_tabs(const std::string& line) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    size_t tab = line.find('\t', start);
+    out.push_back(line.substr(start, tab == std::string::npos ? std::string::npos : tab - start));
+    if (tab == std::string::npos) break;
+    start = tab + 1;
+  }
+  return out;
+}
+
+// Column layout of a GLUE TSV: text a, text b (-1: none), label (-1: last column).
+struct Layout {
+  int a, b, label;
+  bool header;
+  size_t min_columns;
+};
+
+Layout glue_layout(const std::string& task, const std::string& split) {
+  const bool test = split == "test" || split.rfind("test_", 0) == 0;
+  if (task == "cola") return test ? Layout{1, -1, -2, true, 2} : Layout{3, -1, 1, false, 4};
+  if (task == "sst-2") return test ? Layout{1, -1, -2, true, 2} : Layout{0, -1, 1, true, 2};
+  if (task == "mrpc") return test ? Layout{3, 4, -2, true, 5} : Layout{3, 4, 0, true, 5};
+  if (task == "sts-b") return test ? Layout{7, 8, -2, true, 9} : Layout{7, 8, -1, true, 10};
+  if (task == "qqp") return test ? Layout{1, 2, -2, true, 3} : Layout{3, 4, 5, true, 6};
+  if (task == "mnli" || task == "mnli-mm") return test ? Layout{8, 9, -2, true, 10} : Layout{8, 9, -1, true, 11};
+  // qnli, rte, wnli: index, sentence1, sentence2, label
+  return test ? Layout{1, 2, -2, true, 3} : Layout{1, 2, -1, true, 4};
+}
+
+std::vector<Example> read_glue(const TaskSpec& spec, const std::string& path, const std::string& split,
+                               ReadReport& report) {
+  std::ifstream in(path);
+  if (!in) fail("cannot open ", path, " (expected the GLUE ", spec.name, " files in that directory)");
+  const Layout layout = glue_layout(spec.name, split);
+  std::vector<Example> out;
+  std::string line;
+  size_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line_no == 1 && layout.header) continue;
+    if (line.empty()) continue;
+    auto cols = split_tabs(line);
+    if (cols.size() < layout.min_columns) {
+      if (spec.name == "qqp") {  // the official QQP files have a few broken rows; the convention skips them
+        ++report.skipped;
+        continue;
+      }
+      fail(path, " line ", line_no, ": ", cols.size(), " tab-separated columns, expected at least ",
+           layout.min_columns, " for ", spec.name);
+    }
+    Example e;
+    e.line = line_no;
+    e.text_a = cols[layout.a];
+    if (layout.b >= 0) e.text_b = cols[layout.b];
+    if (layout.label != -2) e.label = layout.label == -1 ? cols.back() : cols[layout.label];
+    if (!e.label.empty() && !spec.regression &&
+        std::find(spec.labels.begin(), spec.labels.end(), e.label) == spec.labels.end()) {
+      if (spec.name == "qqp") {
+        ++report.skipped;
+        continue;
+      }
+      fail(path, " line ", line_no, ": label \"", e.label, "\" is not one of the ", spec.name, " labels");
+    }
+    if (spec.regression && !e.label.empty()) {
+      try {
+        std::stod(e.label);
+      } catch (const std::exception&) {
+        fail(path, " line ", line_no, ": \"", e.label, "\" is not a number (", spec.name, " is a regression task)");
+      }
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+// Generic TSV: a header naming the columns text, text_pair (optional), label.
+std::vector<Example> read_generic_tsv(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) fail("cannot open ", path);
+  std::string line;
+  if (!std::getline(in, line)) fail(path, " is empty (expected a header: text<TAB>label or text<TAB>text_pair<TAB>label)");
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  auto header = split_tabs(line);
+  auto col = [&](const char* name) -> int {
+    auto it = std::find(header.begin(), header.end(), name);
+    return it == header.end() ? -1 : static_cast<int>(it - header.begin());
+  };
+  const int a = col("text"), b = col("text_pair"), label = col("label");
+  if (a < 0) fail(path, " line 1: the header has no \"text\" column (found: ", line, ")");
+  std::vector<Example> out;
+  size_t line_no = 1;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    auto cols = split_tabs(line);
+    if (cols.size() != header.size())
+      fail(path, " line ", line_no, ": ", cols.size(), " columns, the header has ", header.size());
+    Example e{cols[a], b >= 0 ? std::optional<std::string>(cols[b]) : std::nullopt,
+              label >= 0 ? cols[label] : "", line_no};
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::vector<Example> read_generic_jsonl(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) fail("cannot open ", path);
+  std::vector<Example> out;
+  std::string line;
+  size_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.empty()) continue;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception& e) {
+      fail(path, " line ", line_no, ": invalid JSON: ", e.what());
+    }
+    if (!j.is_object() || !j.contains("text") || !j["text"].is_string())
+      fail(path, " line ", line_no, ": expected an object with a string \"text\"");
+    Example e;
+    e.line = line_no;
+    e.text_a = j["text"].get<std::string>();
+    if (j.contains("text_pair") && !j["text_pair"].is_null()) {
+      if (!j["text_pair"].is_string()) fail(path, " line ", line_no, ": \"text_pair\" must be a string");
+      e.text_b = j["text_pair"].get<std::string>();
+    }
+    if (j.contains("label") && !j["label"].is_null())
+      e.label = j["label"].is_string() ? j["label"].get<std::string>() : j["label"].dump();
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace
+
+TaskSpec task_spec(const std::string& raw) {
+  const std::string name = lower(raw);
+  TaskSpec s;
+  const std::vector<std::string> binary = {"0", "1"};
+  if (name == "cola") s = {"cola", false, binary, {"mcc", "accuracy"}, "mcc"};
+  else if (name == "sst-2" || name == "sst2") s = {"sst-2", false, binary, {"accuracy"}, "accuracy"};
+  else if (name == "mrpc") s = {"mrpc", false, binary, {"accuracy", "f1"}, "accuracy", "dev", true};
+  else if (name == "sts-b" || name == "stsb") s = {"sts-b", true, {"score"}, {"pearson", "spearman"}, "pearson", "dev", true};
+  else if (name == "qqp") s = {"qqp", false, binary, {"accuracy", "f1"}, "accuracy", "dev", true};
+  else if (name == "mnli") s = {"mnli", false, {"contradiction", "entailment", "neutral"}, {"accuracy"}, "accuracy", "dev_matched", true};
+  else if (name == "mnli-mm") s = {"mnli-mm", false, {"contradiction", "entailment", "neutral"}, {"accuracy"}, "accuracy", "dev_mismatched", true};
+  else if (name == "qnli") s = {"qnli", false, {"entailment", "not_entailment"}, {"accuracy"}, "accuracy", "dev", true};
+  else if (name == "rte") s = {"rte", false, {"entailment", "not_entailment"}, {"accuracy"}, "accuracy", "dev", true};
+  else if (name == "wnli") s = {"wnli", false, binary, {"accuracy"}, "accuracy", "dev", true};
+  else if (name == "generic") s = {"generic", false, {}, {"accuracy"}, "accuracy"};
+  else
+    fail("unknown task \"", raw, "\" (known: cola, sst-2, mrpc, sts-b, qqp, mnli, mnli-mm, qnli, rte, wnli, generic)");
+  return s;
+}
+
+std::vector<Example> read_split(TaskSpec& spec, const std::string& dir, const std::string& split,
+                                ReadReport* report) {
+  namespace fs = std::filesystem;
+  ReadReport local;
+  ReadReport& r = report ? *report : local;
+  std::vector<Example> out;
+  if (spec.name == "generic") {
+    fs::path tsv = fs::path(dir) / (split + ".tsv"), jsonl = fs::path(dir) / (split + ".jsonl");
+    if (fs::exists(tsv)) r.path = tsv.string(), out = read_generic_tsv(r.path);
+    else if (fs::exists(jsonl)) r.path = jsonl.string(), out = read_generic_jsonl(r.path);
+    else fail("no ", split, ".tsv or ", split, ".jsonl in ", dir);
+    for (const auto& e : out) {
+      if (e.text_b) spec.pair = true;
+      if (e.text_a.empty() && !e.text_b) fail(r.path, " line ", e.line, ": empty text");
+    }
+    if (spec.regression) {
+      spec.labels = {"score"};
+      spec.metrics = {"pearson", "spearman"};
+      spec.main_metric = "pearson";
+      for (const auto& e : out) {
+        try {
+          if (!e.label.empty()) std::stod(e.label);
+        } catch (const std::exception&) {
+          fail(r.path, " line ", e.line, ": label \"", e.label, "\" is not a number (regression task)");
+        }
+      }
+    } else {
+      if (spec.labels.empty()) {
+        std::set<std::string> seen;
+        for (const auto& e : out)
+          if (!e.label.empty()) seen.insert(e.label);
+        if (seen.size() < 2) fail(r.path, ": a classification task needs at least two labels, found ", seen.size());
+        spec.labels.assign(seen.begin(), seen.end());
+      }
+      spec.metrics = spec.labels.size() == 2 ? std::vector<std::string>{"accuracy", "f1"}
+                                             : std::vector<std::string>{"accuracy", "macro_f1"};
+      for (const auto& e : out) label_id(spec, e, r.path);
+    }
+  } else {
+    std::string file = split == "dev" ? spec.dev_split : split;
+    if (split == "test" && (spec.name == "mnli" || spec.name == "mnli-mm"))
+      file = spec.name == "mnli" ? "test_matched" : "test_mismatched";
+    r.path = (fs::path(dir) / (file + ".tsv")).string();
+    out = read_glue(spec, r.path, split, r);
+  }
+  r.rows = out.size();
+  if (out.empty()) fail(r.path, " has no examples");
+  return out;
+}
+
+int64_t label_id(const TaskSpec& spec, const Example& e, const std::string& source) {
+  auto it = std::find(spec.labels.begin(), spec.labels.end(), e.label);
+  if (it == spec.labels.end()) {
+    std::string known;
+    for (const auto& l : spec.labels) known += (known.empty() ? "" : ", ") + l;
+    fail(source, " line ", e.line, ": label \"", e.label, "\" is not one of the task's labels (", known, ")");
+  }
+  return it - spec.labels.begin();
+}
+
+}  // namespace tinybert::data
