@@ -27,5 +27,8 @@ Runner add_tokenize(CLI::App& app);
 Runner add_inspect(CLI::App& app);
 Runner add_predict(CLI::App& app);
 Runner add_info(CLI::App& app);
+Runner add_finetune(CLI::App& app);
+Runner add_distill(CLI::App& app);
+Runner add_eval(CLI::App& app);
 
 }  // namespace tinybert::cli

@@ -73,6 +73,9 @@ int main(int argc, char** argv) {
   add(add_inspect(app));
   add(add_predict(app));
   add(add_info(app));
+  add(add_finetune(app));
+  add(add_distill(app));
+  add(add_eval(app));
   try {
     auto args = expand_config(argc, argv);
     std::reverse(args.begin(), args.end());  // CLI11 takes the vector back to front

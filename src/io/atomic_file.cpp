@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <random>
 
@@ -47,6 +48,30 @@ void write_atomic(const std::string& path, const std::function<void(std::ostream
 
 void write_file_atomic(const std::string& path, const std::string& contents) {
   write_atomic(path, [&](std::ostream& out) { out.write(contents.data(), contents.size()); });
+}
+
+std::string temp_sibling(const std::string& target) {
+  namespace fs = std::filesystem;
+  const fs::path t = fs::absolute(fs::path(target)).lexically_normal();
+  fs::create_directories(t.parent_path());
+  std::random_device rd;
+  for (;;) {
+    fs::path p = t.parent_path() / cat(".", t.filename().string(), ".tmp", rd() % 100000000);
+    if (!fs::exists(p)) return p.string();
+  }
+}
+
+void replace_directory(const std::string& fresh, const std::string& target) {
+  namespace fs = std::filesystem;
+  try {
+    const std::string old = temp_sibling(target);
+    const bool had_old = fs::exists(target);
+    if (had_old) fs::rename(target, old);
+    fs::rename(fresh, target);
+    if (had_old) fs::remove_all(old);
+  } catch (const fs::filesystem_error& e) {
+    fail("cannot put ", fresh, " in place of ", target, ": ", e.what());
+  }
 }
 
 }  // namespace tinybert::io

@@ -6,7 +6,6 @@
 
 #include <filesystem>
 #include <map>
-#include <random>
 
 #include "tinybert/core/error.h"
 #include "tinybert/io/atomic_file.h"
@@ -167,32 +166,11 @@ std::vector<std::pair<std::string, at::Tensor>> hf_state_dict(model::AutoBertImp
 }
 
 void save_model(model::AutoBertImpl& model, const text::Tokenizer& tokenizer, const std::string& dir) {
-  const fs::path target = fs::absolute(fs::path(dir)).lexically_normal();
-  const fs::path parent = target.parent_path();
-  fs::create_directories(parent);
-  std::random_device rd;
-  const fs::path tmp = parent / cat(".", target.filename().string(), ".tmp", rd() % 1000000);
+  const std::string tmp = temp_sibling(dir);
   try {
     fs::create_directories(tmp);
-    save_tensors((tmp / "model.safetensors").string(), hf_state_dict(model));
-    write_file_atomic((tmp / "config.json").string(), model.config.to_json().dump(2) + "\n");
-    std::string vocab;
-    for (const auto& t : tokenizer.vocab().tokens()) vocab += t + "\n";
-    write_file_atomic((tmp / "vocab.txt").string(), vocab);
-    const auto& norm = tokenizer.normalizer().options();
-    nlohmann::ordered_json tc = {{"do_lower_case", norm.lowercase},
-                                 {"tokenize_chinese_chars", norm.handle_chinese_chars},
-                                 {"strip_accents", norm.strip_accents ? nlohmann::ordered_json(*norm.strip_accents)
-                                                                      : nlohmann::ordered_json(nullptr)},
-                                 {"tokenizer_class", "BertTokenizer"},
-                                 {"model_max_length", model.config.max_position_embeddings}};
-    write_file_atomic((tmp / "tokenizer_config.json").string(), tc.dump(2) + "\n");
-    // Swap in the new directory; the old one is removed only once the new one is in place.
-    const fs::path old = parent / cat(".", target.filename().string(), ".old", rd() % 1000000);
-    const bool had_old = fs::exists(target);
-    if (had_old) fs::rename(target, old);
-    fs::rename(tmp, target);
-    if (had_old) fs::remove_all(old);
+    write_model_files(model, tokenizer, tmp);
+    replace_directory(tmp, dir);
   } catch (const fs::filesystem_error& e) {
     fs::remove_all(tmp);
     fail("cannot save the model to ", dir, ": ", e.what());
@@ -200,6 +178,23 @@ void save_model(model::AutoBertImpl& model, const text::Tokenizer& tokenizer, co
     fs::remove_all(tmp);
     throw;
   }
+}
+
+void write_model_files(model::AutoBertImpl& model, const text::Tokenizer& tokenizer, const std::string& dir) {
+  const fs::path d(dir);
+  save_tensors((d / "model.safetensors").string(), hf_state_dict(model));
+  write_file_atomic((d / "config.json").string(), model.config.to_json().dump(2) + "\n");
+  std::string vocab;
+  for (const auto& t : tokenizer.vocab().tokens()) vocab += t + "\n";
+  write_file_atomic((d / "vocab.txt").string(), vocab);
+  const auto& norm = tokenizer.normalizer().options();
+  nlohmann::ordered_json tc = {{"do_lower_case", norm.lowercase},
+                               {"tokenize_chinese_chars", norm.handle_chinese_chars},
+                               {"strip_accents", norm.strip_accents ? nlohmann::ordered_json(*norm.strip_accents)
+                                                                    : nlohmann::ordered_json(nullptr)},
+                               {"tokenizer_class", "BertTokenizer"},
+                               {"model_max_length", model.config.max_position_embeddings}};
+  write_file_atomic((d / "tokenizer_config.json").string(), tc.dump(2) + "\n");
 }
 
 }  // namespace tinybert::io

@@ -169,7 +169,7 @@ BertOutput BertModelImpl::forward(const BertInputs& in, const ForwardOptions& op
     if (opt.attention_probs) out.attention_probs.push_back(probs);
   }
   out.last_hidden_state = x;
-  if (pooler && layers == config.num_hidden_layers) out.pooled = pooler(x);
+  if (pooler && opt.heads && layers == config.num_hidden_layers) out.pooled = pooler(x);
   return out;
 }
 

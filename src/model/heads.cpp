@@ -65,7 +65,7 @@ ModelOutput AutoBertImpl::forward(const BertInputs& in, const ForwardOptions& op
   ModelOutput out;
   out.bert = bert(in, opt);
   const bool full = opt.max_layers < 0 || opt.max_layers >= config.num_hidden_layers;
-  if (!full) return out;
+  if (!full || !opt.heads) return out;
   if (classifier) out.logits = classify(out.bert.pooled);
   if (cls) {
     out.mlm_logits = cls->predictions(out.bert.last_hidden_state);

@@ -14,4 +14,11 @@ void write_atomic(const std::string& path, const std::function<void(std::ostream
 // write_atomic for a string.
 void write_file_atomic(const std::string& path, const std::string& contents);
 
+// Puts the complete directory `fresh` in place of `target`: `target` is renamed aside first and
+// removed only once `fresh` has taken its name.
+void replace_directory(const std::string& fresh, const std::string& target);
+
+// A new, not yet existing sibling path of `target` for a temporary directory.
+std::string temp_sibling(const std::string& target);
+
 }  // namespace tinybert::io

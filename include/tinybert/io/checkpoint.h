@@ -49,6 +49,10 @@ LoadedModel load_model(const std::string& dir, const LoadOptions& options = {});
 // a temporary sibling directory first, which then replaces `dir`.
 void save_model(model::AutoBertImpl& model, const text::Tokenizer& tokenizer, const std::string& dir);
 
+// Writes the model's files into an existing directory (no swapping); for callers that assemble
+// a directory of their own (a training checkpoint) before putting it in place.
+void write_model_files(model::AutoBertImpl& model, const text::Tokenizer& tokenizer, const std::string& dir);
+
 // The state dict as HF names it (no "bert." prefix for a base BertModel), in fp32 on the CPU.
 std::vector<std::pair<std::string, at::Tensor>> hf_state_dict(model::AutoBertImpl& model);
 

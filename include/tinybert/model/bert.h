@@ -28,6 +28,7 @@ struct ForwardOptions {
   bool attention_scores = false;  // pre-softmax QK^T/sqrt(d) + (1-mask)*-10000, per layer
   bool attention_probs = false;   // softmax of the above, per layer
   int64_t max_layers = -1;        // run only the first N layers (-1: all); for distillation
+  bool heads = true;              // run the pooler and task heads (off: encoder outputs only)
 };
 
 struct BertOutput {

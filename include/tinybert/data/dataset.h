@@ -1,0 +1,109 @@
+// Encoded task examples and the batch sources a trainer draws from: an in-memory shuffled
+// dataset, and a streamed plain-text corpus (packed per document) for general distillation.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+
+#include <cstdint>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tinybert/data/task.h"
+#include "tinybert/model/bert.h"
+#include "tinybert/text/tokenizer.h"
+
+namespace tinybert::data {
+
+struct TrainBatch {
+  model::BertInputs inputs;      // (B, T) each, on the device
+  at::Tensor labels;             // (B) int64 ids, or float values for regression; undefined if none
+  std::vector<int64_t> indices;  // example indices (for per-example caches); empty for a corpus
+  int64_t size() const { return inputs.input_ids.size(0); }
+};
+
+// Pads encodings into device tensors.
+model::BertInputs to_inputs(const std::vector<text::Encoding>& encodings, int32_t pad_id, c10::Device device);
+
+// A task split, tokenized once.
+class Dataset {
+ public:
+  static Dataset encode(const std::vector<Example>& examples, const TaskSpec& spec,
+                        const text::Tokenizer& tok, size_t max_length, const std::string& source);
+  size_t size() const { return encodings_.size(); }
+  bool labeled() const { return labeled_; }
+  TrainBatch batch(const std::vector<int64_t>& indices, c10::Device device) const;
+  const std::vector<int64_t>& label_ids() const { return label_ids_; }
+  const std::vector<double>& values() const { return values_; }
+
+ private:
+  std::vector<text::Encoding> encodings_;
+  std::vector<int64_t> label_ids_;
+  std::vector<double> values_;
+  bool regression_ = false, labeled_ = true;
+  int32_t pad_id_ = 0;
+};
+
+// What a trainer iterates over; the order is a function of (seed, epoch) so resuming can skip.
+class BatchSource {
+ public:
+  virtual ~BatchSource() = default;
+  virtual int64_t batches_per_epoch() const = 0;
+  virtual void start_epoch(int64_t epoch) = 0;
+  virtual std::optional<TrainBatch> next() = 0;  // nullopt at the end of the epoch
+  virtual void skip(int64_t batches) = 0;        // fast-forward within the epoch (resume)
+};
+
+// Shuffled batches of a Dataset; the last incomplete batch is kept.
+class DatasetSource : public BatchSource {
+ public:
+  DatasetSource(const Dataset& data, int64_t batch_size, uint64_t seed, c10::Device device, bool shuffle = true);
+  int64_t batches_per_epoch() const override;
+  void start_epoch(int64_t epoch) override;
+  std::optional<TrainBatch> next() override;
+  void skip(int64_t batches) override;
+
+ private:
+  const Dataset& data_;
+  int64_t batch_size_;
+  uint64_t seed_;
+  c10::Device device_;
+  bool shuffle_;
+  std::vector<int64_t> order_;
+  size_t pos_ = 0;
+};
+
+// A plain-text corpus (one sentence a line, blank line between documents), streamed: sentences of
+// a document are packed into sequences of up to max_length tokens, read in chunks that are
+// shuffled within themselves, so a corpus larger than memory works.
+class CorpusSource : public BatchSource {
+ public:
+  CorpusSource(std::string path, const text::Tokenizer& tok, size_t max_length, int64_t batch_size,
+               uint64_t seed, c10::Device device, size_t chunk_sequences = 8192);
+  int64_t batches_per_epoch() const override { return batches_; }
+  int64_t sequences() const { return sequences_; }
+  void start_epoch(int64_t epoch) override;
+  std::optional<TrainBatch> next() override;
+  void skip(int64_t batches) override;
+
+ private:
+  bool read_sequence(text::Encoding& out);  // next packed sequence; false at end of file
+  bool fill_chunk();
+  std::string path_;
+  const text::Tokenizer& tok_;
+  size_t max_length_;
+  int64_t batch_size_;
+  uint64_t seed_;
+  c10::Device device_;
+  size_t chunk_sequences_;
+  int64_t sequences_ = 0, batches_ = 0, epoch_ = 0, chunk_index_ = 0;
+  std::ifstream in_;
+  size_t line_no_ = 0;
+  std::vector<int32_t> pending_;  // tokens of a sentence that did not fit the previous sequence
+  std::vector<text::Encoding> chunk_;
+  size_t chunk_pos_ = 0;
+};
+
+}  // namespace tinybert::data

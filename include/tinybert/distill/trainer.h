@@ -1,0 +1,63 @@
+// The training loop shared by fine-tuning, pre-training and every distillation stage: schedule,
+// gradient accumulation and clipping, periodic evaluation, best/ and last/ checkpoints, exact
+// resumption (weights, optimizer, RNG, data position), metrics.jsonl, and Ctrl-C/SIGTERM handling.
+#pragma once
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "tinybert/data/dataset.h"
+#include "tinybert/distill/losses.h"
+#include "tinybert/distill/optimizer.h"
+
+namespace tinybert::distill {
+
+struct TrainConfig {
+  int64_t epochs = 3;
+  double lr = 5e-5;
+  int64_t batch_size = 32;
+  int64_t grad_accum = 1;         // batches per optimizer step
+  double warmup = 0.1;            // fraction of steps
+  std::string schedule = "linear";  // linear | constant
+  uint64_t seed = 42;
+  int64_t eval_every = 0;         // optimizer steps between evaluations (0: at epoch ends only)
+  int64_t log_every = 20;         // optimizer steps between metrics.jsonl lines
+  int64_t stop_after = 0;         // stop (resumably) after this many optimizer steps in this run
+  bool resume = false;            // continue from OUTPUT/last
+  std::string output;             // the run directory
+  OptimizerConfig optim;
+};
+
+// What a training run optimises; the trainer owns the loop, the objective the models.
+class Objective {
+ public:
+  virtual ~Objective() = default;
+  virtual NamedParams trainable() = 0;  // stable, unique names (optimizer state is saved by name)
+  virtual void train_mode(bool on) = 0;
+  virtual LossTerms loss(const data::TrainBatch& batch) = 0;
+  // Dev-set metrics, or empty when the stage has none (then best/ is the final model).
+  virtual std::map<std::string, double> evaluate() { return {}; }
+  virtual std::string main_metric() const { return ""; }
+  virtual void save(const std::string& dir) = 0;           // the model(s), HF format
+  virtual void load_trainable(const std::string& dir) = 0; // weights written by save(), for --resume
+};
+
+struct TrainSummary {
+  int64_t steps = 0;
+  double seconds = 0;
+  bool interrupted = false;
+  double best = -1e300;
+  std::map<std::string, double> best_metrics, last_metrics;
+};
+
+// Runs the loop; `resolved` (the command's settings) is saved as OUTPUT/run_config.json.
+TrainSummary train(const TrainConfig& cfg, Objective& objective, data::BatchSource& data,
+                   const nlohmann::json& resolved);
+
+// Installs SIGINT/SIGTERM handlers that ask the running loop to save and stop (a second signal
+// exits at once).
+void install_stop_handlers();
+bool stop_requested();
+
+}  // namespace tinybert::distill
