@@ -1,0 +1,209 @@
+#!/usr/bin/python3
+"""End to end on the fixtures: finetune the tiny teacher on a generated MNLI-format task, run
+task distillation into the tiny student, general distillation on a small corpus, eval, resume
+after --stop-after and after SIGTERM (bit-identical to an uninterrupted run), and clear errors.
+
+Usage: test_distill_e2e.py TINYBERT_BINARY FIXTURES_DIR
+"""
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+BIN, FIX = sys.argv[1], sys.argv[2]
+TMP = tempfile.mkdtemp(prefix="tinybert-e2e-")
+DATA = os.path.join(TMP, "mnli")
+HEADER = ("index\tpromptID\tpairID\tgenre\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\t"
+          "sentence2_parse\tsentence1\tsentence2\tlabel1\tgold_label")
+
+
+def make_task():
+    """A learnable MNLI-format task: entailment repeats the premise's clause, contradiction negates it."""
+    rng = random.Random(0)
+    subj = ["the cat", "a dog", "my friend", "the teacher", "our team", "the old man", "a child", "the pilot"]
+    verbs = ["runs", "sleeps", "eats", "reads", "sings", "waits", "works", "plays"]
+    places = ["at home", "in the park", "at school", "in the city", "by the river", "on the hill"]
+
+    def row(i):
+        s, v, p = rng.choice(subj), rng.choice(verbs), rng.choice(places)
+        r = rng.random()
+        if r < 1 / 3:
+            b, lab = f"{s} {v}.", "entailment"
+        elif r < 2 / 3:
+            b, lab = f"{s} never {v}.", "contradiction"
+        else:
+            b, lab = f"{rng.choice(subj)} {rng.choice(verbs)} {rng.choice(places)}.", "neutral"
+        return "\t".join([str(i), "0", "0", "fiction", "x", "x", "x", "x", f"{s} {v} {p}.", b, lab, lab])
+
+    os.makedirs(DATA, exist_ok=True)
+    for name, n in (("train.tsv", 192), ("dev_matched.tsv", 48)):
+        with open(os.path.join(DATA, name), "w") as f:
+            f.write(HEADER + "\n" + "\n".join(row(i) for i in range(n)) + "\n")
+
+
+def run(args, check=True):
+    r = subprocess.run([BIN] + args, capture_output=True, text=True, timeout=600)
+    if check and r.returncode != 0:
+        raise AssertionError(f"tinybert {' '.join(args)} failed:\n{r.stderr}")
+    return r
+
+
+def metrics(path):
+    with open(os.path.join(path, "metrics.jsonl")) as f:
+        return [json.loads(l) for l in f]
+
+
+def same_file(a, b):
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        return fa.read() == fb.read()
+
+
+TEACHER = os.path.join(TMP, "teacher")
+PRED = ["distill", "--stage", "prediction", "--task", "mnli", "--data", DATA, "--epochs", "2", "--lr", "1e-3",
+        "--batch-size", "16", "--eval-every", "5"]
+INTER = ["distill", "--stage", "intermediate", "--student", os.path.join(FIX, "tiny-student-cls"), "--task", "mnli",
+         "--data", DATA, "--epochs", "3", "--lr", "1e-3", "--batch-size", "16", "--log-every", "4"]
+
+
+class E2E(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        make_task()
+        run(["finetune", "--model", os.path.join(FIX, "tiny-teacher-cls"), "--task", "mnli", "--data", DATA,
+             "--output", TEACHER, "--epochs", "4", "--lr", "1e-3", "--batch-size", "16"])
+
+    def test_1_finetune_wrote_run_directory(self):
+        for f in ("run_config.json", "metrics.jsonl", "summary.json", "best/model.safetensors",
+                  "best/config.json", "last/optimizer.safetensors", "last/trainer_state.json"):
+            self.assertTrue(os.path.exists(os.path.join(TEACHER, f)), f)
+        with open(os.path.join(TEACHER, "best", "config.json")) as f:
+            cfg = json.load(f)
+        self.assertEqual(cfg["id2label"], {"0": "contradiction", "1": "entailment", "2": "neutral"})
+        self.assertEqual(cfg["architectures"], ["BertForSequenceClassification"])
+
+    def test_2_task_distillation_loss_falls_and_model_loads(self):
+        out = os.path.join(TMP, "task")
+        r = run(["distill", "--stage", "task", "--teacher", os.path.join(TEACHER, "best"), "--student",
+                 os.path.join(FIX, "tiny-student-cls"), "--task", "mnli", "--data", DATA, "--output", out,
+                 "--intermediate-epochs", "3", "--prediction-epochs", "2", "--intermediate-lr", "1e-3",
+                 "--prediction-lr", "1e-3", "--batch-size", "16", "--log-every", "4"])
+        self.assertIn("layer map: hidden 0<-0 1<-2 2<-4; attention 0<-1 1<-3", r.stderr)
+        inter = [m for m in metrics(os.path.join(out, "intermediate")) if "loss" in m]
+        print(f"intermediate loss {inter[0]['loss']:.4f} -> {inter[-1]['loss']:.4f}")
+        self.assertLess(inter[-1]["loss"], inter[0]["loss"] * 0.9)
+        for key in ("att_loss", "rep_loss", "emb_loss"):
+            self.assertIn(key, inter[0])
+        self.assertTrue(os.path.exists(os.path.join(out, "intermediate", "best", "fit_dense.safetensors")))
+        ev = run(["eval", "--model", os.path.join(out, "best"), "--task", "mnli", "--data", DATA])
+        self.assertEqual(set(json.loads(ev.stdout)), {"accuracy"})
+        self.assertTrue(os.path.exists(os.path.join(out, "best", "eval_mnli_dev.json")))
+
+    def test_3_resume_after_stop_is_bit_identical(self):
+        teacher = ["--teacher", os.path.join(TEACHER, "best")]
+        student = ["--student", os.path.join(FIX, "tiny-student-cls")]
+        a, b = os.path.join(TMP, "p-full"), os.path.join(TMP, "p-stopped")
+        args = PRED + teacher + student
+        run(args + ["--output", a])
+        run(args + ["--output", b, "--stop-after", "7"])
+        self.assertFalse(os.path.exists(os.path.join(b, "summary.json")))
+        r = run(args + ["--output", b, "--resume"])
+        self.assertIn("resuming at step 7", r.stderr)
+        for f in ("last/model.safetensors", "best/model.safetensors", "last/optimizer.safetensors"):
+            self.assertTrue(same_file(os.path.join(a, f), os.path.join(b, f)), f)
+        # intermediate step (dropout on): weights and projection identical after resuming
+        a, b = os.path.join(TMP, "i-full"), os.path.join(TMP, "i-stopped")
+        run(INTER + teacher + ["--output", a])
+        run(INTER + teacher + ["--output", b, "--stop-after", "5"])
+        run(INTER + teacher + ["--output", b, "--resume"])
+        for f in ("last/model.safetensors", "last/fit_dense.safetensors"):
+            self.assertTrue(same_file(os.path.join(a, f), os.path.join(b, f)), f)
+        # a finished run is not silently overwritten
+        r = run(INTER + teacher + ["--output", a], check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("add --resume to continue it", r.stderr)
+
+    def test_4_sigterm_saves_a_resumable_checkpoint(self):
+        out = os.path.join(TMP, "sigterm")
+        args = INTER + ["--teacher", os.path.join(TEACHER, "best"), "--epochs", "400", "--output", out]
+        p = subprocess.Popen([BIN] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 60
+        while time.time() < deadline and not os.path.exists(os.path.join(out, "metrics.jsonl")):
+            time.sleep(0.1)
+        time.sleep(1.0)
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn("stopped at step", err)
+        with open(os.path.join(out, "last", "trainer_state.json")) as f:
+            step = json.load(f)["step"]
+        self.assertGreater(step, 0)
+        r = run(args + ["--resume", "--stop-after", "2"])
+        self.assertIn(f"resuming at step {step}", r.stderr)
+
+    def test_5_general_distillation_on_a_corpus(self):
+        corpus = os.path.join(TMP, "corpus.txt")
+        words = "the a cat dog sat ran on in park home quickly slowly big small red blue".split()
+        rng = random.Random(1)
+        with open(corpus, "w") as f:
+            for doc in range(40):
+                for _ in range(rng.randint(3, 9)):
+                    f.write(" ".join(rng.choice(words) for _ in range(rng.randint(4, 14))) + ".\n")
+                f.write("\n")
+        cfg = os.path.join(TMP, "student.json")
+        with open(cfg, "w") as f:
+            json.dump({"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 4,
+                       "intermediate_size": 32, "max_position_embeddings": 128, "vocab_size": 30522}, f)
+        out = os.path.join(TMP, "general")
+        r = run(["distill", "--stage", "general", "--teacher", os.path.join(FIX, "tiny-mlm"), "--corpus", corpus,
+                 "--student-config", cfg, "--output", out, "--epochs", "4", "--batch-size", "8", "--max-length", "32",
+                 "--lr", "2e-3", "--log-every", "5"])
+        self.assertIn("starting a fresh student->teacher projection (16 -> 32)", r.stderr)
+        m = [x for x in metrics(out) if "loss" in x]
+        print(f"general loss {m[0]['loss']:.4f} -> {m[-1]['loss']:.4f}")
+        self.assertLess(m[-1]["loss"], m[0]["loss"] * 0.8)
+        with open(os.path.join(out, "best", "config.json")) as f:
+            self.assertEqual(json.load(f)["architectures"], ["BertModel"])
+        # the general student continues into task distillation with its projection
+        r = run(INTER[:3] + ["--teacher", os.path.join(TEACHER, "best"), "--student", os.path.join(out, "best"),
+                             "--task", "mnli", "--data", DATA, "--epochs", "1", "--output", os.path.join(TMP, "g2t"),
+                             "--layer-map", "0,4"])
+        self.assertNotIn("starting a fresh", r.stderr)
+        self.assertIn("newly initialised", r.stderr)  # pooler and classifier of the new head
+
+    def test_6_clear_errors(self):
+        teacher = os.path.join(TEACHER, "best")
+        r = run(["distill", "--stage", "intermediate", "--teacher", os.path.join(FIX, "tiny-mlm"), "--student",
+                 os.path.join(FIX, "tiny-student-cls"), "--task", "mnli", "--data", DATA, "--output",
+                 os.path.join(TMP, "e1")], check=False)
+        self.assertIn("needs a teacher fine-tuned on the task", r.stderr)
+        r = run(INTER[:3] + ["--teacher", teacher, "--student", os.path.join(FIX, "tiny-student-cls"), "--task",
+                             "mnli", "--data", DATA, "--output", os.path.join(TMP, "e2"), "--layer-map", "0,2,9"],
+                check=False)
+        self.assertIn("does not exist", r.stderr)
+        # a teacher with another label order is refused
+        sst = os.path.join(TMP, "sst")
+        os.makedirs(sst, exist_ok=True)
+        for n in ("train.tsv", "dev.tsv"):
+            with open(os.path.join(sst, n), "w") as f:
+                f.write("sentence\tlabel\ngood film\t1\nbad film\t0\n")
+        r = run(["distill", "--stage", "prediction", "--teacher", teacher, "--student",
+                 os.path.join(FIX, "tiny-student-cls"), "--task", "sst-2", "--data", sst, "--output",
+                 os.path.join(TMP, "e3")], check=False)
+        self.assertIn("was trained with labels [contradiction, entailment, neutral]", r.stderr)
+        r = run(["distill", "--stage", "prediction", "--teacher", teacher, "--task", "mnli", "--data", DATA,
+                 "--output", os.path.join(TMP, "e4")], check=False)
+        self.assertIn("needs --student, --task and --data", r.stderr)
+
+
+def tearDownModule():
+    shutil.rmtree(TMP, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    unittest.main(argv=[sys.argv[0], "-v"])
