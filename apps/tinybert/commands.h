@@ -30,5 +30,6 @@ Runner add_info(CLI::App& app);
 Runner add_finetune(CLI::App& app);
 Runner add_distill(CLI::App& app);
 Runner add_eval(CLI::App& app);
+Runner add_augment(CLI::App& app);
 
 }  // namespace tinybert::cli

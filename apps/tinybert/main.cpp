@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
   add(add_finetune(app));
   add(add_distill(app));
   add(add_eval(app));
+  add(add_augment(app));
   try {
     auto args = expand_config(argc, argv);
     std::reverse(args.begin(), args.end());  // CLI11 takes the vector back to front

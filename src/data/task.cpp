@@ -160,6 +160,11 @@ std::vector<Example> read_generic_jsonl(const std::string& path) {
 
 }  // namespace
 
+TextColumns glue_text_columns(const TaskSpec& spec, const std::string& split) {
+  Layout l = glue_layout(spec.name, split);
+  return {l.a, l.b, l.header, l.min_columns};
+}
+
 TaskSpec task_spec(const std::string& raw) {
   const std::string name = lower(raw);
   TaskSpec s;

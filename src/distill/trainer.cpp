@@ -3,7 +3,6 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -13,6 +12,7 @@
 #include <iostream>
 
 #include "tinybert/core/error.h"
+#include "tinybert/core/progress.h"
 #include "tinybert/io/atomic_file.h"
 #include "tinybert/io/tensor_file.h"
 
@@ -39,45 +39,6 @@ bool stop_requested() { return g_stop.load(); }
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string format_duration(double s) {
-  if (s < 0 || s > 1e7) return "?";
-  int64_t t = static_cast<int64_t>(s);
-  char buf[32];
-  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", long(t / 3600), long(t / 60 % 60));
-  else std::snprintf(buf, sizeof buf, "%ldm%02lds", long(t / 60), long(t % 60));
-  return buf;
-}
-
-// A progress bar on a terminal; plain lines every log_every steps otherwise.
-class Progress {
- public:
-  Progress(int64_t total, int64_t log_every) : total_(total), log_every_(log_every), tty_(::isatty(2)) {}
-  void update(int64_t step, int64_t epoch, int64_t epochs, double loss, double ex_per_s, double lr, double eta) {
-    if (tty_) {
-      const int width = 24;
-      int filled = total_ > 0 ? static_cast<int>(width * step / total_) : 0;
-      std::fprintf(stderr, "\r[epoch %ld/%ld] %ld/%ld [%s%s] loss %.4f  %.1f ex/s  lr %.2e  ETA %s   ",
-                   long(epoch + 1), long(epochs), long(step), long(total_), std::string(filled, '=').c_str(),
-                   std::string(width - filled, ' ').c_str(), loss, ex_per_s, lr, format_duration(eta).c_str());
-      std::fflush(stderr);
-    } else if (step % log_every_ == 0 || step == total_) {
-      std::fprintf(stderr, "step %ld/%ld epoch %ld loss %.4f %.1f ex/s lr %.2e ETA %s\n", long(step), long(total_),
-                   long(epoch + 1), loss, ex_per_s, lr, format_duration(eta).c_str());
-    }
-  }
-  void message(const std::string& m) {
-    if (tty_) std::fprintf(stderr, "\n");
-    std::fprintf(stderr, "%s\n", m.c_str());
-  }
-  void finish() {
-    if (tty_) std::fprintf(stderr, "\n");
-  }
-
- private:
-  int64_t total_, log_every_;
-  bool tty_;
-};
 
 struct State {
   int64_t step = 0, epoch = 0, batch_in_epoch = 0;
@@ -161,7 +122,7 @@ TrainSummary train(const TrainConfig& cfg, Objective& obj, data::BatchSource& da
   };
 
   TrainSummary summary;
-  Progress progress(total, cfg.log_every);
+  Progress progress(total, cfg.log_every, "ex/s");
   auto evaluate = [&]() {
     auto m = obj.evaluate();
     obj.train_mode(true);
@@ -213,8 +174,10 @@ TrainSummary train(const TrainConfig& cfg, Objective& obj, data::BatchSource& da
       ++st.step;
       const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
       const double ex_per_s = examples / std::max(1e-9, elapsed);
-      const double eta = elapsed / std::max<int64_t>(1, st.step - start_step) * (total - st.step);
-      progress.update(st.step, st.epoch, cfg.epochs, loss_sum / std::max<int64_t>(1, loss_count), ex_per_s, lr, eta);
+      progress.update(st.step,
+                      cat("epoch ", st.epoch + 1, "/", cfg.epochs, " loss ",
+                          loss_sum / static_cast<double>(std::max<int64_t>(1, loss_count)), " lr ", lr),
+                      ex_per_s);
       if (st.step % cfg.log_every == 0 || st.step == total) {
         nlohmann::json j = {{"step", st.step}, {"epoch", st.epoch + 1}, {"lr", lr},
                             {"loss", loss_sum / loss_count}, {"grad_norm", grad_norm},

@@ -40,6 +40,15 @@ struct ReadReport {
 std::vector<Example> read_split(TaskSpec& spec, const std::string& dir, const std::string& split,
                                 ReadReport* report = nullptr);
 
+// Where a GLUE TSV keeps its texts: column indices (b = -1: no second text), whether the first
+// line is a header, and the fewest columns a valid row has.
+struct TextColumns {
+  int a = 0, b = -1;
+  bool header = true;
+  size_t min_columns = 1;
+};
+TextColumns glue_text_columns(const TaskSpec& spec, const std::string& split);
+
 // Label id of an example (classification), failing with the line for an unknown label.
 int64_t label_id(const TaskSpec& spec, const Example& e, const std::string& source);
 
