@@ -13,6 +13,7 @@
 
 #include "tinybert/distill/objectives.h"
 #include "tinybert/model/heads.h"
+#include "tinybert/runtime/runtime.h"
 
 using namespace tinybert;
 
@@ -65,6 +66,7 @@ int main(int argc, char** argv) {
   app.add_flag("--no-baseline", no_baseline, "skip the Python PyTorch baseline");
   CLI11_PARSE(app, argc, argv);
   at::set_num_threads(threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency()));
+  runtime::tune_allocator();
   torch::manual_seed(0);
 
   auto tc = shape(t_shape, heads), sc = shape(s_shape, heads);

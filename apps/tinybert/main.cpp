@@ -53,6 +53,7 @@ std::vector<std::string> expand_config(int argc, char** argv) {
 }  // namespace
 
 c10::Device start_runtime(const CommonOptions& common) {
+  runtime::tune_allocator();
   runtime::set_threads(common.threads);
   c10::Device device = runtime::parse_device(common.device);
   runtime::report(std::cerr, device);

@@ -5,6 +5,7 @@
 #include <utf8proc.h>
 
 #include <fstream>
+#include <numeric>
 #include <sstream>
 
 #include "tinybert/core/error.h"
@@ -134,6 +135,7 @@ Augmenter::Augmenter(model::AutoBert mlm, const text::Tokenizer& tok, AugmentCon
   if (cfg_.k <= 0 || cfg_.n_aug <= 0 || cfg_.p < 0 || cfg_.p > 1)
     fail("augment: need k > 0, n-aug > 0 and 0 <= p <= 1");
   mlm_->eval();
+  cfg_.max_length = std::min(cfg_.max_length, mlm_->config.max_position_embeddings);
   if (glove_) {
     index_ = std::make_unique<NeighbourIndex>(glove_->words, glove_->vectors);
   } else {
@@ -173,31 +175,33 @@ std::vector<std::vector<std::string>> Augmenter::mlm_candidates(const std::vecto
                                                                 const std::vector<size_t>& mask_positions) {
   std::vector<std::vector<std::string>> out(inputs.size());
   const auto device = mlm_->bert->embeddings->word_embeddings->weight.device();
+  // Batches of similar lengths, so little is spent on padding (attention grows with length^2).
+  std::vector<size_t> order(inputs.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return inputs[a].size() < inputs[b].size(); });
   torch::InferenceMode guard;
-  for (size_t start = 0; start < inputs.size(); start += static_cast<size_t>(cfg_.mlm_batch_size)) {
-    const size_t end = std::min(inputs.size(), start + static_cast<size_t>(cfg_.mlm_batch_size));
+  const auto opts = torch::TensorOptions().dtype(torch::kLong);
+  for (size_t start = 0; start < order.size(); start += static_cast<size_t>(cfg_.mlm_batch_size)) {
+    const size_t end = std::min(order.size(), start + static_cast<size_t>(cfg_.mlm_batch_size));
     std::vector<text::Encoding> enc;
+    std::vector<int64_t> rows, cols;
     for (size_t i = start; i < end; ++i) {
       text::Encoding e;
-      e.ids = inputs[i];
+      e.ids = inputs[order[i]];
       // type 0 for "[CLS] masked [SEP]", 1 for "original [SEP]"
       size_t first_sep = std::find(e.ids.begin(), e.ids.end(), tok_.vocab().sep_id) - e.ids.begin();
       e.type_ids.assign(e.ids.size(), 0);
       for (size_t j = first_sep + 1; j < e.ids.size(); ++j) e.type_ids[j] = 1;
       enc.push_back(std::move(e));
+      rows.push_back(static_cast<int64_t>(i - start));
+      cols.push_back(static_cast<int64_t>(mask_positions[order[i]]));
     }
     auto b = text::pad_batch(enc, tok_.vocab().pad_id);
-    auto opts = torch::TensorOptions().dtype(torch::kLong);
     std::vector<int64_t> shape{b.batch, b.length};
     model::BertInputs in{torch::from_blob(b.ids.data(), shape, opts).to(device),
                          torch::from_blob(b.type_ids.data(), shape, opts).to(device),
                          torch::from_blob(b.attention_mask.data(), shape, opts).to(device)};
     auto hidden = mlm_->bert->forward(in).last_hidden_state;  // (B, T, H)
-    std::vector<int64_t> rows, cols;
-    for (size_t i = start; i < end; ++i) {
-      rows.push_back(static_cast<int64_t>(i - start));
-      cols.push_back(static_cast<int64_t>(mask_positions[i]));
-    }
     auto at_mask = hidden.index({torch::tensor(rows, opts).to(device), torch::tensor(cols, opts).to(device)});  // (B, H)
     auto logits = mlm_->cls->predictions->forward(at_mask);  // (B, V)
     auto top = std::get<1>(logits.topk(cfg_.k, 1)).to(torch::kCPU).contiguous();  // (B, K)
@@ -206,7 +210,7 @@ std::vector<std::vector<std::string>> Augmenter::mlm_candidates(const std::vecto
     for (size_t i = start; i < end; ++i)
       for (int64_t j = 0; j < cfg_.k; ++j) {
         const std::string& t = tok_.vocab().token(static_cast<int32_t>(ids[(i - start) * cfg_.k + j]));
-        if (t.rfind("##", 0) != 0) out[i].push_back(t);
+        if (t.rfind("##", 0) != 0) out[order[i]].push_back(t);
       }
   }
   return out;

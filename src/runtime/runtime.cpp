@@ -3,6 +3,7 @@
 
 #include <ATen/Parallel.h>
 #include <link.h>
+#include <malloc.h>
 #include <torch/cuda.h>
 #include <torch/version.h>
 
@@ -45,6 +46,11 @@ void set_threads(int threads) {
   if (threads < 0) fail("--threads must be >= 0, found ", threads);
   int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(n);
+}
+
+void tune_allocator() {
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
 }
 
 std::string blas_library() {

@@ -24,7 +24,7 @@ struct AugmentConfig {
   int64_t n_aug = 20;          // N_a: tries per text (duplicates dropped)
   double p = 0.4;              // p_t: replacement probability per candidate word
   int64_t k = 15;              // K: candidates per word
-  int64_t mlm_batch_size = 64; // masked inputs per MLM forward (1: the reference's one at a time)
+  int64_t mlm_batch_size = 128; // masked inputs per MLM forward (1: the reference's one at a time)
   bool cache_neighbours = true;
   int64_t max_length = 256;    // masked input "[CLS] masked [SEP] original [SEP]" is cut to this
 };

@@ -16,6 +16,10 @@ c10::ScalarType parse_dtype(const std::string& name, c10::Device device);
 // Sets LibTorch's intra-op threads; 0 means one per core.
 void set_threads(int threads);
 
+// Keeps freed large tensors in the heap for reuse (glibc otherwise returns each >32 MiB block to
+// the OS and page-faults it back in on the next allocation); call once at start-up.
+void tune_allocator();
+
 // The BLAS library this process loaded (resolved path), or "" if none is visible.
 std::string blas_library();
 // True for the reference (netlib) BLAS, which runs matmul about 40x slower than OpenBLAS.
