@@ -22,15 +22,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::vector<std::string> split_tabs(const std::string& line) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  for (size_t tab; (tab = line.find('\t', start)) != std::string::npos; start = tab + 1)
-    out.push_back(line.substr(start, tab - start));
-  out.push_back(line.substr(start));
-  return out;
-}
-
 std::string join_tabs(const std::vector<std::string>& cols) {
   std::string s;
   for (size_t i = 0; i < cols.size(); ++i) s += (i ? "\t" : "") + cols[i];
@@ -48,18 +39,11 @@ struct Format {
                                                 bool skip_malformed) const {
     std::vector<std::string> t;
     if (jsonl) {
-      nlohmann::json j;
-      try {
-        j = nlohmann::json::parse(line);
-      } catch (const nlohmann::json::exception& e) {
-        fail(path, " line ", line_no, ": invalid JSON: ", e.what());
-      }
-      if (!j.is_object() || !j.contains("text") || !j["text"].is_string())
-        fail(path, " line ", line_no, ": expected an object with a string \"text\"");
-      t.push_back(j["text"].get<std::string>());
-      if (j.contains("text_pair") && j["text_pair"].is_string()) t.push_back(j["text_pair"].get<std::string>());
+      auto row = data::parse_text_line(line, line_no, path);
+      t.push_back(row.text);
+      if (row.text_pair) t.push_back(*row.text_pair);
     } else {
-      auto cols = split_tabs(line);
+      auto cols = data::split_tabs(line);
       if (cols.size() < min_columns) {
         if (skip_malformed) return std::nullopt;
         fail(path, " line ", line_no, ": ", cols.size(), " tab-separated columns, expected at least ", min_columns);
@@ -79,7 +63,7 @@ struct Format {
       if (t.size() > 1) j["text_pair"] = t[1];
       return j.dump();
     }
-    auto cols = split_tabs(line);
+    auto cols = data::split_tabs(line);
     cols[a] = t[0];
     if (b >= 0) cols[b] = t[1];
     return join_tabs(cols);
@@ -105,7 +89,7 @@ Format detect_format(const std::string& task, const std::string& path) {
   std::string header;
   if (!std::getline(in, header)) fail(path, " is empty");
   if (!header.empty() && header.back() == '\r') header.pop_back();
-  auto cols = split_tabs(header);
+  auto cols = data::split_tabs(header);
   auto find = [&](const char* n) {
     auto it = std::find(cols.begin(), cols.end(), n);
     return it == cols.end() ? -1 : static_cast<int>(it - cols.begin());

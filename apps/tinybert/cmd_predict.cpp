@@ -6,35 +6,12 @@
 
 #include "commands.h"
 #include "tinybert/core/error.h"
+#include "tinybert/data/dataset.h"
+#include "tinybert/data/task.h"
 #include "tinybert/io/checkpoint.h"
 #include "tinybert/runtime/runtime.h"
 
 namespace tinybert::cli {
-
-namespace {
-
-struct Row {
-  std::string text;
-  std::optional<std::string> pair;
-};
-
-Row parse_row(const std::string& line, size_t line_no) {
-  try {
-    auto j = nlohmann::json::parse(line);
-    if (!j.is_object() || !j.contains("text") || !j["text"].is_string())
-      fail("stdin line ", line_no, ": expected an object with a string \"text\"");
-    Row r{j["text"].get<std::string>(), std::nullopt};
-    if (j.contains("text_pair") && !j["text_pair"].is_null()) {
-      if (!j["text_pair"].is_string()) fail("stdin line ", line_no, ": \"text_pair\" must be a string");
-      r.pair = j["text_pair"].get<std::string>();
-    }
-    return r;
-  } catch (const nlohmann::json::exception& e) {
-    fail("stdin line ", line_no, ": invalid JSON: ", e.what());
-  }
-}
-
-}  // namespace
 
 Runner add_predict(CLI::App& app) {
   struct Options {
@@ -64,17 +41,11 @@ Runner add_predict(CLI::App& app) {
     std::vector<text::Encoding> batch;
     auto flush = [&]() {
       if (batch.empty()) return;
-      auto b = text::pad_batch(batch, tok.vocab().pad_id);
-      auto opts = torch::TensorOptions().dtype(torch::kLong);
-      auto shape = std::vector<int64_t>{b.batch, b.length};
-      model::BertInputs in{torch::from_blob(b.ids.data(), shape, opts).to(device),
-                           torch::from_blob(b.type_ids.data(), shape, opts).to(device),
-                           torch::from_blob(b.attention_mask.data(), shape, opts).to(device)};
       torch::InferenceMode guard;
-      auto logits = model.forward(in).logits.to(torch::kCPU, torch::kFloat);  // (B, num_labels)
+      auto logits = model.forward(data::to_inputs(batch, tok.vocab().pad_id, device)).logits.to(torch::kCPU, torch::kFloat);  // (B, num_labels)
       const bool regression = model.config.is_regression();
       auto scores = regression ? logits : torch::softmax(logits, -1);
-      for (int64_t i = 0; i < b.batch; ++i) {
+      for (int64_t i = 0; i < static_cast<int64_t>(batch.size()); ++i) {
         auto row = scores[i];
         std::vector<float> s(row.data_ptr<float>(), row.data_ptr<float>() + row.numel());
         nlohmann::json out;
@@ -90,9 +61,10 @@ Runner add_predict(CLI::App& app) {
     while (std::getline(std::cin, line)) {
       ++line_no;
       if (line.empty()) continue;
-      Row r = parse_row(line, line_no);
+      auto r = data::parse_text_line(line, line_no, "stdin");
       try {
-        batch.push_back(tok.encode(r.text, r.pair ? std::optional<std::string_view>(*r.pair) : std::nullopt, max_len));
+        batch.push_back(tok.encode(r.text, r.text_pair ? std::optional<std::string_view>(*r.text_pair) : std::nullopt,
+                                   max_len));
       } catch (const Error& e) {
         fail("stdin line ", line_no, ": ", e.what());
       }

@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "tinybert/core/error.h"
+#include "tinybert/data/task.h"
 #include "tinybert/text/tokenizer.h"
 
 namespace tinybert::cli {
@@ -31,23 +32,14 @@ Runner add_tokenize(CLI::App& app) {
     while (std::getline(std::cin, line)) {
       ++line_no;
       if (line.empty()) continue;
+      auto row = data::parse_text_line(line, line_no, "stdin");
       try {
-        auto j = nlohmann::json::parse(line);
-        if (!j.is_object() || !j.contains("text") || !j["text"].is_string())
-          fail("expected an object with a string \"text\"");
-        std::optional<std::string> pair;
-        if (j.contains("text_pair") && !j["text_pair"].is_null()) {
-          if (!j["text_pair"].is_string()) fail("\"text_pair\" must be a string or null");
-          pair = j["text_pair"].get<std::string>();
-        }
-        auto e = tok.encode(j["text"].get<std::string>(),
-                            pair ? std::optional<std::string_view>(*pair) : std::nullopt, o->max_length);
+        auto e = tok.encode(row.text, row.text_pair ? std::optional<std::string_view>(*row.text_pair) : std::nullopt,
+                            o->max_length);
         tokens.clear();
         for (int32_t id : e.ids) tokens.push_back(tok.vocab().token(id));
         std::cout << nlohmann::json{{"ids", e.ids}, {"type_ids", e.type_ids}, {"tokens", tokens}}.dump()
                   << "\n";
-      } catch (const nlohmann::json::exception& e) {
-        fail("stdin line ", line_no, ": invalid JSON: ", e.what());
       } catch (const Error& e) {
         fail("stdin line ", line_no, ": ", e.what());
       }

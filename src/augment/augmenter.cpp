@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "tinybert/core/error.h"
+#include "tinybert/data/dataset.h"
 #include "tinybert/text/pre_tokenizer.h"
 
 namespace tinybert::augment {
@@ -196,12 +197,7 @@ std::vector<std::vector<std::string>> Augmenter::mlm_candidates(const std::vecto
       rows.push_back(static_cast<int64_t>(i - start));
       cols.push_back(static_cast<int64_t>(mask_positions[order[i]]));
     }
-    auto b = text::pad_batch(enc, tok_.vocab().pad_id);
-    std::vector<int64_t> shape{b.batch, b.length};
-    model::BertInputs in{torch::from_blob(b.ids.data(), shape, opts).to(device),
-                         torch::from_blob(b.type_ids.data(), shape, opts).to(device),
-                         torch::from_blob(b.attention_mask.data(), shape, opts).to(device)};
-    auto hidden = mlm_->bert->forward(in).last_hidden_state;  // (B, T, H)
+    auto hidden = mlm_->bert->forward(data::to_inputs(enc, tok_.vocab().pad_id, device)).last_hidden_state;  // (B, T, H)
     auto at_mask = hidden.index({torch::tensor(rows, opts).to(device), torch::tensor(cols, opts).to(device)});  // (B, H)
     auto logits = mlm_->cls->predictions->forward(at_mask);  // (B, V)
     auto top = std::get<1>(logits.topk(cfg_.k, 1)).to(torch::kCPU).contiguous();  // (B, K)

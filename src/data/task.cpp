@@ -19,18 +19,6 @@ std::string lower(std::string s) {
   return s;
 }
 
-std::vector<std::string> split_tabs(const std::string& line) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (true) {
-    size_t tab = line.find('\t', start);
-    out.push_back(line.substr(start, tab == std::string::npos ? std::string::npos : tab - start));
-    if (tab == std::string::npos) break;
-    start = tab + 1;
-  }
-  return out;
-}
-
 // Column layout of a GLUE TSV: text a, text b (-1: none), label (-1: last column).
 struct Layout {
   int a, b, label;
@@ -136,29 +124,42 @@ std::vector<Example> read_generic_jsonl(const std::string& path) {
   while (std::getline(in, line)) {
     ++line_no;
     if (line.empty()) continue;
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception& e) {
-      fail(path, " line ", line_no, ": invalid JSON: ", e.what());
-    }
-    if (!j.is_object() || !j.contains("text") || !j["text"].is_string())
-      fail(path, " line ", line_no, ": expected an object with a string \"text\"");
-    Example e;
-    e.line = line_no;
-    e.text_a = j["text"].get<std::string>();
-    if (j.contains("text_pair") && !j["text_pair"].is_null()) {
-      if (!j["text_pair"].is_string()) fail(path, " line ", line_no, ": \"text_pair\" must be a string");
-      e.text_b = j["text_pair"].get<std::string>();
-    }
-    if (j.contains("label") && !j["label"].is_null())
-      e.label = j["label"].is_string() ? j["label"].get<std::string>() : j["label"].dump();
+    TextLine t = parse_text_line(line, line_no, path);
+    Example e{std::move(t.text), std::move(t.text_pair), "", line_no};
+    const auto& label = t.object.contains("label") ? t.object["label"] : nlohmann::ordered_json();
+    if (!label.is_null()) e.label = label.is_string() ? label.get<std::string>() : label.dump();
     out.push_back(std::move(e));
   }
   return out;
 }
 
 }  // namespace
+
+std::vector<std::string> split_tabs(const std::string& line) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t tab; (tab = line.find('\t', start)) != std::string::npos; start = tab + 1)
+    out.push_back(line.substr(start, tab - start));
+  out.push_back(line.substr(start));
+  return out;
+}
+
+TextLine parse_text_line(const std::string& line, size_t line_no, const std::string& where) {
+  TextLine t;
+  try {
+    t.object = nlohmann::ordered_json::parse(line);
+  } catch (const nlohmann::json::exception& e) {
+    fail(where, " line ", line_no, ": invalid JSON: ", e.what());
+  }
+  if (!t.object.is_object() || !t.object.contains("text") || !t.object["text"].is_string())
+    fail(where, " line ", line_no, ": expected an object with a string \"text\"");
+  t.text = t.object["text"].get<std::string>();
+  if (t.object.contains("text_pair") && !t.object["text_pair"].is_null()) {
+    if (!t.object["text_pair"].is_string()) fail(where, " line ", line_no, ": \"text_pair\" must be a string or null");
+    t.text_pair = t.object["text_pair"].get<std::string>();
+  }
+  return t;
+}
 
 TextColumns glue_text_columns(const TaskSpec& spec, const std::string& split) {
   Layout l = glue_layout(spec.name, split);

@@ -2,6 +2,7 @@
 // (text, optional text_pair, label); each with its labels in an explicit order and its metrics.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,6 +49,18 @@ struct TextColumns {
   size_t min_columns = 1;
 };
 TextColumns glue_text_columns(const TaskSpec& spec, const std::string& split);
+
+// A line split at tabs.
+std::vector<std::string> split_tabs(const std::string& line);
+
+// One JSON line {"text": ..., "text_pair": ... (optional), ...}, checked; errors say
+// "WHERE line N: ...".
+struct TextLine {
+  nlohmann::ordered_json object;
+  std::string text;
+  std::optional<std::string> text_pair;
+};
+TextLine parse_text_line(const std::string& line, size_t line_no, const std::string& where);
 
 // Label id of an example (classification), failing with the line for an unknown label.
 int64_t label_id(const TaskSpec& spec, const Example& e, const std::string& source);
