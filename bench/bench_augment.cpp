@@ -20,12 +20,14 @@ using namespace tinybert;
 namespace {
 
 // Candidates for every row in chunks of `chunk`, then the tries; returns seconds.
-double run(augment::Augmenter& aug, const std::vector<std::string>& rows, size_t chunk, size_t& variants) {
+double run(augment::Augmenter& aug, const std::vector<std::string>& rows, size_t chunk,
+           size_t& variants) {
   auto t0 = std::chrono::steady_clock::now();
   variants = 0;
   double cand_s = 0;
   for (size_t start = 0; start < rows.size(); start += chunk) {
-    std::vector<std::string> part(rows.begin() + start, rows.begin() + std::min(rows.size(), start + chunk));
+    std::vector<std::string> part(rows.begin() + start,
+                                  rows.begin() + std::min(rows.size(), start + chunk));
     auto c0 = std::chrono::steady_clock::now();
     auto cands = aug.candidates(part);
     cand_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
@@ -53,7 +55,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   runtime::tune_allocator();
   try {
-    at::set_num_threads(threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency()));
+    at::set_num_threads(threads > 0 ? threads
+                                    : static_cast<int>(std::thread::hardware_concurrency()));
     std::vector<std::string> rows;
     std::ifstream in(text);
     if (!in) fail("cannot open ", text, " (run scripts/fetch_data.sh)");
@@ -66,12 +69,16 @@ int main(int argc, char** argv) {
     size_t vf = 0, vs = 0;
     double tf = run(fast, rows, 256, vf);  // --chunk-rows default
     double ts = run(slow, rows, 1, vs);
-    std::printf("%zu sentences from %s, model %s, %d threads, N_a 20, K 15\n", rows.size(), text.c_str(), model.c_str(),
-                at::get_num_threads());
-    std::printf("  tinybert (batched words and sentences, cached neighbours): %.2f s, %.1f rows/s, %ld MLM forwards\n", tf,
-                rows.size() / tf, long(fast.mlm_forwards()));
-    std::printf("  baseline (one sentence, one word per forward, no cache):   %.2f s, %.1f rows/s, %ld MLM forwards\n", ts,
-                rows.size() / ts, long(slow.mlm_forwards()));
+    std::printf("%zu sentences from %s, model %s, %d threads, N_a 20, K 15\n", rows.size(),
+                text.c_str(), model.c_str(), at::get_num_threads());
+    std::printf(
+        "  tinybert (batched words and sentences, cached neighbours): %.2f s, %.1f rows/s, %ld MLM "
+        "forwards\n",
+        tf, rows.size() / tf, long(fast.mlm_forwards()));
+    std::printf(
+        "  baseline (one sentence, one word per forward, no cache):   %.2f s, %.1f rows/s, %ld MLM "
+        "forwards\n",
+        ts, rows.size() / ts, long(slow.mlm_forwards()));
     std::printf("speed-up: %.1fx (tries made: %zu and %zu)\n", ts / tf, vf, vs);
   } catch (const Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

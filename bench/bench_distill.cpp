@@ -2,7 +2,8 @@
 // losses, backward, optimizer) at given teacher/student shapes, fp32 and with a bf16 teacher,
 // against the same steps written in Python PyTorch the way the reference code runs them (teacher
 // in train mode, fp32, every output computed), measured in the same run.
-// Usage: bench_distill [--batch 32] [--seq 128] [--steps 3] [--teacher 12,768,3072] [--student 4,312,1200]
+// Usage: bench_distill [--batch 32] [--seq 128] [--steps 3] [--teacher 12,768,3072] [--student
+// 4,312,1200]
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
@@ -43,7 +44,9 @@ double time_ms(int steps, F&& step) {
   for (int i = 0; i < steps; ++i) {
     auto t0 = std::chrono::steady_clock::now();
     step();
-    best = std::min(best, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    best = std::min(
+        best,
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
   return best;
 }
@@ -65,7 +68,8 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "0: one per core")->capture_default_str();
   app.add_flag("--no-baseline", no_baseline, "skip the Python PyTorch baseline");
   CLI11_PARSE(app, argc, argv);
-  at::set_num_threads(threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency()));
+  at::set_num_threads(threads > 0 ? threads
+                                  : static_cast<int>(std::thread::hardware_concurrency()));
   runtime::tune_allocator();
   torch::manual_seed(0);
 
@@ -79,9 +83,12 @@ int main(int argc, char** argv) {
   std::vector<int64_t> idx(batch);
   std::iota(idx.begin(), idx.end(), 0);
   auto b = ds.batch(idx, torch::kCPU);
-  std::printf("teacher %ldL-%ldH-%ldI, student %ldL-%ldH-%ldI, %ld heads, batch %ld x seq %ld, %d threads\n",
-              long(tc.num_hidden_layers), long(tc.hidden_size), long(tc.intermediate_size), long(sc.num_hidden_layers),
-              long(sc.hidden_size), long(sc.intermediate_size), long(heads), long(batch), long(seq), at::get_num_threads());
+  std::printf(
+      "teacher %ldL-%ldH-%ldI, student %ldL-%ldH-%ldI, %ld heads, batch %ld x seq %ld, %d "
+      "threads\n",
+      long(tc.num_hidden_layers), long(tc.hidden_size), long(tc.intermediate_size),
+      long(sc.num_hidden_layers), long(sc.hidden_size), long(sc.intermediate_size), long(heads),
+      long(batch), long(seq), at::get_num_threads());
 
   struct Row {
     std::string name;
@@ -107,8 +114,10 @@ int main(int argc, char** argv) {
 
     auto student2 = make(sc);
     auto t0 = std::chrono::steady_clock::now();
-    distill::PredictionObjective pred(teacher, student2, {}, ds, tok, {nullptr, spec, batch}, torch::kCPU, "");
-    double cache_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    distill::PredictionObjective pred(teacher, student2, {}, ds, tok, {nullptr, spec, batch},
+                                      torch::kCPU, "");
+    double cache_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     distill::Optimizer opt_p(pred.trainable(), {});
     pred.train_mode(true);
     ms = time_ms(steps, [&] {
@@ -117,16 +126,23 @@ int main(int argc, char** argv) {
       opt_p.zero_grad();
     });
     rows_out.push_back({"prediction step, " + tag + " (logits cached)", ms});
-    rows_out.push_back({"prediction step, " + tag + " (first epoch: + teacher logits)", ms + cache_ms});
+    rows_out.push_back(
+        {"prediction step, " + tag + " (first epoch: + teacher logits)", ms + cache_ms});
   }
-  for (const auto& r : rows_out) std::printf("  tinybert %-58s %9.1f ms/step  %7.1f examples/s\n", r.name.c_str(), r.ms, batch * 1000.0 / r.ms);
+  for (const auto& r : rows_out)
+    std::printf("  tinybert %-58s %9.1f ms/step  %7.1f examples/s\n", r.name.c_str(), r.ms,
+                batch * 1000.0 / r.ms);
 
   if (no_baseline) return 0;
-  auto csv = [](const std::vector<int64_t>& v) { return std::to_string(v[0]) + "," + std::to_string(v[1]) + "," + std::to_string(v[2]); };
-  std::string cmd = "OMP_NUM_THREADS=" + std::to_string(at::get_num_threads()) + " /usr/bin/python3 " TINYBERT_BENCH
-                    "/distill_step_baseline.py --batch " + std::to_string(batch) + " --seq " + std::to_string(seq) +
-                    " --steps " + std::to_string(steps) + " --heads " + std::to_string(heads) + " --teacher " +
-                    csv(t_shape) + " --student " + csv(s_shape) + " --threads " + std::to_string(at::get_num_threads());
+  auto csv = [](const std::vector<int64_t>& v) {
+    return std::to_string(v[0]) + "," + std::to_string(v[1]) + "," + std::to_string(v[2]);
+  };
+  std::string cmd = "OMP_NUM_THREADS=" + std::to_string(at::get_num_threads()) +
+                    " /usr/bin/python3 " TINYBERT_BENCH "/distill_step_baseline.py --batch " +
+                    std::to_string(batch) + " --seq " + std::to_string(seq) + " --steps " +
+                    std::to_string(steps) + " --heads " + std::to_string(heads) + " --teacher " +
+                    csv(t_shape) + " --student " + csv(s_shape) + " --threads " +
+                    std::to_string(at::get_num_threads());
   FILE* p = popen(cmd.c_str(), "r");
   double base_inter = -1, base_pred = -1;
   if (p) {
@@ -137,11 +153,15 @@ int main(int argc, char** argv) {
     std::printf("baseline (Python PyTorch) failed to run: %s\n", cmd.c_str());
     return 1;
   }
-  std::printf("  baseline PyTorch %s (reference style) intermediate step %9.1f ms, prediction step %9.1f ms\n",
-              TORCH_VERSION, base_inter, base_pred);
-  std::printf("speed-up vs baseline: intermediate fp32 %.2fx, bf16 teacher %.2fx; prediction fp32 %.2fx (cached: %.2fx), "
-              "bf16 teacher %.2fx (cached: %.2fx)\n",
-              base_inter / rows_out[0].ms, base_inter / rows_out[3].ms, base_pred / rows_out[2].ms,
-              base_pred / rows_out[1].ms, base_pred / rows_out[5].ms, base_pred / rows_out[4].ms);
+  std::printf(
+      "  baseline PyTorch %s (reference style) intermediate step %9.1f ms, prediction step %9.1f "
+      "ms\n",
+      TORCH_VERSION, base_inter, base_pred);
+  std::printf(
+      "speed-up vs baseline: intermediate fp32 %.2fx, bf16 teacher %.2fx; prediction fp32 %.2fx "
+      "(cached: %.2fx), "
+      "bf16 teacher %.2fx (cached: %.2fx)\n",
+      base_inter / rows_out[0].ms, base_inter / rows_out[3].ms, base_pred / rows_out[2].ms,
+      base_pred / rows_out[1].ms, base_pred / rows_out[5].ms, base_pred / rows_out[4].ms);
   return 0;
 }

@@ -59,12 +59,15 @@ int main(int argc, char** argv) {
       best = std::min(best, seconds_since(t0));
     }
     const double mbs = bytes / best / 1e6;
-    std::printf("tinybert tokenizer: %.2f MB in %.3f s = %.1f MB/s, %.2f M tokens/s (%zu lines, 1 thread, best of 5)\n",
-                bytes / 1e6, best, mbs, tokens / best / 1e6, lines.size());
+    std::printf(
+        "tinybert tokenizer: %.2f MB in %.3f s = %.1f MB/s, %.2f M tokens/s (%zu lines, 1 thread, "
+        "best of 5)\n",
+        bytes / 1e6, best, mbs, tokens / best / 1e6, lines.size());
     std::printf("target 10 MB/s: %.2fx\n", mbs / 10.0);
     double base = baseline_mb_per_s(vocab_json, path);
     if (base > 0)
-      std::printf("baseline bert-tokenizer@1.1.8 (node): %.2f MB/s; tinybert is %.1fx faster\n", base, mbs / base);
+      std::printf("baseline bert-tokenizer@1.1.8 (node): %.2f MB/s; tinybert is %.1fx faster\n",
+                  base, mbs / base);
     else
       std::printf("baseline bert-tokenizer (node) not available: run scripts/fetch_data.sh\n");
   } catch (const Error& e) {

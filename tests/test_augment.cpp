@@ -74,7 +74,8 @@ TEST(Augment, EmbeddingNeighboursMatchBruteForce) {
     double cos = torch::cosine_similarity(q.unsqueeze(0), emb[i].unsqueeze(0)).item<double>();
     scored.emplace_back(cos, t);
   }
-  std::partial_sort(scored.begin(), scored.begin() + k, scored.end(), [](auto& a, auto& b) { return a.first > b.first; });
+  std::partial_sort(scored.begin(), scored.begin() + k, scored.end(),
+                    [](auto& a, auto& b) { return a.first > b.first; });
   auto got = aug.candidates({"It was " + word + " good."})[0];
   ASSERT_EQ(got.size(), 5u);  // It, was, unbelievably, good, .
   std::vector<std::string> want;
@@ -91,7 +92,8 @@ TEST(Augment, TitleCaseIsKept) {
 }
 
 TEST(Augment, GloveNeighboursAndBadFiles) {
-  auto path = temp_file("glove.txt", "king 1 0 0\nqueen 0.9 0.1 0\nman 0 1 0\nwoman 0.1 0.9 0\napple 0 0 1\n");
+  auto path = temp_file("glove.txt",
+                        "king 1 0 0\nqueen 0.9 0.1 0\nman 0 1 0\nwoman 0.1 0.9 0\napple 0 0 1\n");
   auto wv = WordVectors::load(path);
   EXPECT_EQ(wv.vectors.sizes(), (std::vector<int64_t>{5, 3}));
   NeighbourIndex idx(wv.words, wv.vectors);
@@ -104,7 +106,9 @@ TEST(Augment, GloveNeighboursAndBadFiles) {
     WordVectors::load(bad);
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("line 3: 2 values for \"b\", expected 3"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("line 3: 2 values for \"b\", expected 3"),
+              std::string::npos)
+        << e.what();
   }
   auto bad2 = temp_file("bad2.txt", "a 1 2 3\nb 4 x 6\n");
   EXPECT_THROW(WordVectors::load(bad2), Error);

@@ -20,8 +20,8 @@ const std::string kFixtures = TINYBERT_FIXTURES;
 struct TempDir {
   fs::path path;
   TempDir() {
-    path = fs::temp_directory_path() / ("tinybert-test-" + std::to_string(::getpid()) + "-" +
-                                        std::to_string(counter()++));
+    path = fs::temp_directory_path() /
+           ("tinybert-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter()++));
     fs::create_directories(path);
   }
   ~TempDir() { fs::remove_all(path); }
@@ -36,7 +36,8 @@ using Tensors = std::vector<std::pair<std::string, torch::Tensor>>;
 
 Tensors fixture_tensors(const std::string& dir) {
   Tensors out;
-  for (auto& [k, v] : io::load_tensors(kFixtures + "/" + dir + "/model.safetensors")) out.emplace_back(k, v);
+  for (auto& [k, v] : io::load_tensors(kFixtures + "/" + dir + "/model.safetensors"))
+    out.emplace_back(k, v);
   return out;
 }
 
@@ -105,12 +106,15 @@ TEST(Checkpoint, LegacyAliasesLoad) {
   Tensors legacy;
   for (auto [k, v] : fixture_tensors("tiny-mlm")) {
     if (k.rfind("bert.", 0) == 0) k = k.substr(5);
-    if (k.size() > 7 && k.substr(k.size() - 7) == ".weight" && k.find("LayerNorm") != std::string::npos)
+    if (k.size() > 7 && k.substr(k.size() - 7) == ".weight" &&
+        k.find("LayerNorm") != std::string::npos)
       k = k.substr(0, k.size() - 7) + ".gamma";
-    else if (k.size() > 5 && k.substr(k.size() - 5) == ".bias" && k.find("LayerNorm") != std::string::npos)
+    else if (k.size() > 5 && k.substr(k.size() - 5) == ".bias" &&
+             k.find("LayerNorm") != std::string::npos)
       k = k.substr(0, k.size() - 5) + ".beta";
     legacy.emplace_back(k, v);
-    if (k == "embeddings.word_embeddings.weight") legacy.emplace_back("cls.predictions.decoder.weight", v);
+    if (k == "embeddings.word_embeddings.weight")
+      legacy.emplace_back("cls.predictions.decoder.weight", v);
     if (k == "cls.predictions.bias") legacy.emplace_back("cls.predictions.decoder.bias", v);
   }
   legacy.emplace_back("embeddings.position_ids", torch::arange(128).unsqueeze(0));
@@ -119,7 +123,8 @@ TEST(Checkpoint, LegacyAliasesLoad) {
   auto got = io::load_model(dir);
   auto want = io::load_model(kFixtures + "/tiny-mlm");
   for (const auto& item : want.model->named_parameters())
-    EXPECT_TRUE(torch::equal(item.value(), got.model->named_parameters()[item.key()])) << item.key();
+    EXPECT_TRUE(torch::equal(item.value(), got.model->named_parameters()[item.key()]))
+        << item.key();
 }
 
 TEST(Checkpoint, BaseModelIntoClassifierInitialisesOnlyTheHead) {
@@ -129,11 +134,13 @@ TEST(Checkpoint, BaseModelIntoClassifierInitialisesOnlyTheHead) {
   TempDir tmp;
   auto dir = write_model(tmp, "tiny-teacher-cls", base);
   auto loaded = io::load_model(dir);
-  EXPECT_EQ(loaded.report.initialized, (std::vector<std::string>{"classifier.weight", "classifier.bias"}));
+  EXPECT_EQ(loaded.report.initialized,
+            (std::vector<std::string>{"classifier.weight", "classifier.bias"}));
   EXPECT_NE(loaded.report.summary().find("newly initialised"), std::string::npos);
   // An MLM checkpoint as a classifier: cls.* ignored, pooler and classifier initialised.
-  auto mlm = io::load_model(kFixtures + "/tiny-mlm",
-                            {.architecture = model::Architecture::SequenceClassification, .labels = {{"a", "b"}}});
+  auto mlm = io::load_model(
+      kFixtures + "/tiny-mlm",
+      {.architecture = model::Architecture::SequenceClassification, .labels = {{"a", "b"}}});
   EXPECT_EQ(mlm.report.initialized.size(), 4u);
   EXPECT_EQ(mlm.report.ignored.size(), 5u);
   EXPECT_EQ(mlm.model->classifier->weight.size(0), 2);
@@ -144,7 +151,9 @@ TEST(Checkpoint, MissingTensorIsNamed) {
   std::erase_if(t, [](auto& p) { return p.first == "bert.encoder.layer.2.output.dense.weight"; });
   TempDir tmp;
   auto err = load_error(write_model(tmp, "tiny-teacher-cls", t));
-  EXPECT_NE(err.find("missing: bert.encoder.layer.2.output.dense.weight [32, 64]"), std::string::npos) << err;
+  EXPECT_NE(err.find("missing: bert.encoder.layer.2.output.dense.weight [32, 64]"),
+            std::string::npos)
+      << err;
   EXPECT_NE(err.find("model is corrupted or incomplete"), std::string::npos) << err;
 }
 
@@ -154,8 +163,10 @@ TEST(Checkpoint, ShapeMismatchNamesBothShapes) {
     if (k == "bert.encoder.layer.0.intermediate.dense.weight") v = torch::zeros({48, 32});
   TempDir tmp;
   auto err = load_error(write_model(tmp, "tiny-teacher-cls", t));
-  EXPECT_NE(err.find("shape mismatch: bert.encoder.layer.0.intermediate.dense.weight expected [64, 32] found [48, 32]"),
-            std::string::npos) << err;
+  EXPECT_NE(err.find("shape mismatch: bert.encoder.layer.0.intermediate.dense.weight expected [64, "
+                     "32] found [48, 32]"),
+            std::string::npos)
+      << err;
 }
 
 TEST(Checkpoint, WrongDtypeAndUnexpectedTensor) {
@@ -166,7 +177,8 @@ TEST(Checkpoint, WrongDtypeAndUnexpectedTensor) {
   TempDir tmp;
   auto err = load_error(write_model(tmp, "tiny-teacher-cls", t));
   EXPECT_NE(err.find("wrong dtype: bert.pooler.dense.bias is I32"), std::string::npos) << err;
-  EXPECT_NE(err.find("unexpected: bert.encoder.layer.9.output.dense.weight [2]"), std::string::npos) << err;
+  EXPECT_NE(err.find("unexpected: bert.encoder.layer.9.output.dense.weight [2]"), std::string::npos)
+      << err;
 }
 
 TEST(Checkpoint, HalfPrecisionWeightsLoad) {
@@ -182,8 +194,10 @@ TEST(Checkpoint, MissingFilesAndBadConfig) {
   TempDir tmp;
   std::string cfg = read_file(kFixtures + "/tiny-teacher-cls/config.json");
   cfg.replace(cfg.find("\"num_attention_heads\": 4"), 24, "\"num_attention_heads\": 5");
-  auto err = load_error(write_model(tmp, "tiny-teacher-cls", fixture_tensors("tiny-teacher-cls"), cfg));
-  EXPECT_NE(err.find("hidden_size 32 is not divisible by num_attention_heads 5"), std::string::npos) << err;
+  auto err =
+      load_error(write_model(tmp, "tiny-teacher-cls", fixture_tensors("tiny-teacher-cls"), cfg));
+  EXPECT_NE(err.find("hidden_size 32 is not divisible by num_attention_heads 5"), std::string::npos)
+      << err;
   TempDir empty;
   EXPECT_NE(load_error(empty.path.string()).find("has no model.safetensors"), std::string::npos);
 }

@@ -33,7 +33,8 @@ TEST(Config, ReadsFixture) {
   EXPECT_EQ(c.architecture, Architecture::SequenceClassification);
   EXPECT_EQ(c.labels, (std::vector<std::string>{"LABEL_0", "LABEL_1", "LABEL_2"}));
   EXPECT_FALSE(c.is_regression());
-  EXPECT_EQ(BertConfig::load(kFixtures + "/tiny-mlm/config.json").architecture, Architecture::MaskedLM);
+  EXPECT_EQ(BertConfig::load(kFixtures + "/tiny-mlm/config.json").architecture,
+            Architecture::MaskedLM);
 }
 
 TEST(Config, RoundTripsThroughJson) {
@@ -48,8 +49,10 @@ TEST(Config, RoundTripsThroughJson) {
 }
 
 TEST(Config, Regression) {
-  auto c = BertConfig::from_json(nlohmann::json::parse(
-      R"({"architectures":["BertForSequenceClassification"],"num_labels":1})"), "x");
+  auto c = BertConfig::from_json(
+      nlohmann::json::parse(
+          R"({"architectures":["BertForSequenceClassification"],"num_labels":1})"),
+      "x");
   EXPECT_TRUE(c.is_regression());
 }
 
@@ -62,6 +65,7 @@ TEST(Config, UnsupportedValuesFailClearly) {
   expect_error(R"({"hidden_size":"big"})", "field \"hidden_size\" has the wrong type");
   expect_error(R"({"architectures":["GPT2LMHeadModel"]})", "unsupported architecture");
   expect_error(R"({"id2label":{"0":"a","5":"b"}})", "id2label must map ids 0..1");
-  expect_error(R"({"id2label":{"0":"a","1":"b"},"label2id":{"a":1,"b":0}})", "disagrees with id2label");
+  expect_error(R"({"id2label":{"0":"a","1":"b"},"label2id":{"a":1,"b":0}})",
+               "disagrees with id2label");
   expect_error(R"({"num_hidden_layers":0})", "num_hidden_layers must be positive");
 }

@@ -27,11 +27,21 @@ std::string mutate(std::string s, std::mt19937& rng, size_t hot_prefix) {
     size_t limit = rng() % 4 == 0 ? s.size() : std::min(s.size(), hot_prefix);
     size_t pos = rng() % limit;
     switch (rng() % 5) {
-      case 0: s[pos] = static_cast<char>(rng()); break;
-      case 1: s[pos] ^= static_cast<char>(1 << (rng() % 8)); break;
-      case 2: s.insert(pos, 1, "{}[]\",:0123456789"[rng() % 17]); break;
-      case 3: s.erase(pos, 1 + rng() % 8); break;
-      case 4: s.resize(pos); break;
+      case 0:
+        s[pos] = static_cast<char>(rng());
+        break;
+      case 1:
+        s[pos] ^= static_cast<char>(1 << (rng() % 8));
+        break;
+      case 2:
+        s.insert(pos, 1, "{}[]\",:0123456789"[rng() % 17]);
+        break;
+      case 3:
+        s.erase(pos, 1 + rng() % 8);
+        break;
+      case 4:
+        s.resize(pos);
+        break;
     }
   }
   return s;
@@ -64,8 +74,24 @@ TEST(Fuzz, SafetensorsReader) {
 
 TEST(Fuzz, Tokenizer) {
   auto tok = text::Tokenizer::from_vocab(kFixtures + "/vocab.txt");
-  const std::string alphabet[] = {"a", "Z", " ", "\t", "\n", ".", "##", "é", "ß", "中", "\xe2\x80\x8b",
-                                  "\xf0\x9f\x98\x80", "\xcc\x81", "\xff", "\xc3", "\x00", "İ", "Σ"};
+  const std::string alphabet[] = {"a",
+                                  "Z",
+                                  " ",
+                                  "\t",
+                                  "\n",
+                                  ".",
+                                  "##",
+                                  "é",
+                                  "ß",
+                                  "中",
+                                  "\xe2\x80\x8b",
+                                  "\xf0\x9f\x98\x80",
+                                  "\xcc\x81",
+                                  "\xff",
+                                  "\xc3",
+                                  "\x00",
+                                  "İ",
+                                  "Σ"};
   std::mt19937 rng(777);
   auto start = std::chrono::steady_clock::now();
   size_t runs = 0, errors = 0;
@@ -73,8 +99,10 @@ TEST(Fuzz, Tokenizer) {
     std::string s;
     size_t len = rng() % 300;
     for (size_t i = 0; i < len; ++i) {
-      if (rng() % 3 == 0) s.push_back(static_cast<char>(rng()));
-      else s += alphabet[rng() % std::size(alphabet)];
+      if (rng() % 3 == 0)
+        s.push_back(static_cast<char>(rng()));
+      else
+        s += alphabet[rng() % std::size(alphabet)];
     }
     try {
       auto e = tok.encode(s, std::string_view(s).substr(0, s.size() / 2), rng() % 64 + 3);

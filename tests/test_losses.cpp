@@ -62,8 +62,10 @@ TEST(Losses, MatchReferenceValues) {
   auto inter = intermediate_loss(s.bert, t.bert, *f.fit, f.map, {});
   expect_rel(inter.terms["att_loss"], f.losses["att_loss"], "att_loss");
   expect_rel(inter.terms["rep_loss"], f.losses["rep_loss"], "rep_loss");
-  expect_rel(soft_cross_entropy(s.logits, t.logits, 1).item<double>(), f.losses["cls_loss_T1"], "cls_loss_T1");
-  expect_rel(soft_cross_entropy(s.logits, t.logits, 2).item<double>(), f.losses["cls_loss_T2"], "cls_loss_T2");
+  expect_rel(soft_cross_entropy(s.logits, t.logits, 1).item<double>(), f.losses["cls_loss_T1"],
+             "cls_loss_T1");
+  expect_rel(soft_cross_entropy(s.logits, t.logits, 2).item<double>(), f.losses["cls_loss_T2"],
+             "cls_loss_T2");
 }
 
 TEST(Losses, GradientsMatchReference) {
@@ -74,7 +76,8 @@ TEST(Losses, GradientsMatchReference) {
   for (const auto& [name, want] : f.ref) {
     if (name.rfind("grad.", 0) != 0) continue;
     std::string p = name.substr(5);
-    torch::Tensor got = p == "fit_dense.weight" ? f.fit->fit_dense->weight.grad() : params[p].grad();
+    torch::Tensor got =
+        p == "fit_dense.weight" ? f.fit->fit_dense->weight.grad() : params[p].grad();
     ASSERT_TRUE(got.defined()) << p;
     double d = (got - want).abs().max().item<double>();
     double scale = want.abs().max().item<double>();
@@ -123,10 +126,13 @@ TEST(LayerMap, ClearErrors) {
     }
     return std::string("(no error)");
   };
-  EXPECT_NE(error([] { LayerMap::uniform(12, 5); }).find("multiple of student layers"), std::string::npos);
+  EXPECT_NE(error([] { LayerMap::uniform(12, 5); }).find("multiple of student layers"),
+            std::string::npos);
   EXPECT_NE(error([] { LayerMap::parse("0,3,6", 12, 4); }).find("needs 5"), std::string::npos);
-  EXPECT_NE(error([] { LayerMap::parse("0,3,x,9,12", 12, 4); }).find("\"x\" is not a layer number"), std::string::npos);
-  EXPECT_NE(error([] { LayerMap::parse("0,3,6,9,13", 12, 4); }).find("does not exist"), std::string::npos);
+  EXPECT_NE(error([] { LayerMap::parse("0,3,x,9,12", 12, 4); }).find("\"x\" is not a layer number"),
+            std::string::npos);
+  EXPECT_NE(error([] { LayerMap::parse("0,3,6,9,13", 12, 4); }).find("does not exist"),
+            std::string::npos);
 }
 
 TEST(Losses, AttentionMaskRuleAndTemperatureOptions) {
@@ -142,6 +148,7 @@ TEST(Losses, AttentionMaskRuleAndTemperatureOptions) {
   p = prediction_loss(sl, tl, torch::tensor({1}, torch::kLong), false, cfg);
   EXPECT_TRUE(p.terms.count("hard_loss"));
   // regression: MSE to gold labels by default
-  auto r = prediction_loss(torch::tensor({{1.0f}}), torch::tensor({{3.0f}}), torch::tensor({2.0f}), true, {});
+  auto r = prediction_loss(torch::tensor({{1.0f}}), torch::tensor({{3.0f}}), torch::tensor({2.0f}),
+                           true, {});
   EXPECT_NEAR(r.total.item<double>(), 1.0, 1e-6);
 }

@@ -39,8 +39,8 @@ void check_model(const std::string& dir, const std::string& prefix) {
   auto loaded = io::load_model(kFixtures + "/" + dir);
   EXPECT_TRUE(loaded.report.initialized.empty());
   torch::NoGradGuard no_grad;
-  auto out = loaded.model->forward(inputs(), {.hidden_states = true, .attention_scores = true,
-                                              .attention_probs = true});
+  auto out = loaded.model->forward(
+      inputs(), {.hidden_states = true, .attention_scores = true, .attention_probs = true});
   const int64_t L = loaded.model->config.num_hidden_layers;
   ASSERT_EQ(out.bert.hidden_states.size(), static_cast<size_t>(L + 1));
   for (int64_t i = 0; i <= L; ++i)
@@ -54,8 +54,12 @@ void check_model(const std::string& dir, const std::string& prefix) {
 
 }  // namespace
 
-TEST(Parity, Teacher) { check_model("tiny-teacher-cls", "teacher"); }
-TEST(Parity, Student) { check_model("tiny-student-cls", "student"); }
+TEST(Parity, Teacher) {
+  check_model("tiny-teacher-cls", "teacher");
+}
+TEST(Parity, Student) {
+  check_model("tiny-student-cls", "student");
+}
 
 TEST(Parity, MaskedLMLogitsAtMask) {
   auto loaded = io::load_model(kFixtures + "/tiny-mlm");

@@ -14,13 +14,16 @@ TEST(Runtime, BlasIsNotTheReferenceImplementation) {
   EXPECT_FALSE(runtime::is_reference_blas(blas))
       << "the reference BLAS is ~40x slower; apt-get install libopenblas0-pthread";
   EXPECT_TRUE(runtime::is_reference_blas("/usr/lib/x86_64-linux-gnu/blas/libblas.so.3.11.0"));
-  EXPECT_FALSE(runtime::is_reference_blas("/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3"));
+  EXPECT_FALSE(
+      runtime::is_reference_blas("/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3"));
 }
 
 TEST(Runtime, DevicesAndDtypes) {
   EXPECT_TRUE(runtime::parse_device("cpu").is_cpu());
   EXPECT_THROW(runtime::parse_device("tpu"), Error);
-  if (!torch::cuda::is_available()) EXPECT_THROW(runtime::parse_device("cuda"), Error);
+  if (!torch::cuda::is_available()) {
+    EXPECT_THROW(runtime::parse_device("cuda"), Error);
+  }
   EXPECT_EQ(runtime::parse_dtype("bf16", torch::kCPU), torch::kBFloat16);
   EXPECT_THROW(runtime::parse_dtype("fp16", torch::kCPU), Error);
   EXPECT_THROW(runtime::parse_dtype("int4", torch::kCPU), Error);

@@ -16,8 +16,9 @@ const std::string kFixtures = TINYBERT_FIXTURES;
 std::string two_tensors() {
   static const float a[6] = {1, 2, 3, 4, 5, 6};
   static const int64_t b[2] = {7, -8};
-  return serialize_safetensors({{"b", DType::I64, {2}, b, sizeof b}, {"a", DType::F32, {2, 3}, a, sizeof a}},
-                               {{"format", "pt"}});
+  return serialize_safetensors(
+      {{"b", DType::I64, {2}, b, sizeof b}, {"a", DType::F32, {2, 3}, a, sizeof a}},
+      {{"format", "pt"}});
 }
 
 // A file whose header is `header` and whose data buffer has `data_bytes` zero bytes.
@@ -80,7 +81,8 @@ TEST(Safetensors, HeaderLiesAboutOffsets) {
   expect_error(with_header(R"({"x":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", 4),
                "has 4 bytes but dtype F32 and shape [2] need 8");
   expect_error(with_header(R"({"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
-                           R"("y":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}})", 8),
+                           R"("y":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}})",
+                           8),
                "overlap or leave a hole");
   expect_error(with_header(R"({"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 12),
                "tensors cover 4 bytes of a 12-byte data buffer");

@@ -15,8 +15,8 @@ namespace fs = std::filesystem;
 namespace {
 
 struct Dir {
-  fs::path path = fs::temp_directory_path() / ("tinybert-task-" + std::to_string(::getpid()) + "-" +
-                                               std::to_string(counter++));
+  fs::path path = fs::temp_directory_path() /
+                  ("tinybert-task-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
   static inline int counter = 0;
   Dir() { fs::create_directories(path); }
   ~Dir() { fs::remove_all(path); }
@@ -39,7 +39,8 @@ std::string error_of(TaskSpec spec, const Dir& d, const std::string& split) {
 
 TEST(Task, GlueLayouts) {
   Dir d;
-  d.write("train.tsv", "gj04\t1\t\tOur friends won't buy this analysis.\ngj04\t0\t*\tThey drank the pub.\n");
+  d.write("train.tsv",
+          "gj04\t1\t\tOur friends won't buy this analysis.\ngj04\t0\t*\tThey drank the pub.\n");
   auto cola = task_spec("CoLA");
   auto rows = read_split(cola, d.str(), "train");
   ASSERT_EQ(rows.size(), 2u);
@@ -49,7 +50,8 @@ TEST(Task, GlueLayouts) {
 
   Dir m;
   m.write("dev_matched.tsv",
-          "index\tpromptID\tpairID\tgenre\ts1b\ts2b\ts1p\ts2p\tsentence1\tsentence2\tlabel1\tgold_label\n"
+          "index\tpromptID\tpairID\tgenre\ts1b\ts2b\ts1p\ts2p\tsentence1\tsentence2\tlabel1\tgold_"
+          "label\n"
           "0\t1\t1e\tgov\tx\tx\tx\tx\tThe cat sat.\tA cat sat.\tentailment\tentailment\n");
   auto mnli = task_spec("mnli");
   rows = read_split(mnli, m.str(), "dev");
@@ -58,8 +60,10 @@ TEST(Task, GlueLayouts) {
   EXPECT_EQ(label_id(mnli, rows[0], "x"), 1);
 
   Dir s;
-  s.write("train.tsv", "genre\tfile\tyear\tid\tsc1\tsc2\tx\ts1\ts2\tscore\n"
-                       "main\tf\t2012\t1\ta\tb\tc\tA plane is taking off.\tAn air plane is taking off.\t5.000\n");
+  s.write(
+      "train.tsv",
+      "genre\tfile\tyear\tid\tsc1\tsc2\tx\ts1\ts2\tscore\n"
+      "main\tf\t2012\t1\ta\tb\tc\tA plane is taking off.\tAn air plane is taking off.\t5.000\n");
   auto stsb = task_spec("sts-b");
   rows = read_split(stsb, s.str(), "train");
   EXPECT_TRUE(stsb.regression);
@@ -68,10 +72,11 @@ TEST(Task, GlueLayouts) {
 
 TEST(Task, QqpSkipsMalformedRowsAndCountsThem) {
   Dir d;
-  d.write("train.tsv", "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n"
-                       "1\t1\t2\tHow?\tWhy?\t0\n"
-                       "2\t3\t4\tbroken row\n"
-                       "3\t5\t6\tA?\tB?\t1\n");
+  d.write("train.tsv",
+          "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n"
+          "1\t1\t2\tHow?\tWhy?\t0\n"
+          "2\t3\t4\tbroken row\n"
+          "3\t5\t6\tA?\tB?\t1\n");
   auto qqp = task_spec("qqp");
   ReadReport r;
   auto rows = read_split(qqp, d.str(), "train", &r);
@@ -83,7 +88,9 @@ TEST(Task, MalformedRowsFailWithTheLine) {
   Dir d;
   d.write("train.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n1\tonly two\n");
   auto err = error_of(task_spec("rte"), d, "train");
-  EXPECT_NE(err.find("train.tsv line 3: 2 tab-separated columns, expected at least 4"), std::string::npos) << err;
+  EXPECT_NE(err.find("train.tsv line 3: 2 tab-separated columns, expected at least 4"),
+            std::string::npos)
+      << err;
   d.write("train.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tmaybe\n");
   err = error_of(task_spec("rte"), d, "train");
   EXPECT_NE(err.find("line 2: label \"maybe\""), std::string::npos) << err;
@@ -93,7 +100,8 @@ TEST(Task, MalformedRowsFailWithTheLine) {
 TEST(Task, GenericTsvAndJsonl) {
   Dir d;
   d.write("train.tsv", "text\tlabel\nfree money\tspam\nhello mum\tham\nwin now\tspam\n");
-  d.write("dev.jsonl", "{\"text\": \"hi\", \"label\": \"ham\"}\n{\"text\": \"cash\", \"label\": \"spam\"}\n");
+  d.write("dev.jsonl",
+          "{\"text\": \"hi\", \"label\": \"ham\"}\n{\"text\": \"cash\", \"label\": \"spam\"}\n");
   auto g = task_spec("generic");
   auto train = read_split(g, d.str(), "train");
   EXPECT_EQ(g.labels, (std::vector<std::string>{"ham", "spam"}));
@@ -101,11 +109,14 @@ TEST(Task, GenericTsvAndJsonl) {
   auto dev = read_split(g, d.str(), "dev");
   EXPECT_EQ(dev.size(), 2u);
   d.write("test.jsonl", "{\"text\": \"x\", \"label\": \"eggs\"}\n");
-  EXPECT_NE(error_of(g, d, "test").find("label \"eggs\" is not one of the task's labels (ham, spam)"), std::string::npos);
+  EXPECT_NE(
+      error_of(g, d, "test").find("label \"eggs\" is not one of the task's labels (ham, spam)"),
+      std::string::npos);
   d.write("bad.jsonl", "{\"text\": \"x\"}\n{\"txt\": 1}\n");
   EXPECT_NE(error_of(g, d, "bad").find("bad.jsonl line 2"), std::string::npos);
   d.write("pairs.tsv", "text\ttext_pair\tlabel\na\tb\t1\nc\n");
-  EXPECT_NE(error_of(task_spec("generic"), d, "pairs").find("pairs.tsv line 3: 1 columns, the header has 3"),
+  EXPECT_NE(error_of(task_spec("generic"), d, "pairs")
+                .find("pairs.tsv line 3: 1 columns, the header has 3"),
             std::string::npos);
 }
 

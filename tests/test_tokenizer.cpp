@@ -15,8 +15,10 @@ namespace {
 const std::string kFixtures = TINYBERT_FIXTURES;
 
 const Tokenizer& tokenizer(bool lowercase) {
-  static Tokenizer uncased = Tokenizer::from_vocab(kFixtures + "/vocab.txt", {.strip_accents = std::nullopt, .lowercase = true});
-  static Tokenizer cased = Tokenizer::from_vocab(kFixtures + "/vocab.txt", {.strip_accents = std::nullopt, .lowercase = false});
+  static Tokenizer uncased = Tokenizer::from_vocab(
+      kFixtures + "/vocab.txt", {.strip_accents = std::nullopt, .lowercase = true});
+  static Tokenizer cased = Tokenizer::from_vocab(
+      kFixtures + "/vocab.txt", {.strip_accents = std::nullopt, .lowercase = false});
   return lowercase ? uncased : cased;
 }
 
@@ -50,8 +52,8 @@ TEST(Tokenizer, AllHuggingFaceCases) {
     auto expected = c["ids"].get<std::vector<int32_t>>();
     if (e.ids != expected) {
       ++failed;
-      ADD_FAILURE() << "lowercase=" << c["lowercase"] << " text: " << text << "\n  got:      "
-                    << join(e.ids) << "\n  expected: " << join(expected);
+      ADD_FAILURE() << "lowercase=" << c["lowercase"] << " text: " << text
+                    << "\n  got:      " << join(e.ids) << "\n  expected: " << join(expected);
     }
   }
   std::printf("tokenizer cases: %zu (%zu pairs), mismatches: %zu\n", cases.size(), pairs, failed);

@@ -27,7 +27,8 @@ TEST(Optimizer, AdamWFirstStep) {
   // m = 0.05, v = 0.00025; bias-corrected 0.5 / sqrt(0.25) = 1; decoupled decay lr*wd*p first.
   const double lr = 0.1, wd = 0.01;
   EXPECT_NEAR(one_step("adamw", "w.weight", lr, wd), 1 - lr * wd - lr * 0.5 / (0.5 + 1e-8), 1e-7);
-  EXPECT_NEAR(one_step("adamw", "w.bias", lr, wd), 1 - lr * 0.5 / (0.5 + 1e-8), 1e-7);  // no decay on bias
+  EXPECT_NEAR(one_step("adamw", "w.bias", lr, wd), 1 - lr * 0.5 / (0.5 + 1e-8),
+              1e-7);  // no decay on bias
   EXPECT_NEAR(one_step("adamw", "LayerNorm.weight", lr, wd), 1 - lr, 1e-7);
 }
 
@@ -41,8 +42,8 @@ TEST(Optimizer, ClipsToMaxNorm) {
   auto p = torch::zeros({2}, torch::requires_grad());
   Optimizer opt({{"w", p}}, {.max_grad_norm = 1.0});
   (p * torch::tensor({3.0f, 4.0f})).sum().backward();
-  EXPECT_NEAR(opt.step(0.0), 5.0, 1e-5);                       // norm before clipping
-  EXPECT_NEAR(p.grad().norm().item<double>(), 1.0, 1e-5);      // clipped in place
+  EXPECT_NEAR(opt.step(0.0), 5.0, 1e-5);                   // norm before clipping
+  EXPECT_NEAR(p.grad().norm().item<double>(), 1.0, 1e-5);  // clipped in place
   EXPECT_THROW(Optimizer({{"w", p}}, {.kind = "sgd"}), Error);
 }
 

@@ -35,7 +35,8 @@ struct Format {
   size_t min_columns = 1;
 
   // The texts of a row (1 or 2); nullopt for a row to pass over (QQP's broken rows).
-  std::optional<std::vector<std::string>> texts(const std::string& line, size_t line_no, const std::string& path,
+  std::optional<std::vector<std::string>> texts(const std::string& line, size_t line_no,
+                                                const std::string& path,
                                                 bool skip_malformed) const {
     std::vector<std::string> t;
     if (jsonl) {
@@ -46,13 +47,15 @@ struct Format {
       auto cols = data::split_tabs(line);
       if (cols.size() < min_columns) {
         if (skip_malformed) return std::nullopt;
-        fail(path, " line ", line_no, ": ", cols.size(), " tab-separated columns, expected at least ", min_columns);
+        fail(path, " line ", line_no, ": ", cols.size(),
+             " tab-separated columns, expected at least ", min_columns);
       }
       t.push_back(cols[a]);
       if (b >= 0) t.push_back(cols[b]);
     }
     for (const auto& x : t)
-      if (x.find_first_not_of(" \t\r\n") == std::string::npos) fail(path, " line ", line_no, ": empty text");
+      if (x.find_first_not_of(" \t\r\n") == std::string::npos)
+        fail(path, " line ", line_no, ": empty text");
     return t;
   }
 
@@ -114,25 +117,37 @@ Runner add_augment(CLI::App& app) {
     CommonOptions common;
   };
   auto o = std::make_shared<Options>();
-  auto* cmd = app.add_subcommand("augment", "TinyBERT data augmentation (MLM + word-vector replacement)");
-  cmd->add_option("--model", o->model, "masked-LM model directory (pre-trained BERT, e.g. the teacher's)")->required();
-  cmd->add_option("--task", o->task, "GLUE task name or generic (sets the file layout)")->required();
-  cmd->add_option("--input", o->input, "task file to augment (e.g. DATA/train.tsv)")->required()->check(CLI::ExistingFile);
+  auto* cmd =
+      app.add_subcommand("augment", "TinyBERT data augmentation (MLM + word-vector replacement)");
+  cmd->add_option("--model", o->model,
+                  "masked-LM model directory (pre-trained BERT, e.g. the teacher's)")
+      ->required();
+  cmd->add_option("--task", o->task, "GLUE task name or generic (sets the file layout)")
+      ->required();
+  cmd->add_option("--input", o->input, "task file to augment (e.g. DATA/train.tsv)")
+      ->required()
+      ->check(CLI::ExistingFile);
   cmd->add_option("--output", o->output, "augmented file to write (same format)")->required();
   cmd->add_option("--n-aug", o->cfg.n_aug, "N_a: tries per row")->capture_default_str();
   cmd->add_option("--p", o->cfg.p, "p_t: replacement probability per word")->capture_default_str();
   cmd->add_option("--k", o->cfg.k, "K: candidates per word")->capture_default_str();
-  cmd->add_option("--glove", o->glove, "GloVe-format word vectors for multi-piece words (default: the MLM's embeddings)");
-  cmd->add_option("--glove-max-words", o->glove_max_words, "read only the first N GloVe words (0: all)")->capture_default_str();
-  cmd->add_option("--batch-size", o->cfg.mlm_batch_size, "masked inputs per MLM forward")->capture_default_str();
-  cmd->add_option("--chunk-rows", o->chunk_rows, "rows whose words are batched together")->capture_default_str();
+  cmd->add_option(
+      "--glove", o->glove,
+      "GloVe-format word vectors for multi-piece words (default: the MLM's embeddings)");
+  cmd->add_option("--glove-max-words", o->glove_max_words,
+                  "read only the first N GloVe words (0: all)")
+      ->capture_default_str();
+  cmd->add_option("--batch-size", o->cfg.mlm_batch_size, "masked inputs per MLM forward")
+      ->capture_default_str();
+  cmd->add_option("--chunk-rows", o->chunk_rows, "rows whose words are batched together")
+      ->capture_default_str();
   cmd->add_option("--seed", o->seed, "random seed (same seed, same file)")->capture_default_str();
   cmd->add_flag("--resume", o->resume, "continue an interrupted run from its last completed row");
   add_common_options(cmd, o->common);
   return [o]() {
-    nlohmann::json settings = {{"model", o->model},   {"task", o->task},      {"input", o->input},
-                               {"n_aug", o->cfg.n_aug}, {"p", o->cfg.p},     {"k", o->cfg.k},
-                               {"glove", o->glove},   {"seed", o->seed}};
+    nlohmann::json settings = {{"model", o->model},     {"task", o->task}, {"input", o->input},
+                               {"n_aug", o->cfg.n_aug}, {"p", o->cfg.p},   {"k", o->cfg.k},
+                               {"glove", o->glove},     {"seed", o->seed}};
     print_settings("augment", settings);
     c10::Device device = start_runtime(o->common);
     auto loaded = io::load_model(o->model, {.device = device});
@@ -155,13 +170,16 @@ Runner add_augment(CLI::App& app) {
     std::ofstream out;
     if (o->resume && fs::exists(state_path) && fs::exists(partial)) {
       auto st = nlohmann::json::parse(read_file(state_path));
-      if (st["settings"] != settings) fail("--resume: ", state_path, " was written with other settings");
+      if (st["settings"] != settings)
+        fail("--resume: ", state_path, " was written with other settings");
       done_rows = st["rows"];
       fs::resize_file(partial, st["bytes"].get<uintmax_t>());
       out.open(partial, std::ios::app | std::ios::binary);
       std::cerr << "resuming after row " << done_rows << "\n";
     } else {
-      if (o->resume) std::cerr << "notice: nothing to resume for " << o->output << "; starting from the first row\n";
+      if (o->resume)
+        std::cerr << "notice: nothing to resume for " << o->output
+                  << "; starting from the first row\n";
       out.open(partial, std::ios::trunc | std::ios::binary);
     }
     if (!out) fail("cannot write ", partial);
@@ -214,7 +232,8 @@ Runner add_augment(CLI::App& app) {
       out.flush();
       if (!out) fail("cannot write ", partial);
       chunk.clear();
-      nlohmann::json st = {{"rows", row}, {"bytes", static_cast<uintmax_t>(out.tellp())}, {"settings", settings}};
+      nlohmann::json st = {
+          {"rows", row}, {"bytes", static_cast<uintmax_t>(out.tellp())}, {"settings", settings}};
       io::write_file_atomic(state_path, st.dump() + "\n");
       progress.update(row, cat(written, " rows written"), row / std::max(1e-9, progress.elapsed()));
     };
@@ -238,8 +257,8 @@ Runner add_augment(CLI::App& app) {
     fs::rename(partial, o->output);
     fs::remove(state_path);
     std::cerr << "augmented " << row << " rows into " << written << " (" << o->output << ")"
-              << (skipped ? cat(", ", skipped, " malformed rows skipped") : "") << "; MLM forward passes: "
-              << aug.mlm_forwards() << "\n";
+              << (skipped ? cat(", ", skipped, " malformed rows skipped") : "")
+              << "; MLM forward passes: " << aug.mlm_forwards() << "\n";
     return 0;
   };
 }

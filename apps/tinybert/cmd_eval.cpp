@@ -21,11 +21,14 @@ Runner add_eval(CLI::App& app) {
   };
   auto o = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("eval", "evaluate a classifier on a task split");
-  cmd->add_option("--model", o->model, "HF-format BertForSequenceClassification directory")->required();
+  cmd->add_option("--model", o->model, "HF-format BertForSequenceClassification directory")
+      ->required();
   cmd->add_option("--task", o->task, "GLUE task name or generic")->required();
   cmd->add_option("--data", o->data_dir, "task directory")->required();
-  cmd->add_option("--split", o->split, "dev | test | any FILE stem in --data (e.g. dev_mismatched)")->capture_default_str();
-  cmd->add_option("--output", o->output, "metrics JSON to write (default: MODEL/eval_TASK_SPLIT.json)");
+  cmd->add_option("--split", o->split, "dev | test | any FILE stem in --data (e.g. dev_mismatched)")
+      ->capture_default_str();
+  cmd->add_option("--output", o->output,
+                  "metrics JSON to write (default: MODEL/eval_TASK_SPLIT.json)");
   cmd->add_option("--batch-size", o->batch_size, "examples per batch")->capture_default_str();
   cmd->add_option("--max-length", o->max_length, "tokens per example")->capture_default_str();
   add_common_options(cmd, o->common);
@@ -34,7 +37,8 @@ Runner add_eval(CLI::App& app) {
     auto loaded = io::load_model(o->model, {.device = device});
     auto& m = *loaded.model;
     if (m.config.architecture != model::Architecture::SequenceClassification)
-      fail(o->model, " is a ", model::architecture_name(m.config.architecture), "; eval needs a classifier");
+      fail(o->model, " is a ", model::architecture_name(m.config.architecture),
+           "; eval needs a classifier");
     auto spec = data::task_spec(o->task);
     if (spec.name == "generic") {
       spec.labels = m.config.labels;
@@ -48,11 +52,13 @@ Runner add_eval(CLI::App& app) {
     auto metrics = distill::evaluate_model(m, ds, spec, o->batch_size, device);
     nlohmann::json j(metrics);
     std::cout << j.dump() << "\n";
-    std::string out = o->output.empty()
-                          ? (std::filesystem::path(o->model) / cat("eval_", spec.name, "_", o->split, ".json")).string()
-                          : o->output;
-    nlohmann::json file = {{"task", spec.name}, {"split", o->split}, {"data", r.path}, {"examples", rows.size()},
-                           {"model", o->model}, {"metrics", metrics}};
+    std::string out =
+        o->output.empty()
+            ? (std::filesystem::path(o->model) / cat("eval_", spec.name, "_", o->split, ".json"))
+                  .string()
+            : o->output;
+    nlohmann::json file = {{"task", spec.name},       {"split", o->split}, {"data", r.path},
+                           {"examples", rows.size()}, {"model", o->model}, {"metrics", metrics}};
     io::write_file_atomic(out, file.dump(2) + "\n");
     std::cerr << "wrote " << out << "\n";
     return 0;

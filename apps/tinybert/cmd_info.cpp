@@ -14,7 +14,8 @@ Runner add_info(CLI::App& app) {
     CommonOptions common;
   };
   auto o = std::make_shared<Options>();
-  auto* cmd = app.add_subcommand("info", "print the runtime and, with --model, a model's architecture and size");
+  auto* cmd = app.add_subcommand(
+      "info", "print the runtime and, with --model, a model's architecture and size");
   cmd->add_option("--model", o->model, "HF-format model directory");
   add_common_options(cmd, o->common);
   return [o]() {

@@ -17,9 +17,11 @@ Runner add_inspect(CLI::App& app) {
     CommonOptions common;
   };
   auto o = std::make_shared<Options>();
-  auto* cmd = app.add_subcommand("inspect", "dump a model's activations for given inputs (parity checks)");
+  auto* cmd =
+      app.add_subcommand("inspect", "dump a model's activations for given inputs (parity checks)");
   cmd->add_option("--model", o->model, "HF-format model directory")->required();
-  cmd->add_option("--inputs", o->inputs, "safetensors with int64 input_ids, token_type_ids, attention_mask [B, T]")
+  cmd->add_option("--inputs", o->inputs,
+                  "safetensors with int64 input_ids, token_type_ids, attention_mask [B, T]")
       ->required();
   cmd->add_option("--output", o->output, "safetensors to write")->required();
   add_common_options(cmd, o->common);
@@ -35,8 +37,8 @@ Runner add_inspect(CLI::App& app) {
         return {};
       }
       if (info->dtype != io::DType::I64 || info->shape.size() != 2)
-        fail(o->inputs, ": \"", name, "\" must be int64 [B, T], found ", io::dtype_name(info->dtype),
-             " with ", info->shape.size(), " dimensions");
+        fail(o->inputs, ": \"", name, "\" must be int64 [B, T], found ",
+             io::dtype_name(info->dtype), " with ", info->shape.size(), " dimensions");
       return io::to_tensor(file, *info).to(device);
     };
     model::BertInputs in{input("input_ids", true), input("token_type_ids", false),
@@ -45,7 +47,8 @@ Runner add_inspect(CLI::App& app) {
       if (t->defined() && t->sizes() != in.input_ids.sizes())
         fail(o->inputs, ": inputs must all have the shape of input_ids");
     torch::InferenceMode guard;
-    auto out = loaded.model->forward(in, {.hidden_states = true, .attention_scores = true, .attention_probs = true});
+    auto out = loaded.model->forward(
+        in, {.hidden_states = true, .attention_scores = true, .attention_probs = true});
     std::vector<std::pair<std::string, torch::Tensor>> tensors;
     auto add = [&](const std::string& name, const torch::Tensor& t) {
       if (t.defined()) tensors.emplace_back(name, t.to(torch::kCPU, torch::kFloat));

@@ -20,10 +20,15 @@ Runner add_predict(CLI::App& app) {
     CommonOptions common;
   };
   auto o = std::make_shared<Options>();
-  auto* cmd = app.add_subcommand("predict", "classify JSON lines from stdin with a sequence-classification model");
-  cmd->add_option("--model", o->model, "HF-format BertForSequenceClassification directory")->required();
-  cmd->add_option("--max-length", o->max_length, "truncate inputs to this many tokens")->capture_default_str();
-  cmd->add_option("--batch-size", o->batch_size, "lines per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
+  auto* cmd = app.add_subcommand(
+      "predict", "classify JSON lines from stdin with a sequence-classification model");
+  cmd->add_option("--model", o->model, "HF-format BertForSequenceClassification directory")
+      ->required();
+  cmd->add_option("--max-length", o->max_length, "truncate inputs to this many tokens")
+      ->capture_default_str();
+  cmd->add_option("--batch-size", o->batch_size, "lines per forward pass")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--dtype", o->dtype, "fp32 | bf16 | fp16 (GPU)")->capture_default_str();
   add_common_options(cmd, o->common);
   return [o]() {
@@ -42,15 +47,18 @@ Runner add_predict(CLI::App& app) {
     auto flush = [&]() {
       if (batch.empty()) return;
       torch::InferenceMode guard;
-      auto logits = model.forward(data::to_inputs(batch, tok.vocab().pad_id, device)).logits.to(torch::kCPU, torch::kFloat);  // (B, num_labels)
+      auto logits = model.forward(data::to_inputs(batch, tok.vocab().pad_id, device))
+                        .logits.to(torch::kCPU, torch::kFloat);  // (B, num_labels)
       const bool regression = model.config.is_regression();
       auto scores = regression ? logits : torch::softmax(logits, -1);
       for (int64_t i = 0; i < static_cast<int64_t>(batch.size()); ++i) {
         auto row = scores[i];
         std::vector<float> s(row.data_ptr<float>(), row.data_ptr<float>() + row.numel());
         nlohmann::json out;
-        if (regression) out["label"] = s[0];
-        else out["label"] = model.config.labels[row.argmax().item<int64_t>()];
+        if (regression)
+          out["label"] = s[0];
+        else
+          out["label"] = model.config.labels[row.argmax().item<int64_t>()];
         out["scores"] = s;
         std::cout << out.dump() << "\n";
       }
@@ -63,8 +71,9 @@ Runner add_predict(CLI::App& app) {
       if (line.empty()) continue;
       auto r = data::parse_text_line(line, line_no, "stdin");
       try {
-        batch.push_back(tok.encode(r.text, r.text_pair ? std::optional<std::string_view>(*r.text_pair) : std::nullopt,
-                                   max_len));
+        batch.push_back(tok.encode(
+            r.text, r.text_pair ? std::optional<std::string_view>(*r.text_pair) : std::nullopt,
+            max_len));
       } catch (const Error& e) {
         fail("stdin line ", line_no, ": ", e.what());
       }

@@ -17,10 +17,12 @@ Runner add_tokenize(CLI::App& app) {
     CommonOptions common;
   };
   auto o = std::make_shared<Options>();
-  auto* cmd = app.add_subcommand("tokenize", "tokenize JSON lines from stdin with a WordPiece vocab");
+  auto* cmd =
+      app.add_subcommand("tokenize", "tokenize JSON lines from stdin with a WordPiece vocab");
   cmd->add_option("--vocab", o->vocab, "vocab.txt")->required()->check(CLI::ExistingFile);
   cmd->add_flag("--cased", o->cased, "keep case and accents (default: lowercase + strip accents)");
-  cmd->add_option("--max-length", o->max_length, "truncate longest_first to this many tokens (0: no truncation)")
+  cmd->add_option("--max-length", o->max_length,
+                  "truncate longest_first to this many tokens (0: no truncation)")
       ->capture_default_str();
   add_common_options(cmd, o->common);
   return [o]() {
@@ -34,12 +36,15 @@ Runner add_tokenize(CLI::App& app) {
       if (line.empty()) continue;
       auto row = data::parse_text_line(line, line_no, "stdin");
       try {
-        auto e = tok.encode(row.text, row.text_pair ? std::optional<std::string_view>(*row.text_pair) : std::nullopt,
-                            o->max_length);
+        auto e = tok.encode(
+            row.text,
+            row.text_pair ? std::optional<std::string_view>(*row.text_pair) : std::nullopt,
+            o->max_length);
         tokens.clear();
         for (int32_t id : e.ids) tokens.push_back(tok.vocab().token(id));
-        std::cout << nlohmann::json{{"ids", e.ids}, {"type_ids", e.type_ids}, {"tokens", tokens}}.dump()
-                  << "\n";
+        std::cout
+            << nlohmann::json{{"ids", e.ids}, {"type_ids", e.type_ids}, {"tokens", tokens}}.dump()
+            << "\n";
       } catch (const Error& e) {
         fail("stdin line ", line_no, ": ", e.what());
       }

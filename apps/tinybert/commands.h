@@ -1,9 +1,9 @@
 // The tinybert subcommands: each adds itself to the CLI and runs when chosen.
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <c10/core/Device.h>
 
+#include <CLI/CLI.hpp>
 #include <functional>
 #include <string>
 

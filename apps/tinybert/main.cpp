@@ -11,10 +11,12 @@ namespace tinybert::cli {
 
 void add_common_options(CLI::App* cmd, CommonOptions& common) {
   cmd->add_option("--device", common.device, "cpu, cuda or cuda:N")->capture_default_str();
-  cmd->add_option("--threads", common.threads, "CPU threads (0: one per core)")->capture_default_str();
-  cmd->add_option("--config", common.config,
-                  "TOML/INI file of options (keys are the long option names, e.g. max-length = 64); "
-                  "options on the command line win");
+  cmd->add_option("--threads", common.threads, "CPU threads (0: one per core)")
+      ->capture_default_str();
+  cmd->add_option(
+      "--config", common.config,
+      "TOML/INI file of options (keys are the long option names, e.g. max-length = 64); "
+      "options on the command line win");
 }
 
 namespace {
@@ -25,9 +27,12 @@ std::vector<std::string> expand_config(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   for (size_t i = 1; i < args.size(); ++i) {
     std::string file;
-    if (args[i] == "--config" && i + 1 < args.size()) file = args[i + 1];
-    else if (args[i].rfind("--config=", 0) == 0) file = args[i].substr(9);
-    else continue;
+    if (args[i] == "--config" && i + 1 < args.size())
+      file = args[i + 1];
+    else if (args[i].rfind("--config=", 0) == 0)
+      file = args[i].substr(9);
+    else
+      continue;
     std::vector<CLI::ConfigItem> items;
     try {
       items = CLI::ConfigTOML().from_file(file);

@@ -11,26 +11,39 @@ namespace tinybert::cli {
 
 void add_train_options(CLI::App* cmd, TrainOptions& o, bool with_output) {
   auto& t = o.train;
-  if (with_output) cmd->add_option("--output", t.output, "run directory (best/, last/, metrics.jsonl)")->required();
+  if (with_output)
+    cmd->add_option("--output", t.output, "run directory (best/, last/, metrics.jsonl)")
+        ->required();
   cmd->add_option("--epochs", t.epochs, "training epochs")->capture_default_str();
   cmd->add_option("--lr", t.lr, "peak learning rate")->capture_default_str();
   cmd->add_option("--batch-size", t.batch_size, "examples per batch")->capture_default_str();
-  cmd->add_option("--max-length", o.max_length, "tokens per example, truncated longest_first")->capture_default_str();
-  cmd->add_option("--seed", t.seed, "random seed (data order, init, dropout)")->capture_default_str();
-  cmd->add_option("--warmup", t.warmup, "linear warmup, as a fraction of the steps")->capture_default_str();
-  cmd->add_option("--schedule", t.schedule, "learning-rate schedule after warmup: linear | constant")
+  cmd->add_option("--max-length", o.max_length, "tokens per example, truncated longest_first")
       ->capture_default_str();
-  cmd->add_option("--optimizer", t.optim.kind, "adamw | bertadam (the reference's: no bias correction, eps 1e-6)")
+  cmd->add_option("--seed", t.seed, "random seed (data order, init, dropout)")
       ->capture_default_str();
-  cmd->add_option("--weight-decay", t.optim.weight_decay, "decoupled weight decay (not on bias, LayerNorm)")
+  cmd->add_option("--warmup", t.warmup, "linear warmup, as a fraction of the steps")
       ->capture_default_str();
-  cmd->add_option("--max-grad-norm", t.optim.max_grad_norm, "gradient clipping norm (0: off)")->capture_default_str();
-  cmd->add_option("--grad-accum", t.grad_accum, "batches per optimizer step")->capture_default_str();
+  cmd->add_option("--schedule", t.schedule,
+                  "learning-rate schedule after warmup: linear | constant")
+      ->capture_default_str();
+  cmd->add_option("--optimizer", t.optim.kind,
+                  "adamw | bertadam (the reference's: no bias correction, eps 1e-6)")
+      ->capture_default_str();
+  cmd->add_option("--weight-decay", t.optim.weight_decay,
+                  "decoupled weight decay (not on bias, LayerNorm)")
+      ->capture_default_str();
+  cmd->add_option("--max-grad-norm", t.optim.max_grad_norm, "gradient clipping norm (0: off)")
+      ->capture_default_str();
+  cmd->add_option("--grad-accum", t.grad_accum, "batches per optimizer step")
+      ->capture_default_str();
   cmd->add_option("--eval-every", t.eval_every, "steps between dev evaluations (0: each epoch end)")
       ->capture_default_str();
-  cmd->add_option("--eval-batch-size", o.eval_batch_size, "examples per evaluation batch")->capture_default_str();
-  cmd->add_option("--log-every", t.log_every, "steps between metrics.jsonl lines")->capture_default_str();
-  cmd->add_option("--stop-after", t.stop_after, "stop resumably after this many steps (0: run to the end)")
+  cmd->add_option("--eval-batch-size", o.eval_batch_size, "examples per evaluation batch")
+      ->capture_default_str();
+  cmd->add_option("--log-every", t.log_every, "steps between metrics.jsonl lines")
+      ->capture_default_str();
+  cmd->add_option("--stop-after", t.stop_after,
+                  "stop resumably after this many steps (0: run to the end)")
       ->capture_default_str();
   cmd->add_flag("--resume", t.resume, "continue the run in --output from its last checkpoint");
   add_common_options(cmd, o.common);
@@ -38,32 +51,44 @@ void add_train_options(CLI::App* cmd, TrainOptions& o, bool with_output) {
 
 nlohmann::json train_json(const TrainOptions& o) {
   const auto& t = o.train;
-  return {{"output", t.output},         {"epochs", t.epochs},
-          {"lr", t.lr},                 {"batch_size", t.batch_size},
-          {"max_length", o.max_length}, {"seed", t.seed},
-          {"warmup", t.warmup},         {"schedule", t.schedule},
-          {"optimizer", t.optim.kind},  {"weight_decay", t.optim.weight_decay},
-          {"max_grad_norm", t.optim.max_grad_norm}, {"grad_accum", t.grad_accum},
-          {"eval_every", t.eval_every}, {"log_every", t.log_every},
-          {"stop_after", t.stop_after}, {"resume", t.resume},
-          {"device", o.common.device},  {"threads", o.common.threads}};
+  return {{"output", t.output},
+          {"epochs", t.epochs},
+          {"lr", t.lr},
+          {"batch_size", t.batch_size},
+          {"max_length", o.max_length},
+          {"seed", t.seed},
+          {"warmup", t.warmup},
+          {"schedule", t.schedule},
+          {"optimizer", t.optim.kind},
+          {"weight_decay", t.optim.weight_decay},
+          {"max_grad_norm", t.optim.max_grad_norm},
+          {"grad_accum", t.grad_accum},
+          {"eval_every", t.eval_every},
+          {"log_every", t.log_every},
+          {"stop_after", t.stop_after},
+          {"resume", t.resume},
+          {"device", o.common.device},
+          {"threads", o.common.threads}};
 }
 
 void print_settings(const std::string& command, const nlohmann::json& settings) {
   std::cerr << "tinybert " << command << " settings: " << settings.dump() << "\n";
 }
 
-TaskData load_task(const std::string& task, const std::string& dir, const text::Tokenizer& tok, size_t max_length,
-                   const std::vector<std::string>& labels, bool regression, const std::string& train_file) {
+TaskData load_task(const std::string& task, const std::string& dir, const text::Tokenizer& tok,
+                   size_t max_length, const std::vector<std::string>& labels, bool regression,
+                   const std::string& train_file) {
   namespace fs = std::filesystem;
   TaskData d;
   d.spec = data::task_spec(task);
   if (regression) {
-    if (d.spec.name != "generic") fail("--regression applies to the generic task only (", task, " has its own type)");
+    if (d.spec.name != "generic")
+      fail("--regression applies to the generic task only (", task, " has its own type)");
     d.spec.regression = true;
   }
   if (!labels.empty()) {
-    if (d.spec.name != "generic") fail("--labels applies to the generic task only (", task, " has a fixed label order)");
+    if (d.spec.name != "generic")
+      fail("--labels applies to the generic task only (", task, " has a fixed label order)");
     d.spec.labels = labels;
   }
   data::ReadReport r;
@@ -74,7 +99,8 @@ TaskData load_task(const std::string& task, const std::string& dir, const text::
     std::string split = p.stem().string();
     d.train_rows = data::read_split(d.spec, p.parent_path().string(), split, &r);
   }
-  std::cerr << "train: " << r.path << ": " << r.rows << " examples" << (r.skipped ? cat(", ", r.skipped, " malformed rows skipped") : "") << "\n";
+  std::cerr << "train: " << r.path << ": " << r.rows << " examples"
+            << (r.skipped ? cat(", ", r.skipped, " malformed rows skipped") : "") << "\n";
   const std::string train_path = r.path;
   d.dev_rows = data::read_split(d.spec, dir, "dev", &r);
   std::cerr << "dev: " << r.path << ": " << r.rows << " examples\n";
@@ -83,7 +109,8 @@ TaskData load_task(const std::string& task, const std::string& dir, const text::
   return d;
 }
 
-void check_labels(const std::vector<std::string>& model_labels, const data::TaskSpec& spec, const std::string& who) {
+void check_labels(const std::vector<std::string>& model_labels, const data::TaskSpec& spec,
+                  const std::string& who) {
   if (model_labels == spec.labels) return;
   auto list = [](const std::vector<std::string>& v) {
     std::string s;
@@ -91,12 +118,12 @@ void check_labels(const std::vector<std::string>& model_labels, const data::Task
     return "[" + s + "]";
   };
   if (model_labels == model::default_labels(static_cast<int64_t>(spec.labels.size()))) {
-    std::cerr << "notice: " << who << " has no label names (" << list(model_labels) << "); assuming the task's order "
-              << list(spec.labels) << "\n";
+    std::cerr << "notice: " << who << " has no label names (" << list(model_labels)
+              << "); assuming the task's order " << list(spec.labels) << "\n";
     return;
   }
-  fail(who, " was trained with labels ", list(model_labels), " but the task's labels are ", list(spec.labels),
-       "; a different label order gives silently wrong results");
+  fail(who, " was trained with labels ", list(model_labels), " but the task's labels are ",
+       list(spec.labels), "; a different label order gives silently wrong results");
 }
 
 }  // namespace tinybert::cli

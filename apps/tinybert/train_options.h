@@ -36,11 +36,13 @@ struct TaskData {
 };
 // Reads DIR/train and DIR/dev (the task's dev split). `labels`, when given, fixes the label order
 // (generic tasks); `train_file` replaces DIR/train (e.g. an augmented file).
-TaskData load_task(const std::string& task, const std::string& dir, const text::Tokenizer& tok, size_t max_length,
-                   const std::vector<std::string>& labels, bool regression, const std::string& train_file = "");
+TaskData load_task(const std::string& task, const std::string& dir, const text::Tokenizer& tok,
+                   size_t max_length, const std::vector<std::string>& labels, bool regression,
+                   const std::string& train_file = "");
 
 // Fails unless `model_labels` name the task's labels in the task's order (a model saved with HF's
 // default LABEL_i names and the same count is accepted, with a notice).
-void check_labels(const std::vector<std::string>& model_labels, const data::TaskSpec& spec, const std::string& who);
+void check_labels(const std::vector<std::string>& model_labels, const data::TaskSpec& spec,
+                  const std::string& who);
 
 }  // namespace tinybert::cli

@@ -49,7 +49,8 @@ std::string match_case(const std::string& original, const std::string& candidate
   if (original.empty() || candidate.empty()) return candidate;
   utf8proc_int32_t first;
   const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(original.data());
-  if (utf8proc_iterate(p, static_cast<utf8proc_ssize_t>(original.size()), &first) <= 0 || !utf8proc_isupper(first))
+  if (utf8proc_iterate(p, static_cast<utf8proc_ssize_t>(original.size()), &first) <= 0 ||
+      !utf8proc_isupper(first))
     return candidate;
   const auto* q = reinterpret_cast<const utf8proc_uint8_t*>(candidate.data());
   utf8proc_int32_t c;
@@ -57,19 +58,23 @@ std::string match_case(const std::string& original, const std::string& candidate
   if (n <= 0) return candidate;
   utf8proc_uint8_t buf[4];
   auto m = utf8proc_encode_char(utf8proc_toupper(c), buf);
-  return std::string(reinterpret_cast<const char*>(buf), static_cast<size_t>(m)) + candidate.substr(static_cast<size_t>(n));
+  return std::string(reinterpret_cast<const char*>(buf), static_cast<size_t>(m)) +
+         candidate.substr(static_cast<size_t>(n));
 }
 
 // ---- nearest neighbours
 
-NeighbourIndex::NeighbourIndex(std::vector<std::string> words, at::Tensor vectors) : words_(std::move(words)) {
-  unit_ = torch::nn::functional::normalize(vectors.to(torch::kFloat), torch::nn::functional::NormalizeFuncOptions().dim(1));
+NeighbourIndex::NeighbourIndex(std::vector<std::string> words, at::Tensor vectors)
+    : words_(std::move(words)) {
+  unit_ = torch::nn::functional::normalize(vectors.to(torch::kFloat),
+                                           torch::nn::functional::NormalizeFuncOptions().dim(1));
 }
 
-std::vector<std::vector<std::string>> NeighbourIndex::nearest(const at::Tensor& queries,
-                                                              const std::vector<std::string>& exclude, int64_t k) const {
+std::vector<std::vector<std::string>> NeighbourIndex::nearest(
+    const at::Tensor& queries, const std::vector<std::string>& exclude, int64_t k) const {
   torch::NoGradGuard no_grad;
-  auto q = torch::nn::functional::normalize(queries.to(torch::kFloat), torch::nn::functional::NormalizeFuncOptions().dim(1));
+  auto q = torch::nn::functional::normalize(queries.to(torch::kFloat),
+                                            torch::nn::functional::NormalizeFuncOptions().dim(1));
   auto scores = torch::matmul(q, unit_.t());  // (M, N) cosine similarities
   const int64_t take = std::min<int64_t>(k + 1, unit_.size(0));
   auto top = std::get<1>(scores.topk(take, 1)).contiguous();  // (M, k+1)
@@ -92,7 +97,8 @@ WordVectors WordVectors::load(const std::string& path, int64_t max_words) {
   int64_t dim = -1;
   std::string line;
   size_t line_no = 0;
-  while (std::getline(in, line) && (max_words <= 0 || static_cast<int64_t>(wv.words.size()) < max_words)) {
+  while (std::getline(in, line) &&
+         (max_words <= 0 || static_cast<int64_t>(wv.words.size()) < max_words)) {
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty()) continue;
@@ -109,7 +115,8 @@ WordVectors WordVectors::load(const std::string& path, int64_t max_words) {
         fail(path, " line ", line_no, ": \"", tok, "\" is not a number");
       }
     }
-    if (line_no == 1 && v.size() == 1 && word.find_first_not_of("0123456789") == std::string::npos) {
+    if (line_no == 1 && v.size() == 1 &&
+        word.find_first_not_of("0123456789") == std::string::npos) {
       dim = static_cast<int64_t>(v[0]);  // word2vec-style header "N D"
       if (dim <= 0) fail(path, " line 1: header dimension ", dim, " must be positive");
       continue;
@@ -130,9 +137,11 @@ WordVectors WordVectors::load(const std::string& path, int64_t max_words) {
 
 // ---- augmenter
 
-Augmenter::Augmenter(model::AutoBert mlm, const text::Tokenizer& tok, AugmentConfig cfg, std::optional<WordVectors> glove)
+Augmenter::Augmenter(model::AutoBert mlm, const text::Tokenizer& tok, AugmentConfig cfg,
+                     std::optional<WordVectors> glove)
     : mlm_(std::move(mlm)), tok_(tok), cfg_(cfg), glove_(std::move(glove)) {
-  if (!mlm_->cls) fail("augmentation needs a masked-LM model (BertForMaskedLM or BertForPreTraining)");
+  if (!mlm_->cls)
+    fail("augmentation needs a masked-LM model (BertForMaskedLM or BertForPreTraining)");
   if (cfg_.k <= 0 || cfg_.n_aug <= 0 || cfg_.p < 0 || cfg_.p > 1)
     fail("augment: need k > 0, n-aug > 0 and 0 <= p <= 1");
   mlm_->eval();
@@ -140,7 +149,8 @@ Augmenter::Augmenter(model::AutoBert mlm, const text::Tokenizer& tok, AugmentCon
   if (glove_) {
     index_ = std::make_unique<NeighbourIndex>(glove_->words, glove_->vectors);
   } else {
-    // Whole-word vocabulary entries (no "##", no [SPECIAL], letters only) in the input-embedding space.
+    // Whole-word vocabulary entries (no "##", no [SPECIAL], letters only) in the input-embedding
+    // space.
     std::vector<std::string> words;
     std::vector<int64_t> ids;
     const auto& vocab = tok_.vocab();
@@ -150,8 +160,10 @@ Augmenter::Augmenter(model::AutoBert mlm, const text::Tokenizer& tok, AugmentCon
       words.push_back(t);
       ids.push_back(static_cast<int64_t>(i));
     }
-    auto emb = mlm_->bert->embeddings->word_embeddings->weight.detach().to(torch::kCPU, torch::kFloat);
-    index_ = std::make_unique<NeighbourIndex>(words, emb.index_select(0, torch::tensor(ids, torch::kLong)));
+    auto emb =
+        mlm_->bert->embeddings->word_embeddings->weight.detach().to(torch::kCPU, torch::kFloat);
+    index_ = std::make_unique<NeighbourIndex>(
+        words, emb.index_select(0, torch::tensor(ids, torch::kLong)));
   }
 }
 
@@ -162,7 +174,8 @@ std::vector<Word> Augmenter::words(const std::string& text) const {
   std::vector<Word> out;
   std::string lower;
   for (auto v : views) {
-    Word w{static_cast<size_t>(v.data() - text.data()), static_cast<size_t>(v.data() - text.data()) + v.size(), false};
+    Word w{static_cast<size_t>(v.data() - text.data()),
+           static_cast<size_t>(v.data() - text.data()) + v.size(), false};
     if (all_letters(v)) {
       tok_.normalizer().normalize(v, lower);
       w.candidate = !is_stop_word(lower);
@@ -172,14 +185,15 @@ std::vector<Word> Augmenter::words(const std::string& text) const {
   return out;
 }
 
-std::vector<std::vector<std::string>> Augmenter::mlm_candidates(const std::vector<std::vector<int32_t>>& inputs,
-                                                                const std::vector<size_t>& mask_positions) {
+std::vector<std::vector<std::string>> Augmenter::mlm_candidates(
+    const std::vector<std::vector<int32_t>>& inputs, const std::vector<size_t>& mask_positions) {
   std::vector<std::vector<std::string>> out(inputs.size());
   const auto device = mlm_->bert->embeddings->word_embeddings->weight.device();
   // Batches of similar lengths, so little is spent on padding (attention grows with length^2).
   std::vector<size_t> order(inputs.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return inputs[a].size() < inputs[b].size(); });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return inputs[a].size() < inputs[b].size(); });
   torch::InferenceMode guard;
   const auto opts = torch::TensorOptions().dtype(torch::kLong);
   for (size_t start = 0; start < order.size(); start += static_cast<size_t>(cfg_.mlm_batch_size)) {
@@ -197,22 +211,26 @@ std::vector<std::vector<std::string>> Augmenter::mlm_candidates(const std::vecto
       rows.push_back(static_cast<int64_t>(i - start));
       cols.push_back(static_cast<int64_t>(mask_positions[order[i]]));
     }
-    auto hidden = mlm_->bert->forward(data::to_inputs(enc, tok_.vocab().pad_id, device)).last_hidden_state;  // (B, T, H)
-    auto at_mask = hidden.index({torch::tensor(rows, opts).to(device), torch::tensor(cols, opts).to(device)});  // (B, H)
-    auto logits = mlm_->cls->predictions->forward(at_mask);  // (B, V)
-    auto top = std::get<1>(logits.topk(cfg_.k, 1)).to(torch::kCPU).contiguous();  // (B, K)
+    auto hidden = mlm_->bert->forward(data::to_inputs(enc, tok_.vocab().pad_id, device))
+                      .last_hidden_state;  // (B, T, H)
+    auto at_mask = hidden.index(
+        {torch::tensor(rows, opts).to(device), torch::tensor(cols, opts).to(device)});  // (B, H)
+    auto logits = mlm_->cls->predictions->forward(at_mask);                             // (B, V)
+    auto top = std::get<1>(logits.topk(cfg_.k, 1)).to(torch::kCPU).contiguous();        // (B, K)
     ++mlm_forwards_;
     const int64_t* ids = top.data_ptr<int64_t>();
     for (size_t i = start; i < end; ++i)
       for (int64_t j = 0; j < cfg_.k; ++j) {
-        const std::string& t = tok_.vocab().token(static_cast<int32_t>(ids[(i - start) * cfg_.k + j]));
+        const std::string& t =
+            tok_.vocab().token(static_cast<int32_t>(ids[(i - start) * cfg_.k + j]));
         if (t.rfind("##", 0) != 0) out[order[i]].push_back(t);
       }
   }
   return out;
 }
 
-std::vector<std::vector<std::string>> Augmenter::neighbour_candidates(const std::vector<std::string>& lower_words) {
+std::vector<std::vector<std::string>> Augmenter::neighbour_candidates(
+    const std::vector<std::string>& lower_words) {
   std::vector<std::vector<std::string>> out(lower_words.size());
   std::vector<size_t> todo;
   std::vector<at::Tensor> queries;
@@ -235,7 +253,9 @@ std::vector<std::vector<std::string>> Augmenter::neighbour_candidates(const std:
       std::vector<int32_t> pieces;
       tok_.tokenize(w, pieces);
       std::vector<int64_t> ids(pieces.begin(), pieces.end());
-      queries.push_back(emb.index_select(0, torch::tensor(ids, torch::kLong).to(emb.device())).mean(0).to(torch::kCPU, torch::kFloat));
+      queries.push_back(emb.index_select(0, torch::tensor(ids, torch::kLong).to(emb.device()))
+                            .mean(0)
+                            .to(torch::kCPU, torch::kFloat));
     }
     todo.push_back(i);
     exclude.push_back(w);
@@ -250,7 +270,8 @@ std::vector<std::vector<std::string>> Augmenter::neighbour_candidates(const std:
   return out;
 }
 
-std::vector<std::vector<std::vector<std::string>>> Augmenter::candidates(const std::vector<std::string>& texts) {
+std::vector<std::vector<std::vector<std::string>>> Augmenter::candidates(
+    const std::vector<std::string>& texts) {
   std::vector<std::vector<std::vector<std::string>>> out(texts.size());
   // Jobs gathered over all texts, then run in batches.
   std::vector<std::vector<int32_t>> mlm_inputs;
@@ -267,7 +288,8 @@ std::vector<std::vector<std::vector<std::string>>> Augmenter::candidates(const s
     std::vector<int32_t> all;
     std::vector<size_t> offset(ws.size());
     for (size_t w = 0; w < ws.size(); ++w) {
-      tok_.tokenize(std::string_view(texts[t]).substr(ws[w].begin, ws[w].end - ws[w].begin), pieces[w]);
+      tok_.tokenize(std::string_view(texts[t]).substr(ws[w].begin, ws[w].end - ws[w].begin),
+                    pieces[w]);
       offset[w] = all.size();
       all.insert(all.end(), pieces[w].begin(), pieces[w].end());
     }
@@ -287,16 +309,19 @@ std::vector<std::vector<std::vector<std::string>>> Augmenter::candidates(const s
         mlm_masks.push_back(1 + offset[w] - lo);
         mlm_owner.emplace_back(t, w);
       } else {
-        tok_.normalizer().normalize(std::string_view(texts[t]).substr(ws[w].begin, ws[w].end - ws[w].begin), lower);
+        tok_.normalizer().normalize(
+            std::string_view(texts[t]).substr(ws[w].begin, ws[w].end - ws[w].begin), lower);
         nb_words.push_back(lower);
         nb_owner.emplace_back(t, w);
       }
     }
   }
   auto mlm = mlm_candidates(mlm_inputs, mlm_masks);
-  for (size_t i = 0; i < mlm.size(); ++i) out[mlm_owner[i].first][mlm_owner[i].second] = std::move(mlm[i]);
+  for (size_t i = 0; i < mlm.size(); ++i)
+    out[mlm_owner[i].first][mlm_owner[i].second] = std::move(mlm[i]);
   auto nb = neighbour_candidates(nb_words);
-  for (size_t i = 0; i < nb.size(); ++i) out[nb_owner[i].first][nb_owner[i].second] = std::move(nb[i]);
+  for (size_t i = 0; i < nb.size(); ++i)
+    out[nb_owner[i].first][nb_owner[i].second] = std::move(nb[i]);
   // Keep the original word's title case.
   for (size_t t = 0; t < texts.size(); ++t) {
     const auto& ws = text_words[t];
@@ -308,7 +333,8 @@ std::vector<std::vector<std::vector<std::string>>> Augmenter::candidates(const s
   return out;
 }
 
-std::vector<std::string> Augmenter::tries(const std::string& text, const std::vector<std::vector<std::string>>& cands,
+std::vector<std::string> Augmenter::tries(const std::string& text,
+                                          const std::vector<std::vector<std::string>>& cands,
                                           std::mt19937_64& rng) const {
   auto ws = words(text);
   if (ws.size() != cands.size()) fail("augment: candidates do not belong to this text");

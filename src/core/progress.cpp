@@ -11,13 +11,18 @@ std::string format_duration(double s) {
   if (s < 0 || s > 1e7) return "?";
   auto t = static_cast<long>(s);
   char buf[32];
-  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, t / 60 % 60);
-  else std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
+  if (t >= 3600)
+    std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, t / 60 % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
   return buf;
 }
 
 Progress::Progress(int64_t total, int64_t log_every, std::string unit)
-    : total_(total), log_every_(log_every > 0 ? log_every : 1), unit_(std::move(unit)), tty_(::isatty(2)) {}
+    : total_(total),
+      log_every_(log_every > 0 ? log_every : 1),
+      unit_(std::move(unit)),
+      tty_(::isatty(2)) {}
 
 double Progress::elapsed() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
@@ -31,12 +36,12 @@ void Progress::update(int64_t done, const std::string& status, double rate) {
     const int width = 24;
     int filled = total_ > 0 ? static_cast<int>(width * std::min(done, total_) / total_) : 0;
     std::fprintf(stderr, "\r%ld/%ld [%s%s] %s  %.1f %s  ETA %s   ", long(done), long(total_),
-                 std::string(filled, '=').c_str(), std::string(width - filled, ' ').c_str(), status.c_str(), rate,
-                 unit_.c_str(), eta.c_str());
+                 std::string(filled, '=').c_str(), std::string(width - filled, ' ').c_str(),
+                 status.c_str(), rate, unit_.c_str(), eta.c_str());
     std::fflush(stderr);
   } else if (done % log_every_ == 0 || done == total_) {
-    std::fprintf(stderr, "%ld/%ld %s %.1f %s ETA %s\n", long(done), long(total_), status.c_str(), rate, unit_.c_str(),
-                 eta.c_str());
+    std::fprintf(stderr, "%ld/%ld %s %.1f %s ETA %s\n", long(done), long(total_), status.c_str(),
+                 rate, unit_.c_str(), eta.c_str());
   }
 }
 

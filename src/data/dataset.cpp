@@ -11,7 +11,8 @@
 
 namespace tinybert::data {
 
-model::BertInputs to_inputs(const std::vector<text::Encoding>& encodings, int32_t pad_id, c10::Device device) {
+model::BertInputs to_inputs(const std::vector<text::Encoding>& encodings, int32_t pad_id,
+                            c10::Device device) {
   auto b = text::pad_batch(encodings, pad_id);
   auto opts = torch::TensorOptions().dtype(torch::kLong);
   std::vector<int64_t> shape{b.batch, b.length};
@@ -20,16 +21,17 @@ model::BertInputs to_inputs(const std::vector<text::Encoding>& encodings, int32_
           torch::from_blob(b.attention_mask.data(), shape, opts).clone().to(device)};
 }
 
-Dataset Dataset::encode(const std::vector<Example>& examples, const TaskSpec& spec, const text::Tokenizer& tok,
-                        size_t max_length, const std::string& source) {
+Dataset Dataset::encode(const std::vector<Example>& examples, const TaskSpec& spec,
+                        const text::Tokenizer& tok, size_t max_length, const std::string& source) {
   Dataset d;
   d.regression_ = spec.regression;
   d.pad_id_ = tok.vocab().pad_id;
   d.encodings_.reserve(examples.size());
   for (const auto& e : examples) {
     try {
-      d.encodings_.push_back(tok.encode(e.text_a, e.text_b ? std::optional<std::string_view>(*e.text_b) : std::nullopt,
-                                        max_length));
+      d.encodings_.push_back(
+          tok.encode(e.text_a, e.text_b ? std::optional<std::string_view>(*e.text_b) : std::nullopt,
+                     max_length));
     } catch (const Error& err) {
       fail(source, " line ", e.line, ": ", err.what());
     }
@@ -69,7 +71,8 @@ TrainBatch Dataset::batch(const std::vector<int64_t>& indices, c10::Device devic
 
 // ---- in-memory source
 
-DatasetSource::DatasetSource(const Dataset& data, int64_t batch_size, uint64_t seed, c10::Device device, bool shuffle)
+DatasetSource::DatasetSource(const Dataset& data, int64_t batch_size, uint64_t seed,
+                             c10::Device device, bool shuffle)
     : data_(data), batch_size_(batch_size), seed_(seed), device_(device), shuffle_(shuffle) {
   if (batch_size <= 0) fail("batch size must be positive, found ", batch_size);
 }
@@ -102,16 +105,23 @@ void DatasetSource::skip(int64_t batches) {
 
 // ---- streamed corpus
 
-CorpusSource::CorpusSource(std::string path, const text::Tokenizer& tok, size_t max_length, int64_t batch_size,
-                           uint64_t seed, c10::Device device, size_t chunk_sequences)
-    : path_(std::move(path)), tok_(tok), max_length_(max_length), batch_size_(batch_size), seed_(seed),
-      device_(device), chunk_sequences_(chunk_sequences) {
+CorpusSource::CorpusSource(std::string path, const text::Tokenizer& tok, size_t max_length,
+                           int64_t batch_size, uint64_t seed, c10::Device device,
+                           size_t chunk_sequences)
+    : path_(std::move(path)),
+      tok_(tok),
+      max_length_(max_length),
+      batch_size_(batch_size),
+      seed_(seed),
+      device_(device),
+      chunk_sequences_(chunk_sequences) {
   if (max_length_ < 8) fail("--max-length ", max_length_, " is too short for corpus sequences");
   // One streaming pass to count sequences, so the schedule and progress know the epoch length.
   start_epoch(0);
   text::Encoding e;
   while (read_sequence(e)) ++sequences_;
-  if (sequences_ == 0) fail(path_, ": no text (expected one sentence a line, blank line between documents)");
+  if (sequences_ == 0)
+    fail(path_, ": no text (expected one sentence a line, blank line between documents)");
   batches_ = (sequences_ + batch_size_ - 1) / batch_size_;
 }
 
@@ -169,7 +179,8 @@ bool CorpusSource::fill_chunk() {
   chunk_pos_ = 0;
   text::Encoding e;
   while (chunk_.size() < chunk_sequences_ && read_sequence(e)) chunk_.push_back(e);
-  std::mt19937_64 rng(seed_ * 1000003ull + static_cast<uint64_t>(epoch_) * 7919ull + chunk_index_++);
+  std::mt19937_64 rng(seed_ * 1000003ull + static_cast<uint64_t>(epoch_) * 7919ull +
+                      chunk_index_++);
   std::shuffle(chunk_.begin(), chunk_.end(), rng);
   return !chunk_.empty();
 }

@@ -40,7 +40,8 @@ double accuracy(const std::vector<int64_t>& pred, const std::vector<int64_t>& go
   return double(ok) / pred.size();
 }
 
-double f1_binary(const std::vector<int64_t>& pred, const std::vector<int64_t>& gold, int64_t positive) {
+double f1_binary(const std::vector<int64_t>& pred, const std::vector<int64_t>& gold,
+                 int64_t positive) {
   check_sizes(pred.size(), gold.size());
   double tp = 0, fp = 0, fn = 0;
   for (size_t i = 0; i < pred.size(); ++i) {
@@ -51,7 +52,8 @@ double f1_binary(const std::vector<int64_t>& pred, const std::vector<int64_t>& g
   return tp == 0 ? 0.0 : 2 * tp / (2 * tp + fp + fn);
 }
 
-double macro_f1(const std::vector<int64_t>& pred, const std::vector<int64_t>& gold, int64_t classes) {
+double macro_f1(const std::vector<int64_t>& pred, const std::vector<int64_t>& gold,
+                int64_t classes) {
   double sum = 0;
   for (int64_t c = 0; c < classes; ++c) sum += f1_binary(pred, gold, c);
   return sum / classes;
@@ -82,7 +84,8 @@ double matthews(const std::vector<int64_t>& pred, const std::vector<int64_t>& go
 double pearson(const std::vector<double>& x, const std::vector<double>& y) {
   check_sizes(x.size(), y.size());
   const double n = x.size();
-  double mx = std::accumulate(x.begin(), x.end(), 0.0) / n, my = std::accumulate(y.begin(), y.end(), 0.0) / n;
+  double mx = std::accumulate(x.begin(), x.end(), 0.0) / n,
+         my = std::accumulate(y.begin(), y.end(), 0.0) / n;
   double sxy = 0, sxx = 0, syy = 0;
   for (size_t i = 0; i < x.size(); ++i) {
     sxy += (x[i] - mx) * (y[i] - my);
@@ -98,14 +101,20 @@ double spearman(const std::vector<double>& x, const std::vector<double>& y) {
 
 std::map<std::string, double> classification_metrics(const std::vector<std::string>& names,
                                                      const std::vector<int64_t>& pred,
-                                                     const std::vector<int64_t>& gold, int64_t classes) {
+                                                     const std::vector<int64_t>& gold,
+                                                     int64_t classes) {
   std::map<std::string, double> m;
   for (const auto& n : names) {
-    if (n == "accuracy") m[n] = accuracy(pred, gold);
-    else if (n == "f1") m[n] = f1_binary(pred, gold, 1);
-    else if (n == "macro_f1") m[n] = macro_f1(pred, gold, classes);
-    else if (n == "mcc") m[n] = matthews(pred, gold);
-    else fail("metric \"", n, "\" does not apply to classification");
+    if (n == "accuracy")
+      m[n] = accuracy(pred, gold);
+    else if (n == "f1")
+      m[n] = f1_binary(pred, gold, 1);
+    else if (n == "macro_f1")
+      m[n] = macro_f1(pred, gold, classes);
+    else if (n == "mcc")
+      m[n] = matthews(pred, gold);
+    else
+      fail("metric \"", n, "\" does not apply to classification");
   }
   return m;
 }
@@ -115,9 +124,12 @@ std::map<std::string, double> regression_metrics(const std::vector<std::string>&
                                                  const std::vector<double>& gold) {
   std::map<std::string, double> m;
   for (const auto& n : names) {
-    if (n == "pearson") m[n] = pearson(pred, gold);
-    else if (n == "spearman") m[n] = spearman(pred, gold);
-    else fail("metric \"", n, "\" does not apply to regression");
+    if (n == "pearson")
+      m[n] = pearson(pred, gold);
+    else if (n == "spearman")
+      m[n] = spearman(pred, gold);
+    else
+      fail("metric \"", n, "\" does not apply to regression");
   }
   return m;
 }

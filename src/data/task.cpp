@@ -33,15 +33,17 @@ Layout glue_layout(const std::string& task, const std::string& split) {
   if (task == "mrpc") return test ? Layout{3, 4, -2, true, 5} : Layout{3, 4, 0, true, 5};
   if (task == "sts-b") return test ? Layout{7, 8, -2, true, 9} : Layout{7, 8, -1, true, 10};
   if (task == "qqp") return test ? Layout{1, 2, -2, true, 3} : Layout{3, 4, 5, true, 6};
-  if (task == "mnli" || task == "mnli-mm") return test ? Layout{8, 9, -2, true, 10} : Layout{8, 9, -1, true, 11};
+  if (task == "mnli" || task == "mnli-mm")
+    return test ? Layout{8, 9, -2, true, 10} : Layout{8, 9, -1, true, 11};
   // qnli, rte, wnli: index, sentence1, sentence2, label
   return test ? Layout{1, 2, -2, true, 3} : Layout{1, 2, -1, true, 4};
 }
 
-std::vector<Example> read_glue(const TaskSpec& spec, const std::string& path, const std::string& split,
-                               ReadReport& report) {
+std::vector<Example> read_glue(const TaskSpec& spec, const std::string& path,
+                               const std::string& split, ReadReport& report) {
   std::ifstream in(path);
-  if (!in) fail("cannot open ", path, " (expected the GLUE ", spec.name, " files in that directory)");
+  if (!in)
+    fail("cannot open ", path, " (expected the GLUE ", spec.name, " files in that directory)");
   const Layout layout = glue_layout(spec.name, split);
   std::vector<Example> out;
   std::string line;
@@ -53,7 +55,8 @@ std::vector<Example> read_glue(const TaskSpec& spec, const std::string& path, co
     if (line.empty()) continue;
     auto cols = split_tabs(line);
     if (cols.size() < layout.min_columns) {
-      if (spec.name == "qqp") {  // the official QQP files have a few broken rows; the convention skips them
+      if (spec.name ==
+          "qqp") {  // the official QQP files have a few broken rows; the convention skips them
         ++report.skipped;
         continue;
       }
@@ -71,13 +74,15 @@ std::vector<Example> read_glue(const TaskSpec& spec, const std::string& path, co
         ++report.skipped;
         continue;
       }
-      fail(path, " line ", line_no, ": label \"", e.label, "\" is not one of the ", spec.name, " labels");
+      fail(path, " line ", line_no, ": label \"", e.label, "\" is not one of the ", spec.name,
+           " labels");
     }
     if (spec.regression && !e.label.empty()) {
       try {
         std::stod(e.label);
       } catch (const std::exception&) {
-        fail(path, " line ", line_no, ": \"", e.label, "\" is not a number (", spec.name, " is a regression task)");
+        fail(path, " line ", line_no, ": \"", e.label, "\" is not a number (", spec.name,
+             " is a regression task)");
       }
     }
     out.push_back(std::move(e));
@@ -90,7 +95,8 @@ std::vector<Example> read_generic_tsv(const std::string& path) {
   std::ifstream in(path);
   if (!in) fail("cannot open ", path);
   std::string line;
-  if (!std::getline(in, line)) fail(path, " is empty (expected a header: text<TAB>label or text<TAB>text_pair<TAB>label)");
+  if (!std::getline(in, line))
+    fail(path, " is empty (expected a header: text<TAB>label or text<TAB>text_pair<TAB>label)");
   if (!line.empty() && line.back() == '\r') line.pop_back();
   auto header = split_tabs(line);
   auto col = [&](const char* name) -> int {
@@ -155,7 +161,8 @@ TextLine parse_text_line(const std::string& line, size_t line_no, const std::str
     fail(where, " line ", line_no, ": expected an object with a string \"text\"");
   t.text = t.object["text"].get<std::string>();
   if (t.object.contains("text_pair") && !t.object["text_pair"].is_null()) {
-    if (!t.object["text_pair"].is_string()) fail(where, " line ", line_no, ": \"text_pair\" must be a string or null");
+    if (!t.object["text_pair"].is_string())
+      fail(where, " line ", line_no, ": \"text_pair\" must be a string or null");
     t.text_pair = t.object["text_pair"].get<std::string>();
   }
   return t;
@@ -170,19 +177,34 @@ TaskSpec task_spec(const std::string& raw) {
   const std::string name = lower(raw);
   TaskSpec s;
   const std::vector<std::string> binary = {"0", "1"};
-  if (name == "cola") s = {"cola", false, binary, {"mcc", "accuracy"}, "mcc"};
-  else if (name == "sst-2" || name == "sst2") s = {"sst-2", false, binary, {"accuracy"}, "accuracy"};
-  else if (name == "mrpc") s = {"mrpc", false, binary, {"accuracy", "f1"}, "accuracy", "dev", true};
-  else if (name == "sts-b" || name == "stsb") s = {"sts-b", true, {"score"}, {"pearson", "spearman"}, "pearson", "dev", true};
-  else if (name == "qqp") s = {"qqp", false, binary, {"accuracy", "f1"}, "accuracy", "dev", true};
-  else if (name == "mnli") s = {"mnli", false, {"contradiction", "entailment", "neutral"}, {"accuracy"}, "accuracy", "dev_matched", true};
-  else if (name == "mnli-mm") s = {"mnli-mm", false, {"contradiction", "entailment", "neutral"}, {"accuracy"}, "accuracy", "dev_mismatched", true};
-  else if (name == "qnli") s = {"qnli", false, {"entailment", "not_entailment"}, {"accuracy"}, "accuracy", "dev", true};
-  else if (name == "rte") s = {"rte", false, {"entailment", "not_entailment"}, {"accuracy"}, "accuracy", "dev", true};
-  else if (name == "wnli") s = {"wnli", false, binary, {"accuracy"}, "accuracy", "dev", true};
-  else if (name == "generic") s = {"generic", false, {}, {"accuracy"}, "accuracy"};
+  if (name == "cola")
+    s = {"cola", false, binary, {"mcc", "accuracy"}, "mcc"};
+  else if (name == "sst-2" || name == "sst2")
+    s = {"sst-2", false, binary, {"accuracy"}, "accuracy"};
+  else if (name == "mrpc")
+    s = {"mrpc", false, binary, {"accuracy", "f1"}, "accuracy", "dev", true};
+  else if (name == "sts-b" || name == "stsb")
+    s = {"sts-b", true, {"score"}, {"pearson", "spearman"}, "pearson", "dev", true};
+  else if (name == "qqp")
+    s = {"qqp", false, binary, {"accuracy", "f1"}, "accuracy", "dev", true};
+  else if (name == "mnli")
+    s = {"mnli",        false, {"contradiction", "entailment", "neutral"}, {"accuracy"}, "accuracy",
+         "dev_matched", true};
+  else if (name == "mnli-mm")
+    s = {"mnli-mm",    false,      {"contradiction", "entailment", "neutral"},
+         {"accuracy"}, "accuracy", "dev_mismatched",
+         true};
+  else if (name == "qnli")
+    s = {"qnli", false, {"entailment", "not_entailment"}, {"accuracy"}, "accuracy", "dev", true};
+  else if (name == "rte")
+    s = {"rte", false, {"entailment", "not_entailment"}, {"accuracy"}, "accuracy", "dev", true};
+  else if (name == "wnli")
+    s = {"wnli", false, binary, {"accuracy"}, "accuracy", "dev", true};
+  else if (name == "generic")
+    s = {"generic", false, {}, {"accuracy"}, "accuracy"};
   else
-    fail("unknown task \"", raw, "\" (known: cola, sst-2, mrpc, sts-b, qqp, mnli, mnli-mm, qnli, rte, wnli, generic)");
+    fail("unknown task \"", raw,
+         "\" (known: cola, sst-2, mrpc, sts-b, qqp, mnli, mnli-mm, qnli, rte, wnli, generic)");
   return s;
 }
 
@@ -194,9 +216,12 @@ std::vector<Example> read_split(TaskSpec& spec, const std::string& dir, const st
   std::vector<Example> out;
   if (spec.name == "generic") {
     fs::path tsv = fs::path(dir) / (split + ".tsv"), jsonl = fs::path(dir) / (split + ".jsonl");
-    if (fs::exists(tsv)) r.path = tsv.string(), out = read_generic_tsv(r.path);
-    else if (fs::exists(jsonl)) r.path = jsonl.string(), out = read_generic_jsonl(r.path);
-    else fail("no ", split, ".tsv or ", split, ".jsonl in ", dir);
+    if (fs::exists(tsv))
+      r.path = tsv.string(), out = read_generic_tsv(r.path);
+    else if (fs::exists(jsonl))
+      r.path = jsonl.string(), out = read_generic_jsonl(r.path);
+    else
+      fail("no ", split, ".tsv or ", split, ".jsonl in ", dir);
     for (const auto& e : out) {
       if (e.text_b) spec.pair = true;
       if (e.text_a.empty() && !e.text_b) fail(r.path, " line ", e.line, ": empty text");
@@ -209,7 +234,8 @@ std::vector<Example> read_split(TaskSpec& spec, const std::string& dir, const st
         try {
           if (!e.label.empty()) std::stod(e.label);
         } catch (const std::exception&) {
-          fail(r.path, " line ", e.line, ": label \"", e.label, "\" is not a number (regression task)");
+          fail(r.path, " line ", e.line, ": label \"", e.label,
+               "\" is not a number (regression task)");
         }
       }
     } else {
@@ -217,7 +243,8 @@ std::vector<Example> read_split(TaskSpec& spec, const std::string& dir, const st
         std::set<std::string> seen;
         for (const auto& e : out)
           if (!e.label.empty()) seen.insert(e.label);
-        if (seen.size() < 2) fail(r.path, ": a classification task needs at least two labels, found ", seen.size());
+        if (seen.size() < 2)
+          fail(r.path, ": a classification task needs at least two labels, found ", seen.size());
         spec.labels.assign(seen.begin(), seen.end());
       }
       spec.metrics = spec.labels.size() == 2 ? std::vector<std::string>{"accuracy", "f1"}
@@ -241,7 +268,8 @@ int64_t label_id(const TaskSpec& spec, const Example& e, const std::string& sour
   if (it == spec.labels.end()) {
     std::string known;
     for (const auto& l : spec.labels) known += (known.empty() ? "" : ", ") + l;
-    fail(source, " line ", e.line, ": label \"", e.label, "\" is not one of the task's labels (", known, ")");
+    fail(source, " line ", e.line, ": label \"", e.label, "\" is not one of the task's labels (",
+         known, ")");
   }
   return it - spec.labels.begin();
 }

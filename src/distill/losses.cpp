@@ -38,8 +38,7 @@ LayerMap LayerMap::uniform(int64_t teacher_layers, int64_t student_layers) {
   if (student_layers <= 0 || teacher_layers % student_layers != 0)
     fail("the uniform layer map needs teacher layers (", teacher_layers,
          ") to be a multiple of student layers (", student_layers,
-         "); give an explicit map with --layer-map, e.g. ",
-         [&] {
+         "); give an explicit map with --layer-map, e.g. ", [&] {
            std::string s = "0";
            for (int64_t i = 1; i <= student_layers; ++i)
              s += "," + std::to_string(i * teacher_layers / std::max<int64_t>(1, student_layers));
@@ -108,7 +107,8 @@ FitDenseImpl::FitDenseImpl(int64_t student_hidden, int64_t teacher_hidden, int64
 at::Tensor FitDenseImpl::forward(const at::Tensor& x, int64_t hidden_index) {
   if (fit_dense) return fit_dense(x);
   if (hidden_index >= static_cast<int64_t>(fit_denses->size()))
-    fail("fit_denses has ", fit_denses->size(), " projections; hidden state ", hidden_index, " needs one");
+    fail("fit_denses has ", fit_denses->size(), " projections; hidden state ", hidden_index,
+         " needs one");
   return fit_denses[hidden_index]->as<torch::nn::LinearImpl>()->forward(x);
 }
 
@@ -146,14 +146,17 @@ FitDense make_fit_dense(int64_t student_hidden, int64_t teacher_hidden, const st
   if (!dir.empty() && std::filesystem::exists(path)) {
     auto file = io::SafetensorsFile::load(path);
     for (const auto& t : file.tensors())
-      if (t.name.rfind("fit_denses.", 0) == 0) per_layer = std::max<int64_t>(per_layer, std::stoll(t.name.substr(11)) + 1);
+      if (t.name.rfind("fit_denses.", 0) == 0)
+        per_layer = std::max<int64_t>(per_layer, std::stoll(t.name.substr(11)) + 1);
   }
   FitDense fit(student_hidden, teacher_hidden, per_layer);
   {
     torch::NoGradGuard no_grad;
     for (auto& p : fit->named_parameters()) {
-      if (p.key().find("bias") != std::string::npos) p.value().zero_();
-      else p.value().normal_(0, init_std);
+      if (p.key().find("bias") != std::string::npos)
+        p.value().zero_();
+      else
+        p.value().normal_(0, init_std);
     }
   }
   if (dir.empty() || !load_fit_dense(*fit, dir))
@@ -170,7 +173,8 @@ LossTerms intermediate_loss(const model::BertOutput& student, const model::BertO
   LossTerms out;
   at::Tensor att, rep;
   for (size_t i = 0; i < map.attention.size(); ++i) {
-    auto l = attention_loss(student.attention_scores.at(i), teacher.attention_scores.at(map.attention[i]).to(at::kFloat));
+    auto l = attention_loss(student.attention_scores.at(i),
+                            teacher.attention_scores.at(map.attention[i]).to(at::kFloat));
     att = att.defined() ? att + l : l;
   }
   at::Tensor emb;
@@ -192,7 +196,8 @@ LossTerms prediction_loss(const at::Tensor& student_logits, const at::Tensor& te
   LossTerms out;
   at::Tensor pred;
   if (regression) {
-    auto target = cfg.regression_to_teacher || !labels.defined() ? teacher_logits.view(-1) : labels.view(-1);
+    auto target =
+        cfg.regression_to_teacher || !labels.defined() ? teacher_logits.view(-1) : labels.view(-1);
     pred = torch::mse_loss(student_logits.view(-1), target.to(at::kFloat));
   } else {
     pred = soft_cross_entropy(student_logits, teacher_logits.to(at::kFloat), cfg.temperature);
@@ -201,8 +206,9 @@ LossTerms prediction_loss(const at::Tensor& student_logits, const at::Tensor& te
   out.total = cfg.prediction_weight * pred;
   out.terms["cls_loss"] = pred.item<double>();
   if (cfg.hard_label_weight > 0 && labels.defined()) {
-    auto hard = regression ? torch::mse_loss(student_logits.view(-1), labels.view(-1).to(at::kFloat))
-                           : torch::cross_entropy_loss(student_logits, labels);
+    auto hard = regression
+                    ? torch::mse_loss(student_logits.view(-1), labels.view(-1).to(at::kFloat))
+                    : torch::cross_entropy_loss(student_logits, labels);
     out.total = out.total + cfg.hard_label_weight * hard;
     out.terms["hard_loss"] = hard.item<double>();
   }

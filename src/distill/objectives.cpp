@@ -21,19 +21,22 @@ NamedParams named_params(torch::nn::Module& m, const std::string& prefix) {
 }
 
 void reload_weights(model::AutoBertImpl& m, const std::string& dir) {
-  auto report = io::load_state(m, io::SafetensorsFile::load((fs::path(dir) / "model.safetensors").string()));
-  if (!report.initialized.empty()) fail(dir, ": checkpoint lacks ", report.initialized.front(), "; cannot resume");
+  auto report =
+      io::load_state(m, io::SafetensorsFile::load((fs::path(dir) / "model.safetensors").string()));
+  if (!report.initialized.empty())
+    fail(dir, ": checkpoint lacks ", report.initialized.front(), "; cannot resume");
 }
 
-Predictions predict(model::AutoBertImpl& m, const data::Dataset& d, bool regression, int64_t batch_size,
-                    c10::Device device) {
+Predictions predict(model::AutoBertImpl& m, const data::Dataset& d, bool regression,
+                    int64_t batch_size, c10::Device device) {
   const bool was_training = m.is_training();
   m.eval();
   torch::NoGradGuard no_grad;
   Predictions p;
   for (size_t start = 0; start < d.size(); start += batch_size) {
     std::vector<int64_t> idx;
-    for (size_t i = start; i < std::min(d.size(), start + batch_size); ++i) idx.push_back(static_cast<int64_t>(i));
+    for (size_t i = start; i < std::min(d.size(), start + batch_size); ++i)
+      idx.push_back(static_cast<int64_t>(i));
     auto b = d.batch(idx, device);
     auto logits = m.forward(b.inputs).logits.to(torch::kCPU, torch::kFloat);  // (B, C)
     if (regression) {
@@ -48,25 +51,32 @@ Predictions predict(model::AutoBertImpl& m, const data::Dataset& d, bool regress
 }
 
 std::map<std::string, double> evaluate_model(model::AutoBertImpl& m, const data::Dataset& d,
-                                             const data::TaskSpec& spec, int64_t batch_size, c10::Device device) {
+                                             const data::TaskSpec& spec, int64_t batch_size,
+                                             c10::Device device) {
   if (!d.labeled()) fail("the evaluation split has unlabeled rows; metrics need labels");
   auto p = predict(m, d, spec.regression, batch_size, device);
   if (spec.regression) return data::regression_metrics(spec.metrics, p.values, d.values());
-  return data::classification_metrics(spec.metrics, p.ids, d.label_ids(), static_cast<int64_t>(spec.labels.size()));
+  return data::classification_metrics(spec.metrics, p.ids, d.label_ids(),
+                                      static_cast<int64_t>(spec.labels.size()));
 }
 
 // ---- fine-tuning
 
-FinetuneObjective::FinetuneObjective(model::AutoBert model, const text::Tokenizer& tok, DevSet dev, c10::Device device)
+FinetuneObjective::FinetuneObjective(model::AutoBert model, const text::Tokenizer& tok, DevSet dev,
+                                     c10::Device device)
     : model_(std::move(model)), tok_(tok), dev_(std::move(dev)), device_(device) {}
 
-NamedParams FinetuneObjective::trainable() { return named_params(*model_); }
+NamedParams FinetuneObjective::trainable() {
+  return named_params(*model_);
+}
 
 LossTerms FinetuneObjective::loss(const data::TrainBatch& batch) {
   auto logits = model_->forward(batch.inputs).logits;  // (B, C)
   LossTerms l;
-  if (model_->config.is_regression()) l.total = torch::mse_loss(logits.view(-1), batch.labels);
-  else l.total = torch::cross_entropy_loss(logits, batch.labels);
+  if (model_->config.is_regression())
+    l.total = torch::mse_loss(logits.view(-1), batch.labels);
+  else
+    l.total = torch::cross_entropy_loss(logits, batch.labels);
   return l;
 }
 
@@ -75,24 +85,36 @@ std::map<std::string, double> FinetuneObjective::evaluate() {
   return evaluate_model(*model_, *dev_.data, dev_.spec, dev_.batch_size, device_);
 }
 
-void FinetuneObjective::save(const std::string& dir) { io::write_model_files(*model_, tok_, dir); }
-void FinetuneObjective::load_trainable(const std::string& dir) { reload_weights(*model_, dir); }
+void FinetuneObjective::save(const std::string& dir) {
+  io::write_model_files(*model_, tok_, dir);
+}
+void FinetuneObjective::load_trainable(const std::string& dir) {
+  reload_weights(*model_, dir);
+}
 
 // ---- intermediate layers
 
-IntermediateObjective::IntermediateObjective(model::AutoBert teacher, model::AutoBert student, FitDense fit,
-                                             LayerMap map, LossConfig cfg, const text::Tokenizer& tok)
-    : teacher_(std::move(teacher)), student_(std::move(student)), fit_(std::move(fit)), map_(std::move(map)),
-      cfg_(cfg), tok_(tok) {
+IntermediateObjective::IntermediateObjective(model::AutoBert teacher, model::AutoBert student,
+                                             FitDense fit, LayerMap map, LossConfig cfg,
+                                             const text::Tokenizer& tok)
+    : teacher_(std::move(teacher)),
+      student_(std::move(student)),
+      fit_(std::move(fit)),
+      map_(std::move(map)),
+      cfg_(cfg),
+      tok_(tok) {
   const auto& t = teacher_->config;
   const auto& s = student_->config;
   if (t.num_attention_heads != s.num_attention_heads)
     fail("the attention loss pairs heads one to one: the teacher has ", t.num_attention_heads,
-         " heads, the student ", s.num_attention_heads, " (give the student the teacher's head count)");
+         " heads, the student ", s.num_attention_heads,
+         " (give the student the teacher's head count)");
   if (static_cast<int64_t>(map_.hidden.size()) != s.num_hidden_layers + 1)
-    fail("the layer map covers ", map_.hidden.size() - 1, " student layers, the student has ", s.num_hidden_layers);
+    fail("the layer map covers ", map_.hidden.size() - 1, " student layers, the student has ",
+         s.num_hidden_layers);
   if (map_.teacher_layers_needed() > t.num_hidden_layers)
-    fail("the layer map needs teacher layer ", map_.teacher_layers_needed(), ", the teacher has ", t.num_hidden_layers);
+    fail("the layer map needs teacher layer ", map_.teacher_layers_needed(), ", the teacher has ",
+         t.num_hidden_layers);
   teacher_->eval();
   for (auto& p : teacher_->parameters()) p.set_requires_grad(false);
 }
@@ -107,11 +129,15 @@ NamedParams IntermediateObjective::trainable() {
 LossTerms IntermediateObjective::loss(const data::TrainBatch& batch) {
   model::ModelOutput t;
   {
-    torch::NoGradGuard no_grad;  // (not InferenceMode: its tensors could not meet the student's graph)
-    t = teacher_->forward(batch.inputs, {.hidden_states = true, .attention_scores = true,
-                                         .max_layers = map_.teacher_layers_needed(), .heads = false});
+    torch::NoGradGuard
+        no_grad;  // (not InferenceMode: its tensors could not meet the student's graph)
+    t = teacher_->forward(batch.inputs, {.hidden_states = true,
+                                         .attention_scores = true,
+                                         .max_layers = map_.teacher_layers_needed(),
+                                         .heads = false});
   }
-  auto s = student_->forward(batch.inputs, {.hidden_states = true, .attention_scores = true, .heads = false});
+  auto s = student_->forward(batch.inputs,
+                             {.hidden_states = true, .attention_scores = true, .heads = false});
   return intermediate_loss(s.bert, t.bert, *fit_, map_, cfg_);
 }
 
@@ -127,11 +153,17 @@ void IntermediateObjective::load_trainable(const std::string& dir) {
 
 // ---- prediction layer
 
-PredictionObjective::PredictionObjective(model::AutoBert teacher, model::AutoBert student, LossConfig cfg,
-                                         const data::Dataset& train, const text::Tokenizer& tok, DevSet dev,
-                                         c10::Device device, std::string fit_dense_from)
-    : teacher_(std::move(teacher)), student_(std::move(student)), cfg_(cfg), tok_(tok), dev_(std::move(dev)),
-      device_(device), fit_dense_from_(std::move(fit_dense_from)) {
+PredictionObjective::PredictionObjective(model::AutoBert teacher, model::AutoBert student,
+                                         LossConfig cfg, const data::Dataset& train,
+                                         const text::Tokenizer& tok, DevSet dev, c10::Device device,
+                                         std::string fit_dense_from)
+    : teacher_(std::move(teacher)),
+      student_(std::move(student)),
+      cfg_(cfg),
+      tok_(tok),
+      dev_(std::move(dev)),
+      device_(device),
+      fit_dense_from_(std::move(fit_dense_from)) {
   if (teacher_->config.labels != student_->config.labels)
     fail("teacher and student label orders differ; they must be the same list in the same order");
   teacher_->eval();
@@ -141,14 +173,18 @@ PredictionObjective::PredictionObjective(model::AutoBert teacher, model::AutoBer
   const size_t step = static_cast<size_t>(std::max<int64_t>(1, dev_.batch_size));
   for (size_t start = 0; start < train.size(); start += step) {
     std::vector<int64_t> idx;
-    for (size_t i = start; i < std::min(train.size(), start + step); ++i) idx.push_back(static_cast<int64_t>(i));
-    parts.push_back(teacher_->forward(train.batch(idx, device_).inputs).logits.to(torch::kFloat));  // (b, C)
+    for (size_t i = start; i < std::min(train.size(), start + step); ++i)
+      idx.push_back(static_cast<int64_t>(i));
+    parts.push_back(
+        teacher_->forward(train.batch(idx, device_).inputs).logits.to(torch::kFloat));  // (b, C)
     ++teacher_forwards_;
   }
   cache_ = torch::cat(parts);  // (N, C)
 }
 
-NamedParams PredictionObjective::trainable() { return named_params(*student_); }
+NamedParams PredictionObjective::trainable() {
+  return named_params(*student_);
+}
 
 LossTerms PredictionObjective::loss(const data::TrainBatch& batch) {
   auto rows = torch::tensor(batch.indices, torch::kLong).to(device_);
@@ -165,9 +201,12 @@ std::map<std::string, double> PredictionObjective::evaluate() {
 void PredictionObjective::save(const std::string& dir) {
   io::write_model_files(*student_, tok_, dir);
   const fs::path fit = fs::path(fit_dense_from_) / kFitDenseFile;
-  if (!fit_dense_from_.empty() && fs::exists(fit)) fs::copy_file(fit, fs::path(dir) / kFitDenseFile);
+  if (!fit_dense_from_.empty() && fs::exists(fit))
+    fs::copy_file(fit, fs::path(dir) / kFitDenseFile);
 }
 
-void PredictionObjective::load_trainable(const std::string& dir) { reload_weights(*student_, dir); }
+void PredictionObjective::load_trainable(const std::string& dir) {
+  reload_weights(*student_, dir);
+}
 
 }  // namespace tinybert::distill

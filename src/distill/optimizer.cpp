@@ -11,12 +11,14 @@
 
 namespace tinybert::distill {
 
-Optimizer::Optimizer(NamedParams params, OptimizerConfig cfg) : params_(std::move(params)), cfg_(cfg) {
+Optimizer::Optimizer(NamedParams params, OptimizerConfig cfg)
+    : params_(std::move(params)), cfg_(cfg) {
   if (cfg_.kind != "adamw" && cfg_.kind != "bertadam")
     fail("unknown optimizer \"", cfg_.kind, "\" (use adamw or bertadam)");
   if (cfg_.eps == 0) cfg_.eps = cfg_.kind == "bertadam" ? 1e-6 : 1e-8;
   for (const auto& [name, p] : params_) {
-    const bool no_decay = name.find("bias") != std::string::npos || name.find("LayerNorm") != std::string::npos;
+    const bool no_decay =
+        name.find("bias") != std::string::npos || name.find("LayerNorm") != std::string::npos;
     decay_.push_back(!no_decay);
     m_.push_back(torch::zeros_like(p));
     v_.push_back(torch::zeros_like(p));
@@ -82,9 +84,11 @@ void Optimizer::load(const std::string& path) {
   auto file = io::SafetensorsFile::load(path);
   auto get = [&](const std::string& name, const at::Tensor& like) {
     const io::TensorInfo* info = file.find(name);
-    if (!info) fail(path, ": no optimizer state for ", name, " (saved by a different model or optimizer?)");
+    if (!info)
+      fail(path, ": no optimizer state for ", name, " (saved by a different model or optimizer?)");
     auto t = io::to_tensor(file, *info);
-    if (t.sizes() != like.sizes()) fail(path, ": ", name, " has shape ", t.sizes(), ", expected ", like.sizes());
+    if (t.sizes() != like.sizes())
+      fail(path, ": ", name, " has shape ", t.sizes(), ", expected ", like.sizes());
     return t.to(like.device(), like.scalar_type());
   };
   for (size_t i = 0; i < params_.size(); ++i) {
@@ -96,7 +100,8 @@ void Optimizer::load(const std::string& path) {
   steps_ = io::to_tensor(file, *s).item<int64_t>();
 }
 
-double scheduled_lr(double base, int64_t step, int64_t total, double warmup, const std::string& schedule) {
+double scheduled_lr(double base, int64_t step, int64_t total, double warmup,
+                    const std::string& schedule) {
   if (schedule != "linear" && schedule != "constant")
     fail("unknown schedule \"", schedule, "\" (use linear or constant)");
   const double warm_steps = warmup * total;

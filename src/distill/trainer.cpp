@@ -34,7 +34,9 @@ void install_stop_handlers() {
   std::signal(SIGTERM, on_stop_signal);
 }
 
-bool stop_requested() { return g_stop.load(); }
+bool stop_requested() {
+  return g_stop.load();
+}
 
 namespace {
 
@@ -58,19 +60,24 @@ void set_rng_state(const at::Tensor& t) {
   gen.set_state(t);
 }
 
-std::string json_metrics(const std::map<std::string, double>& m) { return nlohmann::json(m).dump(); }
+std::string json_metrics(const std::map<std::string, double>& m) {
+  return nlohmann::json(m).dump();
+}
 
 }  // namespace
 
-TrainSummary train(const TrainConfig& cfg, Objective& obj, data::BatchSource& data, const nlohmann::json& resolved) {
+TrainSummary train(const TrainConfig& cfg, Objective& obj, data::BatchSource& data,
+                   const nlohmann::json& resolved) {
   if (cfg.output.empty()) fail("no --output directory");
   if (cfg.epochs <= 0) fail("--epochs must be positive");
   if (cfg.grad_accum <= 0) fail("--grad-accum must be positive");
   const fs::path out(cfg.output), last = out / "last", best = out / "best";
   if (!cfg.resume && fs::exists(last))
-    fail(cfg.output, " already holds a run (", last.string(), "); add --resume to continue it, or choose a new --output");
+    fail(cfg.output, " already holds a run (", last.string(),
+         "); add --resume to continue it, or choose a new --output");
   if (cfg.resume && !fs::exists(last / "trainer_state.json"))
-    fail("--resume: ", cfg.output, " has no resumable checkpoint (", (last / "trainer_state.json").string(), ")");
+    fail("--resume: ", cfg.output, " has no resumable checkpoint (",
+         (last / "trainer_state.json").string(), ")");
   fs::create_directories(out);
   io::write_file_atomic((out / "run_config.json").string(), resolved.dump(2) + "\n");
 
@@ -91,11 +98,11 @@ TrainSummary train(const TrainConfig& cfg, Objective& obj, data::BatchSource& da
     st.best = j["best"];
     st.best_metrics = j["best_metrics"];
     if (j.value("total_steps", total) != total)
-      fail("--resume: the run was planned for ", j["total_steps"], " steps, these settings give ", total,
-           " (keep --epochs, --batch-size and the data the same)");
+      fail("--resume: the run was planned for ", j["total_steps"], " steps, these settings give ",
+           total, " (keep --epochs, --batch-size and the data the same)");
     set_rng_state(io::load_tensors((last / "rng.safetensors").string()).at("cpu"));
-    std::cerr << "resuming at step " << st.step << " (epoch " << st.epoch + 1 << ", batch " << st.batch_in_epoch
-              << ")\n";
+    std::cerr << "resuming at step " << st.step << " (epoch " << st.epoch + 1 << ", batch "
+              << st.batch_in_epoch << ")\n";
   } else {
     torch::manual_seed(cfg.seed);
     std::ofstream(out / "metrics.jsonl", std::ios::trunc);
@@ -108,8 +115,11 @@ TrainSummary train(const TrainConfig& cfg, Objective& obj, data::BatchSource& da
     obj.save(tmp);
     opt.save((fs::path(tmp) / "optimizer.safetensors").string());
     io::save_tensors((fs::path(tmp) / "rng.safetensors").string(), {{"cpu", rng_state()}});
-    nlohmann::json j = {{"step", st.step},         {"epoch", st.epoch}, {"batch_in_epoch", st.batch_in_epoch},
-                        {"best", st.best},         {"best_metrics", st.best_metrics},
+    nlohmann::json j = {{"step", st.step},
+                        {"epoch", st.epoch},
+                        {"batch_in_epoch", st.batch_in_epoch},
+                        {"best", st.best},
+                        {"best_metrics", st.best_metrics},
                         {"total_steps", total}};
     io::write_file_atomic((fs::path(tmp) / "trainer_state.json").string(), j.dump(2) + "\n");
     io::replace_directory(tmp, last.string());
@@ -128,7 +138,9 @@ TrainSummary train(const TrainConfig& cfg, Objective& obj, data::BatchSource& da
     obj.train_mode(true);
     if (m.empty()) return;
     summary.last_metrics = m;
-    metrics << nlohmann::json{{"step", st.step}, {"epoch", st.epoch + 1}, {"eval", m}}.dump() << "\n" << std::flush;
+    metrics << nlohmann::json{{"step", st.step}, {"epoch", st.epoch + 1}, {"eval", m}}.dump()
+            << "\n"
+            << std::flush;
     const double v = m.at(obj.main_metric());
     std::string line = cat("eval at step ", st.step, ": ", json_metrics(m));
     if (v > st.best) {
@@ -174,13 +186,17 @@ TrainSummary train(const TrainConfig& cfg, Objective& obj, data::BatchSource& da
       ++st.step;
       const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
       const double ex_per_s = examples / std::max(1e-9, elapsed);
-      progress.update(st.step,
-                      cat("epoch ", st.epoch + 1, "/", cfg.epochs, " loss ",
-                          loss_sum / static_cast<double>(std::max<int64_t>(1, loss_count)), " lr ", lr),
-                      ex_per_s);
+      progress.update(
+          st.step,
+          cat("epoch ", st.epoch + 1, "/", cfg.epochs, " loss ",
+              loss_sum / static_cast<double>(std::max<int64_t>(1, loss_count)), " lr ", lr),
+          ex_per_s);
       if (st.step % cfg.log_every == 0 || st.step == total) {
-        nlohmann::json j = {{"step", st.step}, {"epoch", st.epoch + 1}, {"lr", lr},
-                            {"loss", loss_sum / loss_count}, {"grad_norm", grad_norm},
+        nlohmann::json j = {{"step", st.step},
+                            {"epoch", st.epoch + 1},
+                            {"lr", lr},
+                            {"loss", loss_sum / loss_count},
+                            {"grad_norm", grad_norm},
                             {"examples_per_s", ex_per_s}};
         for (const auto& [k, v] : term_sums) j[k] = v / loss_count;
         metrics << j.dump() << "\n" << std::flush;
@@ -191,8 +207,8 @@ TrainSummary train(const TrainConfig& cfg, Objective& obj, data::BatchSource& da
       if (has_metric && cfg.eval_every > 0 && st.step % cfg.eval_every == 0) evaluate();
       if (stop_requested() || (cfg.stop_after > 0 && st.step - start_step >= cfg.stop_after)) {
         save_last();
-        progress.message(cat(stop_requested() ? "stopped" : "paused", " at step ", st.step, "; continue with --resume (",
-                             last.string(), ")"));
+        progress.message(cat(stop_requested() ? "stopped" : "paused", " at step ", st.step,
+                             "; continue with --resume (", last.string(), ")"));
         summary.interrupted = true;
         summary.steps = st.step;
         return summary;
@@ -209,13 +225,14 @@ TrainSummary train(const TrainConfig& cfg, Objective& obj, data::BatchSource& da
   summary.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   summary.best = st.best;
   summary.best_metrics = st.best_metrics.get<std::map<std::string, double>>();
-  nlohmann::json s = {{"steps", st.step},
-                      {"epochs", cfg.epochs},
-                      {"seconds", summary.seconds},
-                      {"examples_per_s", examples / std::max(1e-9, summary.seconds)},
-                      {"best", has_metric ? nlohmann::json(st.best_metrics) : nlohmann::json(nullptr)},
-                      {"last", summary.last_metrics},
-                      {"main_metric", obj.main_metric()}};
+  nlohmann::json s = {
+      {"steps", st.step},
+      {"epochs", cfg.epochs},
+      {"seconds", summary.seconds},
+      {"examples_per_s", examples / std::max(1e-9, summary.seconds)},
+      {"best", has_metric ? nlohmann::json(st.best_metrics) : nlohmann::json(nullptr)},
+      {"last", summary.last_metrics},
+      {"main_metric", obj.main_metric()}};
   io::write_file_atomic((out / "summary.json").string(), s.dump(2) + "\n");
   return summary;
 }

@@ -17,7 +17,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool starts_with(const std::string& s, std::string_view p) { return s.rfind(p, 0) == 0; }
+bool starts_with(const std::string& s, std::string_view p) {
+  return s.rfind(p, 0) == 0;
+}
 bool ends_with(const std::string& s, std::string_view p) {
   return s.size() >= p.size() && s.compare(s.size() - p.size(), p.size(), p) == 0;
 }
@@ -34,7 +36,7 @@ std::string canonical_key(std::string key) {
   if (ends_with(key, "LayerNorm.beta")) key.replace(key.size() - 4, 4, "bias");
   if (!starts_with(key, "bert.") && !starts_with(key, "cls.") && !starts_with(key, "classifier."))
     key = "bert." + key;
-  if (key == "bert.embeddings.position_ids") return "";        // a buffer, not a weight
+  if (key == "bert.embeddings.position_ids") return "";  // a buffer, not a weight
   if (key == "cls.predictions.decoder.bias") return "cls.predictions.bias";
   return key;
 }
@@ -76,7 +78,8 @@ LoadReport load_state(model::AutoBertImpl& model, const SafetensorsFile& file) {
     auto [it, inserted] = by_name.emplace(key, &info);
     if (!inserted && it->second->name != info.name &&
         !(key == "cls.predictions.bias"))  // decoder.bias duplicates predictions.bias in old files
-      problems.push_back(cat("duplicate: ", info.name, " and ", it->second->name, " both give ", key));
+      problems.push_back(
+          cat("duplicate: ", info.name, " and ", it->second->name, " both give ", key));
   }
   // The decoder weight is tied to the word embeddings; a file holding only the decoder still loads.
   if (tied_decoder && !by_name.count("bert.embeddings.word_embeddings.weight"))
@@ -91,8 +94,10 @@ LoadReport load_state(model::AutoBertImpl& model, const SafetensorsFile& file) {
     at::Tensor& param = item.value();
     auto it = by_name.find(name);
     if (it == by_name.end()) {
-      if (is_head_key(name)) report.initialized.push_back(name);
-      else missing.push_back(cat(name, " ", shape_str(param.sizes())));
+      if (is_head_key(name))
+        report.initialized.push_back(name);
+      else
+        missing.push_back(cat(name, " ", shape_str(param.sizes())));
       continue;
     }
     const TensorInfo& info = *it->second;
@@ -107,19 +112,22 @@ LoadReport load_state(model::AutoBertImpl& model, const SafetensorsFile& file) {
       param.copy_(to_tensor(file, info));
     by_name.erase(it);
   }
-  if (tied_decoder &&
-      at::IntArrayRef(tied_decoder->shape) != model.bert->embeddings->word_embeddings->weight.sizes())
+  if (tied_decoder && at::IntArrayRef(tied_decoder->shape) !=
+                          model.bert->embeddings->word_embeddings->weight.sizes())
     problems.push_back(cat("shape mismatch: cls.predictions.decoder.weight expected ",
                            shape_str(model.bert->embeddings->word_embeddings->weight.sizes()),
                            " found ", shape_str(tied_decoder->shape)));
   for (const auto& [key, info] : by_name) {
-    if (is_head_key(key)) report.ignored.push_back(info->name);
-    else problems.push_back(cat("unexpected: ", info->name, " ", shape_str(info->shape)));
+    if (is_head_key(key))
+      report.ignored.push_back(info->name);
+    else
+      problems.push_back(cat("unexpected: ", info->name, " ", shape_str(info->shape)));
   }
   for (const auto& m : missing) problems.insert(problems.begin(), "missing: " + m);
   if (!problems.empty()) {
-    std::string msg = cat(file.source(), " does not fit a ", model::architecture_name(model.config.architecture),
-                          " with this config (model is corrupted or incomplete):");
+    std::string msg =
+        cat(file.source(), " does not fit a ", model::architecture_name(model.config.architecture),
+            " with this config (model is corrupted or incomplete):");
     for (const auto& p : problems) msg += "\n  " + p;
     throw Error(msg);
   }
@@ -132,9 +140,11 @@ LoadedModel load_model(const std::string& dir, const LoadOptions& options) {
   const fs::path weights = root / "model.safetensors";
   if (!fs::exists(weights)) {
     if (fs::exists(root / "pytorch_model.bin"))
-      fail(dir, " has only pytorch_model.bin; tinybert reads model.safetensors. Convert it with: "
-                "python3 -c \"from transformers import AutoModel; "
-                "AutoModel.from_pretrained('", dir, "').save_pretrained('", dir, "')\"");
+      fail(dir,
+           " has only pytorch_model.bin; tinybert reads model.safetensors. Convert it with: "
+           "python3 -c \"from transformers import AutoModel; "
+           "AutoModel.from_pretrained('",
+           dir, "').save_pretrained('", dir, "')\"");
     fail(dir, " has no model.safetensors");
   }
   model::BertConfig config = model::BertConfig::load((root / "config.json").string());
@@ -165,7 +175,8 @@ std::vector<std::pair<std::string, at::Tensor>> hf_state_dict(model::AutoBertImp
   return out;
 }
 
-void save_model(model::AutoBertImpl& model, const text::Tokenizer& tokenizer, const std::string& dir) {
+void save_model(model::AutoBertImpl& model, const text::Tokenizer& tokenizer,
+                const std::string& dir) {
   const std::string tmp = temp_sibling(dir);
   try {
     fs::create_directories(tmp);
@@ -180,7 +191,8 @@ void save_model(model::AutoBertImpl& model, const text::Tokenizer& tokenizer, co
   }
 }
 
-void write_model_files(model::AutoBertImpl& model, const text::Tokenizer& tokenizer, const std::string& dir) {
+void write_model_files(model::AutoBertImpl& model, const text::Tokenizer& tokenizer,
+                       const std::string& dir) {
   const fs::path d(dir);
   save_tensors((d / "model.safetensors").string(), hf_state_dict(model));
   write_file_atomic((d / "config.json").string(), model.config.to_json().dump(2) + "\n");
@@ -188,12 +200,13 @@ void write_model_files(model::AutoBertImpl& model, const text::Tokenizer& tokeni
   for (const auto& t : tokenizer.vocab().tokens()) vocab += t + "\n";
   write_file_atomic((d / "vocab.txt").string(), vocab);
   const auto& norm = tokenizer.normalizer().options();
-  nlohmann::ordered_json tc = {{"do_lower_case", norm.lowercase},
-                               {"tokenize_chinese_chars", norm.handle_chinese_chars},
-                               {"strip_accents", norm.strip_accents ? nlohmann::ordered_json(*norm.strip_accents)
-                                                                    : nlohmann::ordered_json(nullptr)},
-                               {"tokenizer_class", "BertTokenizer"},
-                               {"model_max_length", model.config.max_position_embeddings}};
+  nlohmann::ordered_json tc = {
+      {"do_lower_case", norm.lowercase},
+      {"tokenize_chinese_chars", norm.handle_chinese_chars},
+      {"strip_accents", norm.strip_accents ? nlohmann::ordered_json(*norm.strip_accents)
+                                           : nlohmann::ordered_json(nullptr)},
+      {"tokenizer_class", "BertTokenizer"},
+      {"model_max_length", model.config.max_position_embeddings}};
   write_file_atomic((d / "tokenizer_config.json").string(), tc.dump(2) + "\n");
 }
 

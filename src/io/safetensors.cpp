@@ -20,11 +20,11 @@ struct DTypeEntry {
   std::string_view name;
   size_t size;
 };
-constexpr DTypeEntry kDTypes[] = {
-    {DType::F64, "F64", 8}, {DType::F32, "F32", 4}, {DType::F16, "F16", 2},
-    {DType::BF16, "BF16", 2}, {DType::I64, "I64", 8}, {DType::I32, "I32", 4},
-    {DType::I16, "I16", 2}, {DType::I8, "I8", 1},   {DType::U8, "U8", 1},
-    {DType::BOOL, "BOOL", 1}};
+constexpr DTypeEntry kDTypes[] = {{DType::F64, "F64", 8}, {DType::F32, "F32", 4},
+                                  {DType::F16, "F16", 2}, {DType::BF16, "BF16", 2},
+                                  {DType::I64, "I64", 8}, {DType::I32, "I32", 4},
+                                  {DType::I16, "I16", 2}, {DType::I8, "I8", 1},
+                                  {DType::U8, "U8", 1},   {DType::BOOL, "BOOL", 1}};
 
 const DTypeEntry& entry(DType d) {
   for (const auto& e : kDTypes)
@@ -35,7 +35,8 @@ const DTypeEntry& entry(DType d) {
 DType parse_dtype(const std::string& s, const std::string& where) {
   for (const auto& e : kDTypes)
     if (e.name == s) return e.dtype;
-  fail(where, ": unsupported dtype \"", s, "\" (expected one of F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL)");
+  fail(where, ": unsupported dtype \"", s,
+       "\" (expected one of F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL)");
 }
 
 uint64_t as_u64(const nlohmann::json& j, const std::string& where) {
@@ -45,8 +46,12 @@ uint64_t as_u64(const nlohmann::json& j, const std::string& where) {
 
 }  // namespace
 
-size_t dtype_size(DType dtype) { return entry(dtype).size; }
-std::string_view dtype_name(DType dtype) { return entry(dtype).name; }
+size_t dtype_size(DType dtype) {
+  return entry(dtype).size;
+}
+std::string_view dtype_name(DType dtype) {
+  return entry(dtype).name;
+}
 
 int64_t TensorInfo::numel() const {
   int64_t n = 1;
@@ -61,7 +66,8 @@ SafetensorsFile SafetensorsFile::load(const std::string& path) {
 SafetensorsFile SafetensorsFile::parse(std::string bytes, const std::string& source) {
   SafetensorsFile f;
   f.source_ = source;
-  const std::string corrupt = cat(source, ": not a valid safetensors file (corrupted or truncated): ");
+  const std::string corrupt =
+      cat(source, ": not a valid safetensors file (corrupted or truncated): ");
   if (bytes.size() < 8)
     fail(corrupt, "it is ", bytes.size(), " bytes, too short for the 8-byte header length");
   uint64_t n = 0;
@@ -95,7 +101,8 @@ SafetensorsFile SafetensorsFile::parse(std::string bytes, const std::string& sou
     if (!v.is_object()) fail(where, " must be an object");
     if (!v.contains("dtype") || !v["dtype"].is_string()) fail(where, " has no string \"dtype\"");
     if (!v.contains("shape") || !v["shape"].is_array()) fail(where, " has no \"shape\" array");
-    if (!v.contains("data_offsets") || !v["data_offsets"].is_array() || v["data_offsets"].size() != 2)
+    if (!v.contains("data_offsets") || !v["data_offsets"].is_array() ||
+        v["data_offsets"].size() != 2)
       fail(where, " needs \"data_offsets\": [begin, end]");
     TensorInfo t;
     t.name = name;
@@ -131,8 +138,8 @@ SafetensorsFile SafetensorsFile::parse(std::string bytes, const std::string& sou
   uint64_t pos = 0;
   for (const TensorInfo* t : by_offset) {
     if (t->begin != pos)
-      fail(corrupt, "tensor \"", t->name, "\" starts at byte ", t->begin, " but the previous one ends at ",
-           pos, " (data offsets overlap or leave a hole)");
+      fail(corrupt, "tensor \"", t->name, "\" starts at byte ", t->begin,
+           " but the previous one ends at ", pos, " (data offsets overlap or leave a hole)");
     pos = t->end;
   }
   if (pos != data_size)

@@ -11,9 +11,9 @@ namespace tinybert::io {
 
 namespace {
 constexpr std::pair<DType, c10::ScalarType> kTypes[] = {
-    {DType::F64, at::kDouble}, {DType::F32, at::kFloat}, {DType::F16, at::kHalf},
-    {DType::BF16, at::kBFloat16}, {DType::I64, at::kLong}, {DType::I32, at::kInt},
-    {DType::I16, at::kShort}, {DType::I8, at::kChar}, {DType::U8, at::kByte},
+    {DType::F64, at::kDouble},    {DType::F32, at::kFloat}, {DType::F16, at::kHalf},
+    {DType::BF16, at::kBFloat16}, {DType::I64, at::kLong},  {DType::I32, at::kInt},
+    {DType::I16, at::kShort},     {DType::I8, at::kChar},   {DType::U8, at::kByte},
     {DType::BOOL, at::kBool}};
 }  // namespace
 
@@ -42,7 +42,8 @@ std::map<std::string, at::Tensor> load_tensors(const std::string& path) {
   return out;
 }
 
-void save_tensors(const std::string& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+void save_tensors(const std::string& path,
+                  const std::vector<std::pair<std::string, at::Tensor>>& tensors,
                   const std::map<std::string, std::string>& metadata) {
   std::vector<at::Tensor> keep;  // contiguous CPU copies alive until written
   std::vector<TensorBytes> entries;

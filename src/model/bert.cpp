@@ -26,7 +26,8 @@ torch::Tensor attention_mask_bias(const torch::Tensor& attention_mask, torch::Sc
 // ---- embeddings
 
 BertEmbeddingsImpl::BertEmbeddingsImpl(const BertConfig& c)
-    : word_embeddings(nn::EmbeddingOptions(c.vocab_size, c.hidden_size).padding_idx(c.pad_token_id)),
+    : word_embeddings(
+          nn::EmbeddingOptions(c.vocab_size, c.hidden_size).padding_idx(c.pad_token_id)),
       position_embeddings(nn::EmbeddingOptions(c.max_position_embeddings, c.hidden_size)),
       token_type_embeddings(nn::EmbeddingOptions(c.type_vocab_size, c.hidden_size)),
       LayerNorm(nn::LayerNormOptions({c.hidden_size}).eps(c.layer_norm_eps)),
@@ -41,7 +42,7 @@ BertEmbeddingsImpl::BertEmbeddingsImpl(const BertConfig& c)
 torch::Tensor BertEmbeddingsImpl::forward(const torch::Tensor& input_ids,
                                           const torch::Tensor& token_type_ids) {
   const int64_t T = input_ids.size(1);
-  auto positions = torch::arange(T, input_ids.options());                       // (T)
+  auto positions = torch::arange(T, input_ids.options());                             // (T)
   auto x = word_embeddings(input_ids) + position_embeddings(positions).unsqueeze(0);  // (B, T, H)
   x = token_type_ids.defined() ? x + token_type_embeddings(token_type_ids)
                                : x + token_type_embeddings->weight[0];
@@ -72,12 +73,13 @@ torch::Tensor BertSelfAttentionImpl::forward(const torch::Tensor& x, const torch
   auto q = split(query(x));
   auto k = split(key(x));
   auto v = split(value(x));
-  auto scores = torch::matmul(q, k.transpose(-1, -2)).div_(std::sqrt(double(head_size)));  // (B, heads, T, T)
+  auto scores =
+      torch::matmul(q, k.transpose(-1, -2)).div_(std::sqrt(double(head_size)));  // (B, heads, T, T)
   if (mask_bias.defined()) scores.add_(mask_bias);
   if (scores_out) *scores_out = scores;
   auto probs = torch::softmax(scores, -1);  // (B, heads, T, T)
   if (probs_out) *probs_out = probs;
-  auto ctx = torch::matmul(dropout(probs), v);          // (B, heads, T, d)
+  auto ctx = torch::matmul(dropout(probs), v);                    // (B, heads, T, d)
   return ctx.transpose(1, 2).reshape({B, T, heads * head_size});  // (B, T, H)
 }
 
@@ -90,12 +92,12 @@ BertResidualOutputImpl::BertResidualOutputImpl(int64_t in, const BertConfig& c)
   register_module("dropout", dropout);
 }
 
-torch::Tensor BertResidualOutputImpl::forward(const torch::Tensor& x, const torch::Tensor& residual) {
+torch::Tensor BertResidualOutputImpl::forward(const torch::Tensor& x,
+                                              const torch::Tensor& residual) {
   return LayerNorm(dropout(dense(x)) + residual);
 }
 
-BertAttentionImpl::BertAttentionImpl(const BertConfig& c)
-    : self(c), output(c.hidden_size, c) {
+BertAttentionImpl::BertAttentionImpl(const BertConfig& c) : self(c), output(c.hidden_size, c) {
   register_module("self", self);
   register_module("output", output);
 }
@@ -121,7 +123,7 @@ BertLayerImpl::BertLayerImpl(const BertConfig& c)
 torch::Tensor BertLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& mask_bias,
                                      torch::Tensor* scores_out, torch::Tensor* probs_out) {
   auto a = attention->output(attention->self(x, mask_bias, scores_out, probs_out), x);  // (B, T, H)
-  return output(intermediate(a), a);                                                   // (B, T, H)
+  return output(intermediate(a), a);                                                    // (B, T, H)
 }
 
 BertEncoderImpl::BertEncoderImpl(const BertConfig& c) {
@@ -155,15 +157,16 @@ BertOutput BertModelImpl::forward(const BertInputs& in, const ForwardOptions& op
   BertOutput out;
   auto x = embeddings(in.input_ids, in.token_type_ids);  // (B, T, H)
   torch::Tensor mask_bias;
-  if (in.attention_mask.defined()) mask_bias = attention_mask_bias(in.attention_mask, x.scalar_type());
+  if (in.attention_mask.defined())
+    mask_bias = attention_mask_bias(in.attention_mask, x.scalar_type());
   if (opt.hidden_states) out.hidden_states.push_back(x);
   const int64_t layers = opt.max_layers < 0 ? config.num_hidden_layers
                                             : std::min(opt.max_layers, config.num_hidden_layers);
   for (int64_t l = 0; l < layers; ++l) {
     torch::Tensor scores, probs;
     x = encoder->layer[l]->as<BertLayerImpl>()->forward(x, mask_bias,
-                                                       opt.attention_scores ? &scores : nullptr,
-                                                       opt.attention_probs ? &probs : nullptr);
+                                                        opt.attention_scores ? &scores : nullptr,
+                                                        opt.attention_probs ? &probs : nullptr);
     if (opt.hidden_states) out.hidden_states.push_back(x);
     if (opt.attention_scores) out.attention_scores.push_back(scores);
     if (opt.attention_probs) out.attention_probs.push_back(probs);

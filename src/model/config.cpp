@@ -37,7 +37,8 @@ Architecture parse_architecture(const std::string& name, const std::string& sour
   for (auto [arch, n] : kArchitectures)
     if (name == n) return arch;
   fail(source, ": unsupported architecture \"", name,
-       "\" (supported: BertModel, BertForSequenceClassification, BertForMaskedLM, BertForPreTraining)");
+       "\" (supported: BertModel, BertForSequenceClassification, BertForMaskedLM, "
+       "BertForPreTraining)");
 }
 
 std::vector<std::string> default_labels(int64_t n) {
@@ -62,7 +63,8 @@ void BertConfig::validate(const std::string& source) const {
          num_attention_heads, " (each head needs hidden_size / heads dimensions)");
   if (hidden_act != "gelu" && hidden_act != "gelu_new" && hidden_act != "relu")
     fail(source, ": hidden_act \"", hidden_act, "\" is not supported (use gelu, gelu_new or relu)");
-  for (double p : {hidden_dropout_prob, attention_probs_dropout_prob, classifier_dropout.value_or(0)})
+  for (double p :
+       {hidden_dropout_prob, attention_probs_dropout_prob, classifier_dropout.value_or(0)})
     if (p < 0 || p >= 1) fail(source, ": dropout probabilities must be in [0, 1), found ", p);
   if (layer_norm_eps <= 0) fail(source, ": layer_norm_eps must be positive");
   if (pad_token_id < 0 || pad_token_id >= vocab_size)
@@ -85,7 +87,8 @@ BertConfig BertConfig::from_json(const nlohmann::json& j, const std::string& sou
   std::string position_type = "absolute";
   read(j, "position_embedding_type", position_type, source);
   if (position_type != "absolute")
-    fail(source, ": position_embedding_type \"", position_type, "\" is not supported (only absolute)");
+    fail(source, ": position_embedding_type \"", position_type,
+         "\" is not supported (only absolute)");
   bool flag = false;
   read(j, "is_decoder", flag, source);
   if (flag) fail(source, ": is_decoder=true is not supported (BERT encoders only)");
@@ -133,7 +136,8 @@ BertConfig BertConfig::from_json(const nlohmann::json& j, const std::string& sou
   if (j.contains("num_labels")) {
     int64_t n = 0;
     read(j, "num_labels", n, source);
-    if (c.labels.empty()) c.labels = default_labels(n);
+    if (c.labels.empty())
+      c.labels = default_labels(n);
     else if (n != c.num_labels())
       fail(source, ": num_labels ", n, " disagrees with id2label's ", c.num_labels(), " entries");
   }

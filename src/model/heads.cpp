@@ -19,7 +19,8 @@ torch::Tensor BertPredictionHeadTransformImpl::forward(const torch::Tensor& hidd
   return LayerNorm(activation(dense(hidden), act));  // (..., H)
 }
 
-BertLMPredictionHeadImpl::BertLMPredictionHeadImpl(const BertConfig& c, torch::Tensor word_embeddings)
+BertLMPredictionHeadImpl::BertLMPredictionHeadImpl(const BertConfig& c,
+                                                   torch::Tensor word_embeddings)
     : transform(c), decoder_weight(std::move(word_embeddings)) {
   register_module("transform", transform);
   bias = register_parameter("bias", torch::zeros({c.vocab_size}));
@@ -29,8 +30,8 @@ torch::Tensor BertLMPredictionHeadImpl::forward(const torch::Tensor& hidden) {
   return torch::nn::functional::linear(transform(hidden), decoder_weight, bias);  // (..., V)
 }
 
-BertPreTrainingHeadsImpl::BertPreTrainingHeadsImpl(const BertConfig& c, torch::Tensor word_embeddings,
-                                                   bool nsp)
+BertPreTrainingHeadsImpl::BertPreTrainingHeadsImpl(const BertConfig& c,
+                                                   torch::Tensor word_embeddings, bool nsp)
     : predictions(c, std::move(word_embeddings)) {
   register_module("predictions", predictions);
   if (nsp) seq_relationship = register_module("seq_relationship", nn::Linear(c.hidden_size, 2));
@@ -44,13 +45,15 @@ AutoBertImpl::AutoBertImpl(const BertConfig& c)
   register_module("bert", bert);
   switch (c.architecture) {
     case Architecture::SequenceClassification:
-      dropout = register_module("dropout", nn::Dropout(c.classifier_dropout.value_or(c.hidden_dropout_prob)));
+      dropout = register_module("dropout",
+                                nn::Dropout(c.classifier_dropout.value_or(c.hidden_dropout_prob)));
       classifier = register_module("classifier", nn::Linear(c.hidden_size, c.num_labels()));
       break;
     case Architecture::MaskedLM:
     case Architecture::PreTraining:
-      cls = register_module("cls", BertPreTrainingHeads(c, bert->embeddings->word_embeddings->weight,
-                                                        c.architecture == Architecture::PreTraining));
+      cls =
+          register_module("cls", BertPreTrainingHeads(c, bert->embeddings->word_embeddings->weight,
+                                                      c.architecture == Architecture::PreTraining));
       break;
     case Architecture::Base:
       break;

@@ -23,9 +23,11 @@ c10::Device parse_device(const std::string& name) {
   }
   if (device.is_cuda()) {
     if (!torch::cuda::is_available())
-      fail("device ", name, " requested but CUDA is not available in this build or machine (use --device cpu)");
+      fail("device ", name,
+           " requested but CUDA is not available in this build or machine (use --device cpu)");
     if (device.has_index() && device.index() >= static_cast<int>(torch::cuda::device_count()))
-      fail("device ", name, " requested but only ", torch::cuda::device_count(), " GPU(s) are visible");
+      fail("device ", name, " requested but only ", torch::cuda::device_count(),
+           " GPU(s) are visible");
   } else if (!device.is_cpu()) {
     fail("device ", name, " is not supported (use cpu or cuda)");
   }
@@ -44,7 +46,8 @@ c10::ScalarType parse_dtype(const std::string& name, c10::Device device) {
 
 void set_threads(int threads) {
   if (threads < 0) fail("--threads must be >= 0, found ", threads);
-  int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int n =
+      threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(n);
 }
 
@@ -79,7 +82,8 @@ bool is_reference_blas(const std::string& path) {
 void report(std::ostream& out, c10::Device device) {
   std::string blas = blas_library();
   out << "tinybert: LibTorch " << TORCH_VERSION << ", device " << device.str() << ", "
-      << at::get_num_threads() << " threads, BLAS " << (blas.empty() ? "(none loaded)" : blas) << "\n";
+      << at::get_num_threads() << " threads, BLAS " << (blas.empty() ? "(none loaded)" : blas)
+      << "\n";
   if (is_reference_blas(blas))
     out << "warning: the reference BLAS is loaded; matrix products run about 40x slower. "
            "Fix: apt-get install libopenblas0-pthread\n";

@@ -9,8 +9,19 @@ namespace tinybert::text {
 
 bool is_bert_whitespace(int32_t cp) {
   switch (cp) {
-    case '\t': case '\n': case '\v': case '\f': case '\r': case ' ':
-    case 0x85: case 0xA0: case 0x1680: case 0x2028: case 0x2029: case 0x202F: case 0x205F:
+    case '\t':
+    case '\n':
+    case '\v':
+    case '\f':
+    case '\r':
+    case ' ':
+    case 0x85:
+    case 0xA0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
     case 0x3000:
       return true;
     default:
@@ -21,8 +32,11 @@ bool is_bert_whitespace(int32_t cp) {
 bool is_bert_control(int32_t cp) {
   if (cp == '\t' || cp == '\n' || cp == '\r') return false;
   switch (utf8proc_category(cp)) {
-    case UTF8PROC_CATEGORY_CC: case UTF8PROC_CATEGORY_CF: case UTF8PROC_CATEGORY_CN:
-    case UTF8PROC_CATEGORY_CO: case UTF8PROC_CATEGORY_CS:
+    case UTF8PROC_CATEGORY_CC:
+    case UTF8PROC_CATEGORY_CF:
+    case UTF8PROC_CATEGORY_CN:
+    case UTF8PROC_CATEGORY_CO:
+    case UTF8PROC_CATEGORY_CS:
       return true;
     default:
       return false;
@@ -34,8 +48,12 @@ bool is_bert_punctuation(int32_t cp) {
     return (cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) ||
            (cp >= 123 && cp <= 126);
   switch (utf8proc_category(cp)) {
-    case UTF8PROC_CATEGORY_PC: case UTF8PROC_CATEGORY_PD: case UTF8PROC_CATEGORY_PS:
-    case UTF8PROC_CATEGORY_PE: case UTF8PROC_CATEGORY_PI: case UTF8PROC_CATEGORY_PF:
+    case UTF8PROC_CATEGORY_PC:
+    case UTF8PROC_CATEGORY_PD:
+    case UTF8PROC_CATEGORY_PS:
+    case UTF8PROC_CATEGORY_PE:
+    case UTF8PROC_CATEGORY_PI:
+    case UTF8PROC_CATEGORY_PF:
     case UTF8PROC_CATEGORY_PO:
       return true;
     default:
@@ -65,8 +83,10 @@ Normalizer::Normalizer(NormalizerOptions options)
   for (int c = 0; c < 128; ++c) {
     char m = static_cast<char>(c);
     if (options_.clean_text) {
-      if (c == 0 || is_bert_control(c)) m = 0;
-      else if (is_bert_whitespace(c)) m = ' ';
+      if (c == 0 || is_bert_control(c))
+        m = 0;
+      else if (is_bert_whitespace(c))
+        m = ' ';
     }
     if (options_.lowercase && c >= 'A' && c <= 'Z') m = static_cast<char>(c - 'A' + 'a');
     ascii_[c] = m;

@@ -61,8 +61,12 @@ int32_t lookup(const TokenMap& m, std::string_view s) {
 }
 }  // namespace
 
-int32_t Vocab::find(std::string_view token) const { return lookup(all_, token); }
-int32_t Vocab::find_initial(std::string_view piece) const { return lookup(initial_, piece); }
+int32_t Vocab::find(std::string_view token) const {
+  return lookup(all_, token);
+}
+int32_t Vocab::find_initial(std::string_view piece) const {
+  return lookup(initial_, piece);
+}
 int32_t Vocab::find_continuation(std::string_view piece) const {
   return lookup(continuation_, piece);
 }

@@ -4,7 +4,9 @@
 namespace tinybert::text {
 
 namespace {
-inline bool is_continuation_byte(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
+inline bool is_continuation_byte(char c) {
+  return (static_cast<unsigned char>(c) & 0xC0) == 0x80;
+}
 }  // namespace
 
 void WordPiece::tokenize(std::string_view word, std::vector<int32_t>& ids) const {

@@ -21,12 +21,12 @@
 namespace tinybert::augment {
 
 struct AugmentConfig {
-  int64_t n_aug = 20;          // N_a: tries per text (duplicates dropped)
-  double p = 0.4;              // p_t: replacement probability per candidate word
-  int64_t k = 15;              // K: candidates per word
-  int64_t mlm_batch_size = 128; // masked inputs per MLM forward (1: the reference's one at a time)
+  int64_t n_aug = 20;            // N_a: tries per text (duplicates dropped)
+  double p = 0.4;                // p_t: replacement probability per candidate word
+  int64_t k = 15;                // K: candidates per word
+  int64_t mlm_batch_size = 128;  // masked inputs per MLM forward (1: the reference's one at a time)
   bool cache_neighbours = true;
-  int64_t max_length = 256;    // masked input "[CLS] masked [SEP] original [SEP]" is cut to this
+  int64_t max_length = 256;  // masked input "[CLS] masked [SEP] original [SEP]" is cut to this
 };
 
 bool is_stop_word(std::string_view lower_word);
@@ -36,7 +36,8 @@ class NeighbourIndex {
  public:
   NeighbourIndex(std::vector<std::string> words, at::Tensor vectors);  // (N, D)
   // Top-k words by cosine for each query vector (M, D), excluding `exclude[i]` itself.
-  std::vector<std::vector<std::string>> nearest(const at::Tensor& queries, const std::vector<std::string>& exclude,
+  std::vector<std::vector<std::string>> nearest(const at::Tensor& queries,
+                                                const std::vector<std::string>& exclude,
                                                 int64_t k) const;
   const std::vector<std::string>& words() const { return words_; }
 
@@ -66,22 +67,26 @@ class Augmenter {
             std::optional<WordVectors> glove = std::nullopt);
 
   // Candidate replacements for each word of each text (empty for non-candidates).
-  std::vector<std::vector<std::vector<std::string>>> candidates(const std::vector<std::string>& texts);
+  std::vector<std::vector<std::vector<std::string>>> candidates(
+      const std::vector<std::string>& texts);
   // n_aug tries of `text`: each candidate word replaced with probability p by a uniformly drawn
   // candidate (tries may repeat each other or the original; callers drop duplicates).
-  std::vector<std::string> tries(const std::string& text, const std::vector<std::vector<std::string>>& cands,
+  std::vector<std::string> tries(const std::string& text,
+                                 const std::vector<std::vector<std::string>>& cands,
                                  std::mt19937_64& rng) const;
-  // The words of a text (whitespace/punctuation split of the original bytes) and which are candidates.
+  // The words of a text (whitespace/punctuation split of the original bytes) and which are
+  // candidates.
   std::vector<Word> words(const std::string& text) const;
 
   int64_t mlm_forwards() const { return mlm_forwards_; }
 
   // Top-k MLM predictions at mask_positions[i] of inputs[i] ("[CLS] a [SEP] b [SEP]" ids; type 1
   // after the first [SEP]), without "##" pieces; batched by mlm_batch_size.
-  std::vector<std::vector<std::string>> mlm_candidates(const std::vector<std::vector<int32_t>>& inputs,
-                                                       const std::vector<size_t>& mask_positions);
+  std::vector<std::vector<std::string>> mlm_candidates(
+      const std::vector<std::vector<int32_t>>& inputs, const std::vector<size_t>& mask_positions);
   // The k nearest whole words of each (lower-case) word in the word-vector space.
-  std::vector<std::vector<std::string>> neighbour_candidates(const std::vector<std::string>& lower_words);
+  std::vector<std::vector<std::string>> neighbour_candidates(
+      const std::vector<std::string>& lower_words);
 
  private:
   model::AutoBert mlm_;

@@ -25,7 +25,8 @@ struct TrainBatch {
 };
 
 // Pads encodings into device tensors.
-model::BertInputs to_inputs(const std::vector<text::Encoding>& encodings, int32_t pad_id, c10::Device device);
+model::BertInputs to_inputs(const std::vector<text::Encoding>& encodings, int32_t pad_id,
+                            c10::Device device);
 
 // A task split, tokenized once.
 class Dataset {
@@ -59,7 +60,8 @@ class BatchSource {
 // Shuffled batches of a Dataset; the last incomplete batch is kept.
 class DatasetSource : public BatchSource {
  public:
-  DatasetSource(const Dataset& data, int64_t batch_size, uint64_t seed, c10::Device device, bool shuffle = true);
+  DatasetSource(const Dataset& data, int64_t batch_size, uint64_t seed, c10::Device device,
+                bool shuffle = true);
   int64_t batches_per_epoch() const override;
   void start_epoch(int64_t epoch) override;
   std::optional<TrainBatch> next() override;

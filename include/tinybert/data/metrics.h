@@ -10,16 +10,20 @@
 namespace tinybert::data {
 
 double accuracy(const std::vector<int64_t>& pred, const std::vector<int64_t>& gold);
-double f1_binary(const std::vector<int64_t>& pred, const std::vector<int64_t>& gold, int64_t positive = 1);
-double macro_f1(const std::vector<int64_t>& pred, const std::vector<int64_t>& gold, int64_t classes);
+double f1_binary(const std::vector<int64_t>& pred, const std::vector<int64_t>& gold,
+                 int64_t positive = 1);
+double macro_f1(const std::vector<int64_t>& pred, const std::vector<int64_t>& gold,
+                int64_t classes);
 double matthews(const std::vector<int64_t>& pred, const std::vector<int64_t>& gold);
 double pearson(const std::vector<double>& x, const std::vector<double>& y);
-double spearman(const std::vector<double>& x, const std::vector<double>& y);  // ties get average ranks
+double spearman(const std::vector<double>& x,
+                const std::vector<double>& y);  // ties get average ranks
 
 // The named metrics for class predictions, or for regression values.
 std::map<std::string, double> classification_metrics(const std::vector<std::string>& names,
                                                      const std::vector<int64_t>& pred,
-                                                     const std::vector<int64_t>& gold, int64_t classes);
+                                                     const std::vector<int64_t>& gold,
+                                                     int64_t classes);
 std::map<std::string, double> regression_metrics(const std::vector<std::string>& names,
                                                  const std::vector<double>& pred,
                                                  const std::vector<double>& gold);

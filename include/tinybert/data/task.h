@@ -17,13 +17,13 @@ struct Example {
 };
 
 struct TaskSpec {
-  std::string name;                 // "mnli", "sst-2", ..., "generic"
+  std::string name;  // "mnli", "sst-2", ..., "generic"
   bool regression = false;
-  std::vector<std::string> labels;  // explicit order (ids); empty for generic until data is read
-  std::vector<std::string> metrics; // "accuracy", "f1", "mcc", "pearson", "spearman", "macro_f1"
-  std::string main_metric;          // the one that picks the best checkpoint
-  std::string dev_split = "dev";    // "dev_matched" for MNLI
-  bool pair = false;                // two text columns
+  std::vector<std::string> labels;   // explicit order (ids); empty for generic until data is read
+  std::vector<std::string> metrics;  // "accuracy", "f1", "mcc", "pearson", "spearman", "macro_f1"
+  std::string main_metric;           // the one that picks the best checkpoint
+  std::string dev_split = "dev";     // "dev_matched" for MNLI
+  bool pair = false;                 // two text columns
 };
 
 // The task's spec by name, case-insensitive: cola, sst-2 (sst2), mrpc, sts-b (stsb), qqp, mnli,

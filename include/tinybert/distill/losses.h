@@ -27,7 +27,7 @@ at::Tensor soft_cross_entropy(const at::Tensor& student_logits, const at::Tensor
 
 // Which teacher layer each student layer learns from.
 struct LayerMap {
-  std::vector<int64_t> hidden;     // student hidden state i (0 = embeddings) <- teacher hidden state
+  std::vector<int64_t> hidden;  // student hidden state i (0 = embeddings) <- teacher hidden state
   std::vector<int64_t> attention;  // student layer i (0-based) <- teacher layer (0-based)
 
   // k = teacher/student layers (must divide): hidden i <- i*k, attention i <- i*k + k - 1.
@@ -63,13 +63,14 @@ FitDense make_fit_dense(int64_t student_hidden, int64_t teacher_hidden, const st
 
 // Loss weights and options; defaults are the paper's.
 struct LossConfig {
-  double attention_weight = 1.0;  // attention term
-  double hidden_weight = 1.0;     // hidden states, embedding output included
-  double prediction_weight = 1.0; // soft cross-entropy (or MSE for regression)
-  double hard_label_weight = 0.0; // cross-entropy with the gold label (off in the paper)
+  double attention_weight = 1.0;   // attention term
+  double hidden_weight = 1.0;      // hidden states, embedding output included
+  double prediction_weight = 1.0;  // soft cross-entropy (or MSE for regression)
+  double hard_label_weight = 0.0;  // cross-entropy with the gold label (off in the paper)
   double temperature = 1.0;
-  bool t2_scaling = false;        // multiply the soft loss by T^2 (Hinton et al.)
-  bool regression_to_teacher = false;  // regression: MSE to the teacher's output, not the gold label
+  bool t2_scaling = false;  // multiply the soft loss by T^2 (Hinton et al.)
+  bool regression_to_teacher =
+      false;  // regression: MSE to the teacher's output, not the gold label
 };
 
 // A total loss and its terms for logging.

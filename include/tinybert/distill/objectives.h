@@ -14,15 +14,16 @@ namespace tinybert::distill {
 
 // Task metrics of a classifier (or regressor) on a labeled dataset, in eval mode.
 std::map<std::string, double> evaluate_model(model::AutoBertImpl& m, const data::Dataset& d,
-                                             const data::TaskSpec& spec, int64_t batch_size, c10::Device device);
+                                             const data::TaskSpec& spec, int64_t batch_size,
+                                             c10::Device device);
 
 // Per-example predictions: class ids, or values for regression.
 struct Predictions {
   std::vector<int64_t> ids;
   std::vector<double> values;
 };
-Predictions predict(model::AutoBertImpl& m, const data::Dataset& d, bool regression, int64_t batch_size,
-                    c10::Device device);
+Predictions predict(model::AutoBertImpl& m, const data::Dataset& d, bool regression,
+                    int64_t batch_size, c10::Device device);
 
 // The dev set and how to score it.
 struct DevSet {
@@ -34,7 +35,8 @@ struct DevSet {
 // Cross-entropy (or MSE for regression) on the gold labels: teacher fine-tuning.
 class FinetuneObjective : public Objective {
  public:
-  FinetuneObjective(model::AutoBert model, const text::Tokenizer& tok, DevSet dev, c10::Device device);
+  FinetuneObjective(model::AutoBert model, const text::Tokenizer& tok, DevSet dev,
+                    c10::Device device);
   NamedParams trainable() override;
   void train_mode(bool on) override { model_->train(on); }
   LossTerms loss(const data::TrainBatch& batch) override;
@@ -54,8 +56,8 @@ class FinetuneObjective : public Objective {
 // (student a BertModel, corpus batches) and the task's intermediate step alike.
 class IntermediateObjective : public Objective {
  public:
-  IntermediateObjective(model::AutoBert teacher, model::AutoBert student, FitDense fit, LayerMap map,
-                        LossConfig cfg, const text::Tokenizer& tok);
+  IntermediateObjective(model::AutoBert teacher, model::AutoBert student, FitDense fit,
+                        LayerMap map, LossConfig cfg, const text::Tokenizer& tok);
   NamedParams trainable() override;
   void train_mode(bool on) override { student_->train(on); }
   LossTerms loss(const data::TrainBatch& batch) override;
@@ -74,8 +76,9 @@ class IntermediateObjective : public Objective {
 // order and fixed batches, so a resumed run sees the very same values) and cached.
 class PredictionObjective : public Objective {
  public:
-  PredictionObjective(model::AutoBert teacher, model::AutoBert student, LossConfig cfg, const data::Dataset& train,
-                      const text::Tokenizer& tok, DevSet dev, c10::Device device, std::string fit_dense_from);
+  PredictionObjective(model::AutoBert teacher, model::AutoBert student, LossConfig cfg,
+                      const data::Dataset& train, const text::Tokenizer& tok, DevSet dev,
+                      c10::Device device, std::string fit_dense_from);
   NamedParams trainable() override;
   void train_mode(bool on) override { student_->train(on); }
   LossTerms loss(const data::TrainBatch& batch) override;

@@ -41,6 +41,7 @@ class Optimizer {
 
 // Learning rate at optimizer step `step` (0-based) of `total`: linear warmup over `warmup`
 // (a fraction of total) then linear decay to 0 ("linear"), or constant after warmup ("constant").
-double scheduled_lr(double base, int64_t step, int64_t total, double warmup, const std::string& schedule);
+double scheduled_lr(double base, int64_t step, int64_t total, double warmup,
+                    const std::string& schedule);
 
 }  // namespace tinybert::distill

@@ -17,15 +17,15 @@ struct TrainConfig {
   int64_t epochs = 3;
   double lr = 5e-5;
   int64_t batch_size = 32;
-  int64_t grad_accum = 1;         // batches per optimizer step
-  double warmup = 0.1;            // fraction of steps
+  int64_t grad_accum = 1;           // batches per optimizer step
+  double warmup = 0.1;              // fraction of steps
   std::string schedule = "linear";  // linear | constant
   uint64_t seed = 42;
-  int64_t eval_every = 0;         // optimizer steps between evaluations (0: at epoch ends only)
-  int64_t log_every = 20;         // optimizer steps between metrics.jsonl lines
-  int64_t stop_after = 0;         // stop (resumably) after this many optimizer steps in this run
-  bool resume = false;            // continue from OUTPUT/last
-  std::string output;             // the run directory
+  int64_t eval_every = 0;  // optimizer steps between evaluations (0: at epoch ends only)
+  int64_t log_every = 20;  // optimizer steps between metrics.jsonl lines
+  int64_t stop_after = 0;  // stop (resumably) after this many optimizer steps in this run
+  bool resume = false;     // continue from OUTPUT/last
+  std::string output;      // the run directory
   OptimizerConfig optim;
 };
 
@@ -39,8 +39,9 @@ class Objective {
   // Dev-set metrics, or empty when the stage has none (then best/ is the final model).
   virtual std::map<std::string, double> evaluate() { return {}; }
   virtual std::string main_metric() const { return ""; }
-  virtual void save(const std::string& dir) = 0;           // the model(s), HF format
-  virtual void load_trainable(const std::string& dir) = 0; // weights written by save(), for --resume
+  virtual void save(const std::string& dir) = 0;  // the model(s), HF format
+  virtual void load_trainable(
+      const std::string& dir) = 0;  // weights written by save(), for --resume
 };
 
 struct TrainSummary {

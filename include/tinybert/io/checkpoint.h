@@ -1,6 +1,6 @@
-// HF-format model directories: config.json + model.safetensors + vocab.txt (+ tokenizer_config.json),
-// loaded by tensor name with every missing, unexpected or mis-shaped tensor reported, and saved
-// atomically so that transformers' from_pretrained(dir) loads them.
+// HF-format model directories: config.json + model.safetensors + vocab.txt (+
+// tokenizer_config.json), loaded by tensor name with every missing, unexpected or mis-shaped tensor
+// reported, and saved atomically so that transformers' from_pretrained(dir) loads them.
 #pragma once
 
 #include <c10/core/Device.h>
@@ -30,8 +30,9 @@ struct LoadReport {
 LoadReport load_state(model::AutoBertImpl& model, const SafetensorsFile& file);
 
 struct LoadOptions {
-  std::optional<model::Architecture> architecture;  // override config.json's (e.g. a classifier from an MLM)
-  std::optional<std::vector<std::string>> labels;   // for a new classification head
+  std::optional<model::Architecture>
+      architecture;  // override config.json's (e.g. a classifier from an MLM)
+  std::optional<std::vector<std::string>> labels;  // for a new classification head
   c10::Device device = c10::kCPU;
   c10::ScalarType dtype = c10::kFloat;
   uint64_t seed = 42;  // for tensors that are initialised rather than loaded
@@ -47,11 +48,13 @@ LoadedModel load_model(const std::string& dir, const LoadOptions& options = {});
 
 // Writes `model` (its config included) with `tokenizer`'s vocabulary into `dir`: everything goes to
 // a temporary sibling directory first, which then replaces `dir`.
-void save_model(model::AutoBertImpl& model, const text::Tokenizer& tokenizer, const std::string& dir);
+void save_model(model::AutoBertImpl& model, const text::Tokenizer& tokenizer,
+                const std::string& dir);
 
 // Writes the model's files into an existing directory (no swapping); for callers that assemble
 // a directory of their own (a training checkpoint) before putting it in place.
-void write_model_files(model::AutoBertImpl& model, const text::Tokenizer& tokenizer, const std::string& dir);
+void write_model_files(model::AutoBertImpl& model, const text::Tokenizer& tokenizer,
+                       const std::string& dir);
 
 // The state dict as HF names it (no "bert." prefix for a base BertModel), in fp32 on the CPU.
 std::vector<std::pair<std::string, at::Tensor>> hf_state_dict(model::AutoBertImpl& model);

@@ -19,7 +19,7 @@ size_t dtype_size(DType dtype);
 std::string_view dtype_name(DType dtype);  // "F32", as in the header
 
 struct TensorInfo {
-  std::string name;            // "bert.encoder.layer.0.attention.self.query.weight"
+  std::string name;  // "bert.encoder.layer.0.attention.self.query.weight"
   DType dtype = DType::F32;
   std::vector<int64_t> shape;  // [768, 768]
   size_t begin = 0, end = 0;   // byte offsets into the data buffer

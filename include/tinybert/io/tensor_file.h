@@ -17,7 +17,8 @@ at::Tensor to_tensor(const SafetensorsFile& file, const TensorInfo& info);
 // Every tensor of a file, by name.
 std::map<std::string, at::Tensor> load_tensors(const std::string& path);
 // Writes tensors (moved to CPU, made contiguous) atomically.
-void save_tensors(const std::string& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+void save_tensors(const std::string& path,
+                  const std::vector<std::pair<std::string, at::Tensor>>& tensors,
                   const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
 
 c10::ScalarType scalar_type(DType dtype);

@@ -32,11 +32,11 @@ struct ForwardOptions {
 };
 
 struct BertOutput {
-  torch::Tensor last_hidden_state;             // (B, T, H)
-  torch::Tensor pooled;                        // (B, H), when the model has a pooler
-  std::vector<torch::Tensor> hidden_states;    // L+1 x (B, T, H)
-  std::vector<torch::Tensor> attention_scores; // L x (B, heads, T, T)
-  std::vector<torch::Tensor> attention_probs;  // L x (B, heads, T, T)
+  torch::Tensor last_hidden_state;              // (B, T, H)
+  torch::Tensor pooled;                         // (B, H), when the model has a pooler
+  std::vector<torch::Tensor> hidden_states;     // L+1 x (B, T, H)
+  std::vector<torch::Tensor> attention_scores;  // L x (B, heads, T, T)
+  std::vector<torch::Tensor> attention_probs;   // L x (B, heads, T, T)
 };
 
 // Applies the configured activation (gelu = erf form, gelu_new = tanh form, relu).
@@ -45,7 +45,8 @@ torch::Tensor activation(const torch::Tensor& x, const std::string& name);
 class BertEmbeddingsImpl : public torch::nn::Module {
  public:
   explicit BertEmbeddingsImpl(const BertConfig& c);
-  torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& token_type_ids);  // (B, T, H)
+  torch::Tensor forward(const torch::Tensor& input_ids,
+                        const torch::Tensor& token_type_ids);  // (B, T, H)
   torch::nn::Embedding word_embeddings, position_embeddings, token_type_embeddings;
   torch::nn::LayerNorm LayerNorm;
   torch::nn::Dropout dropout;

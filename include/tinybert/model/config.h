@@ -12,26 +12,26 @@ namespace tinybert::model {
 // The HF model classes we read and write ("architectures" in config.json).
 enum class Architecture { Base, SequenceClassification, MaskedLM, PreTraining };
 
-std::string architecture_name(Architecture a);        // "BertForSequenceClassification"
+std::string architecture_name(Architecture a);  // "BertForSequenceClassification"
 Architecture parse_architecture(const std::string& name, const std::string& source);
 
 struct BertConfig {
-  int64_t vocab_size = 30522;               // 30522 for bert-base-uncased
-  int64_t hidden_size = 768;                // 312 for TinyBERT4
-  int64_t num_hidden_layers = 12;           // 4 for TinyBERT4
-  int64_t num_attention_heads = 12;         // must divide hidden_size
-  int64_t intermediate_size = 3072;         // 1200 for TinyBERT4
-  std::string hidden_act = "gelu";          // gelu | gelu_new | relu
-  int64_t max_position_embeddings = 512;    // longest input
-  int64_t type_vocab_size = 2;              // segment ids 0/1
+  int64_t vocab_size = 30522;             // 30522 for bert-base-uncased
+  int64_t hidden_size = 768;              // 312 for TinyBERT4
+  int64_t num_hidden_layers = 12;         // 4 for TinyBERT4
+  int64_t num_attention_heads = 12;       // must divide hidden_size
+  int64_t intermediate_size = 3072;       // 1200 for TinyBERT4
+  std::string hidden_act = "gelu";        // gelu | gelu_new | relu
+  int64_t max_position_embeddings = 512;  // longest input
+  int64_t type_vocab_size = 2;            // segment ids 0/1
   double layer_norm_eps = 1e-12;
   double hidden_dropout_prob = 0.1;
   double attention_probs_dropout_prob = 0.1;
   std::optional<double> classifier_dropout;  // unset: hidden_dropout_prob
-  double initializer_range = 0.02;          // std of the normal init
+  double initializer_range = 0.02;           // std of the normal init
   int64_t pad_token_id = 0;
-  std::vector<std::string> labels;          // id2label in id order; size = num_labels
-  std::string problem_type;                 // "", "regression", "single_label_classification"
+  std::vector<std::string> labels;  // id2label in id order; size = num_labels
+  std::string problem_type;         // "", "regression", "single_label_classification"
   Architecture architecture = Architecture::Base;
 
   int64_t num_labels() const { return static_cast<int64_t>(labels.size()); }

@@ -24,8 +24,8 @@ class BertLMPredictionHeadImpl : public torch::nn::Module {
   BertLMPredictionHeadImpl(const BertConfig& c, torch::Tensor word_embeddings);
   torch::Tensor forward(const torch::Tensor& hidden);  // (..., H) -> (..., V)
   BertPredictionHeadTransform transform;
-  torch::Tensor bias;             // (V)
-  torch::Tensor decoder_weight;   // (V, H), the word embedding matrix itself
+  torch::Tensor bias;            // (V)
+  torch::Tensor decoder_weight;  // (V, H), the word embedding matrix itself
 };
 TORCH_MODULE(BertLMPredictionHead);
 

@@ -10,10 +10,10 @@
 namespace tinybert::text {
 
 struct NormalizerOptions {
-  bool clean_text = true;                // drop control chars, map whitespace to ' '
-  bool handle_chinese_chars = true;      // put spaces around CJK ideographs
-  std::optional<bool> strip_accents;     // NFD + drop Mn; unset = follow `lowercase`
-  bool lowercase = true;                 // false for cased models
+  bool clean_text = true;             // drop control chars, map whitespace to ' '
+  bool handle_chinese_chars = true;   // put spaces around CJK ideographs
+  std::optional<bool> strip_accents;  // NFD + drop Mn; unset = follow `lowercase`
+  bool lowercase = true;              // false for cased models
 };
 
 class Normalizer {
