@@ -159,6 +159,27 @@ class Predict(unittest.TestCase):
         self.assertIn("predict needs a BertForSequenceClassification", r.stderr)
 
 
+class Bench(unittest.TestCase):
+    def test_reports_latency_throughput_and_bf16_difference(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "bench.json")
+            r = run(["bench", "--model", os.path.join(FIX, "tiny-teacher-cls"), "--batch", "1,4", "--seq", "32",
+                     "--seconds", "0.2", "--dtype", "bf16", "--json", out])
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(out) as f:
+                j = json.load(f)
+            self.assertEqual([x["batch"] for x in j["results"]], [1, 4])
+            for x in j["results"]:
+                self.assertGreater(x["sequences_per_s"], 0)
+                self.assertLessEqual(x["p50_ms"], x["p99_ms"])
+            self.assertGreater(j["gflops_per_sequence"], 0)
+            self.assertLess(j["vs_fp32"]["max_abs_diff"], 0.05)
+            self.assertIn("p50 ms", r.stdout)
+            r = run(["bench", "--model", os.path.join(FIX, "tiny-teacher-cls"), "--seq", "500"])
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("--seq 500 must be in 2..128", r.stderr)
+
+
 class Info(unittest.TestCase):
     def test_runtime_report_and_model(self):
         r = run(["info", "--model", os.path.join(FIX, "tiny-teacher-cls"), "--threads", "1"])

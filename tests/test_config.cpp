@@ -69,3 +69,13 @@ TEST(Config, UnsupportedValuesFailClearly) {
                "disagrees with id2label");
   expect_error(R"({"num_hidden_layers":0})", "num_hidden_layers must be positive");
 }
+
+TEST(Config, ForwardFlopsMatchThePaper) {
+  BertConfig base;  // BERT-base: 22.5 GFLOPs per 128-token input (TinyBERT paper)
+  EXPECT_NEAR(forward_flops(base, 128) / 1e9, 22.35, 0.01);
+  BertConfig tiny;
+  tiny.num_hidden_layers = 4;
+  tiny.hidden_size = 312;
+  tiny.intermediate_size = 1200;
+  EXPECT_NEAR(forward_flops(tiny, 128) / 1e9, 1.247, 0.001);  // paper: 1.2
+}

@@ -31,5 +31,6 @@ Runner add_finetune(CLI::App& app);
 Runner add_distill(CLI::App& app);
 Runner add_eval(CLI::App& app);
 Runner add_augment(CLI::App& app);
+Runner add_bench(CLI::App& app);
 
 }  // namespace tinybert::cli

@@ -83,6 +83,7 @@ int main(int argc, char** argv) {
   add(add_distill(app));
   add(add_eval(app));
   add(add_augment(app));
+  add(add_bench(app));
   try {
     auto args = expand_config(argc, argv);
     std::reverse(args.begin(), args.end());  // CLI11 takes the vector back to front

@@ -41,6 +41,14 @@ Architecture parse_architecture(const std::string& name, const std::string& sour
        "BertForPreTraining)");
 }
 
+int64_t forward_flops(const BertConfig& c, int64_t seq) {
+  const int64_t T = seq, H = c.hidden_size, I = c.intermediate_size;
+  int64_t f = c.num_hidden_layers * (8 * T * H * H + 4 * T * H * I + 4 * T * T * H);
+  if (c.architecture == Architecture::SequenceClassification)
+    f += 2 * H * H + 2 * H * c.num_labels();
+  return f;
+}
+
 std::vector<std::string> default_labels(int64_t n) {
   std::vector<std::string> labels;
   for (int64_t i = 0; i < n; ++i) labels.push_back("LABEL_" + std::to_string(i));

@@ -46,6 +46,11 @@ struct BertConfig {
   nlohmann::ordered_json to_json() const;           // HF layout, "architectures" included
 };
 
+// Multiply-add FLOPs (2 per MAC) of one forward pass for one sequence of `seq` tokens: per layer
+// 8*T*H^2 (Q, K, V, output) + 4*T*H*I (feed-forward) + 4*T^2*H (scores, context), plus the
+// pooler and classifier; embeddings, softmax and LayerNorm are not counted.
+int64_t forward_flops(const BertConfig& c, int64_t seq);
+
 // Label names LABEL_0..LABEL_{n-1}, HF's defaults.
 std::vector<std::string> default_labels(int64_t n);
 
