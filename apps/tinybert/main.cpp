@@ -84,6 +84,7 @@ int main(int argc, char** argv) {
   add(add_eval(app));
   add(add_augment(app));
   add(add_bench(app));
+  add(add_pretrain(app));
   try {
     auto args = expand_config(argc, argv);
     std::reverse(args.begin(), args.end());  // CLI11 takes the vector back to front

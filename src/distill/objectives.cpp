@@ -1,6 +1,7 @@
 // Fine-tuning and distillation objectives.
 #include "tinybert/distill/objectives.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include <filesystem>
@@ -207,6 +208,117 @@ void PredictionObjective::save(const std::string& dir) {
 
 void PredictionObjective::load_trainable(const std::string& dir) {
   reload_weights(*student_, dir);
+}
+
+// ---- masked-LM pre-training
+
+PretrainObjective::PretrainObjective(model::AutoBert model, const text::Tokenizer& tok,
+                                     double mask_prob, bool whole_word, data::BatchSource* eval,
+                                     c10::Device device)
+    : model_(std::move(model)),
+      tok_(tok),
+      mask_prob_(mask_prob),
+      whole_word_(whole_word),
+      eval_(eval),
+      device_(device) {
+  if (!model_->cls) fail("pre-training needs a BertForMaskedLM or BertForPreTraining model");
+  if (mask_prob <= 0 || mask_prob >= 1) fail("--mask-prob must be in (0, 1), found ", mask_prob);
+  const auto& v = tok_.vocab();
+  if (static_cast<int64_t>(v.size()) != model_->config.vocab_size)
+    fail("the vocabulary has ", v.size(), " tokens, the model's vocab_size is ",
+         model_->config.vocab_size);
+  std::vector<uint8_t> special(v.size()), cont(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    const std::string& t = v.token(static_cast<int32_t>(i));
+    special[i] = t.size() > 2 && t.front() == '[' && t.back() == ']';
+    cont[i] = t.rfind("##", 0) == 0;
+  }
+  special_ = torch::tensor(special, torch::kBool).to(device_);
+  continuation_ = torch::tensor(cont, torch::kBool).to(device_);
+}
+
+at::Tensor PretrainObjective::mask(at::Tensor& ids, const at::Tensor& attention_mask,
+                                   at::Generator gen) {
+  torch::NoGradGuard no_grad;
+  auto cpu_ids = ids.to(torch::kCPU);
+  auto eligible =
+      ~special_.to(torch::kCPU).index({cpu_ids}) & attention_mask.to(torch::kCPU).to(torch::kBool);
+  auto draw = at::rand(ids.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat));  // (B, T)
+  if (whole_word_) {
+    // A "##" piece takes the draw of its word's first piece.
+    auto cont = continuation_.to(torch::kCPU).index({cpu_ids});
+    auto d = draw.accessor<float, 2>();
+    auto c = cont.accessor<bool, 2>();
+    for (int64_t b = 0; b < draw.size(0); ++b)
+      for (int64_t t = 1; t < draw.size(1); ++t)
+        if (c[b][t]) d[b][t] = d[b][t - 1];
+  }
+  auto selected = eligible & (draw < mask_prob_);
+  auto labels = torch::where(selected, cpu_ids, torch::full_like(cpu_ids, -100));
+  auto how = at::rand(ids.sizes(), gen, torch::TensorOptions().dtype(torch::kFloat));
+  auto to_mask = selected & (how < 0.8);
+  auto to_random = selected & (how >= 0.8) & (how < 0.9);
+  auto random_ids = at::randint(model_->config.vocab_size, ids.sizes(), gen,
+                                torch::TensorOptions().dtype(torch::kLong));
+  cpu_ids = torch::where(to_mask, torch::full_like(cpu_ids, tok_.vocab().mask_id), cpu_ids);
+  cpu_ids = torch::where(to_random, random_ids, cpu_ids);
+  ids = cpu_ids.to(device_);
+  return labels.to(device_);
+}
+
+std::pair<at::Tensor, int64_t> PretrainObjective::masked_lm(const model::BertInputs& in,
+                                                            const at::Tensor& labels) {
+  auto hidden = model_->bert->forward(in).last_hidden_state;               // (B, T, H)
+  auto where = labels.ne(-100);                                            // (B, T)
+  auto logits = model_->cls->predictions->forward(hidden.index({where}));  // (M, V)
+  auto target = labels.index({where});                                     // (M)
+  if (target.numel() == 0) return {hidden.sum() * 0, 0};
+  auto loss = torch::cross_entropy_loss(logits, target);
+  return {loss, logits.argmax(-1).eq(target).sum().item<int64_t>()};
+}
+
+LossTerms PretrainObjective::loss(const data::TrainBatch& batch) {
+  auto in = batch.inputs;
+  in.input_ids = in.input_ids.clone();
+  auto labels = mask(in.input_ids, in.attention_mask, at::detail::getDefaultCPUGenerator());
+  auto [loss, correct] = masked_lm(in, labels);
+  const auto n = labels.ne(-100).sum().item<int64_t>();
+  return {loss,
+          {{"mlm_loss", loss.item<double>()}, {"mlm_accuracy", n ? double(correct) / n : 0.0}}};
+}
+
+std::map<std::string, double> PretrainObjective::evaluate() {
+  if (!eval_) return {};
+  const bool was_training = model_->is_training();
+  model_->eval();
+  torch::NoGradGuard no_grad;
+  auto gen =
+      at::make_generator<at::CPUGeneratorImpl>(12345);  // the same masking at every evaluation
+  double loss_sum = 0;
+  int64_t correct = 0, total = 0;
+  eval_->start_epoch(0);
+  while (auto batch = eval_->next()) {
+    auto in = batch->inputs;
+    auto labels = mask(in.input_ids, in.attention_mask, gen);
+    auto [loss, c] = masked_lm(in, labels);
+    const auto n = labels.ne(-100).sum().item<int64_t>();
+    loss_sum += loss.item<double>() * n;
+    correct += c;
+    total += n;
+  }
+  model_->train(was_training);
+  if (total == 0) fail("the evaluation corpus has no maskable tokens");
+  return {{"mlm_accuracy", double(correct) / total}, {"mlm_loss", loss_sum / total}};
+}
+
+NamedParams PretrainObjective::trainable() {
+  return named_params(*model_);
+}
+void PretrainObjective::save(const std::string& dir) {
+  io::write_model_files(*model_, tok_, dir);
+}
+void PretrainObjective::load_trainable(const std::string& dir) {
+  reload_weights(*model_, dir);
 }
 
 }  // namespace tinybert::distill

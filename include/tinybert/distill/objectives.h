@@ -99,6 +99,37 @@ class PredictionObjective : public Objective {
   int64_t teacher_forwards_ = 0;
 };
 
+// Masked-LM pre-training (BERT): 15% of the non-special tokens (or of the whole words) are
+// predicted; of those 80% become [MASK], 10% a random token, 10% stay. The loss and the logits
+// are computed at the selected positions only.
+class PretrainObjective : public Objective {
+ public:
+  PretrainObjective(model::AutoBert model, const text::Tokenizer& tok, double mask_prob,
+                    bool whole_word, data::BatchSource* eval, c10::Device device);
+  NamedParams trainable() override;
+  void train_mode(bool on) override { model_->train(on); }
+  LossTerms loss(const data::TrainBatch& batch) override;
+  // MLM accuracy and loss on the held-out corpus, with a fixed masking.
+  std::map<std::string, double> evaluate() override;
+  std::string main_metric() const override { return eval_ ? "mlm_accuracy" : ""; }
+  void save(const std::string& dir) override;
+  void load_trainable(const std::string& dir) override;
+
+  // Masks `ids` (B, T) in place; returns labels (B, T): the original id where selected, else -100.
+  at::Tensor mask(at::Tensor& ids, const at::Tensor& attention_mask, at::Generator gen);
+
+ private:
+  // Loss and correct-prediction count at the selected positions.
+  std::pair<at::Tensor, int64_t> masked_lm(const model::BertInputs& in, const at::Tensor& labels);
+  model::AutoBert model_;
+  const text::Tokenizer& tok_;
+  double mask_prob_;
+  bool whole_word_;
+  data::BatchSource* eval_;
+  c10::Device device_;
+  at::Tensor special_, continuation_;  // (V) bool: [CLS]/[SEP]/[PAD]/..., "##" pieces
+};
+
 // Named trainable parameters of a model (and a projection), prefixed to stay unique.
 NamedParams named_params(torch::nn::Module& m, const std::string& prefix = "");
 // Copies weights saved in dir/model.safetensors back into `m` (strict, as load_state).
