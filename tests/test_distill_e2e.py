@@ -59,6 +59,28 @@ def metrics(path):
         return [json.loads(l) for l in f]
 
 
+def write_corpus(name, documents, seed):
+    """A plain-text corpus: sentences of random small words, a blank line between documents."""
+    path = os.path.join(TMP, name)
+    words = "the a cat dog sat ran on in park home quickly slowly big small red blue".split()
+    rng = random.Random(seed)
+    with open(path, "w") as f:
+        for _ in range(documents):
+            for _ in range(rng.randint(3, 9)):
+                f.write(" ".join(rng.choice(words) for _ in range(rng.randint(4, 14))) + ".\n")
+            f.write("\n")
+    return path
+
+
+def write_small_config(name, max_positions):
+    """config.json of a 1-layer, 16-wide BERT with 4 heads (the fixture teachers' head count)."""
+    path = os.path.join(TMP, name)
+    with open(path, "w") as f:
+        json.dump({"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 4, "intermediate_size": 32,
+                   "max_position_embeddings": max_positions, "vocab_size": 30522}, f)
+    return path
+
+
 def same_file(a, b):
     with open(a, "rb") as fa, open(b, "rb") as fb:
         return fa.read() == fb.read()
@@ -147,18 +169,8 @@ class E2E(unittest.TestCase):
         self.assertIn(f"resuming at step {step}", r.stderr)
 
     def test_5_general_distillation_on_a_corpus(self):
-        corpus = os.path.join(TMP, "corpus.txt")
-        words = "the a cat dog sat ran on in park home quickly slowly big small red blue".split()
-        rng = random.Random(1)
-        with open(corpus, "w") as f:
-            for doc in range(40):
-                for _ in range(rng.randint(3, 9)):
-                    f.write(" ".join(rng.choice(words) for _ in range(rng.randint(4, 14))) + ".\n")
-                f.write("\n")
-        cfg = os.path.join(TMP, "student.json")
-        with open(cfg, "w") as f:
-            json.dump({"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 4,
-                       "intermediate_size": 32, "max_position_embeddings": 128, "vocab_size": 30522}, f)
+        corpus = write_corpus("corpus.txt", documents=40, seed=1)
+        cfg = write_small_config("student.json", max_positions=128)
         out = os.path.join(TMP, "general")
         r = run(["distill", "--stage", "general", "--teacher", os.path.join(FIX, "tiny-mlm"), "--corpus", corpus,
                  "--student-config", cfg, "--output", out, "--epochs", "4", "--batch-size", "8", "--max-length", "32",
@@ -177,18 +189,8 @@ class E2E(unittest.TestCase):
         self.assertIn("newly initialised", r.stderr)  # pooler and classifier of the new head
 
     def test_7_pretrain_masked_lm_and_resume(self):
-        corpus = os.path.join(TMP, "pretrain.txt")
-        words = "the a cat dog sat ran on in park home quickly slowly big small red blue".split()
-        rng = random.Random(2)
-        with open(corpus, "w") as f:
-            for doc in range(30):
-                for _ in range(rng.randint(3, 9)):
-                    f.write(" ".join(rng.choice(words) for _ in range(rng.randint(4, 14))) + ".\n")
-                f.write("\n")
-        cfg = os.path.join(TMP, "mlm.json")
-        with open(cfg, "w") as f:
-            json.dump({"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 4,
-                       "intermediate_size": 32, "max_position_embeddings": 64, "vocab_size": 30522}, f)
+        corpus = write_corpus("pretrain.txt", documents=30, seed=2)
+        cfg = write_small_config("mlm.json", max_positions=64)
         args = ["pretrain", "--corpus", corpus, "--eval-corpus", corpus, "--model-config", cfg, "--vocab",
                 os.path.join(FIX, "vocab.txt"), "--epochs", "3", "--batch-size", "8", "--max-length", "32",
                 "--lr", "3e-3", "--log-every", "5", "--whole-word-mask"]
