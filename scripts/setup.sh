@@ -11,6 +11,8 @@ PACKAGES=(
   googletest libgtest-dev libbenchmark-dev
   python3 python3-numpy python3-torch    # black-box CLI tests and the PyTorch baselines of bench/
   python3-sklearn python3-scipy          # independent reference values for the metric tests
+  wrk                                    # HTTP load test of `tinybert serve` (bench/bench_serve.py)
+  chromium fonts-dejavu-core             # the browser test of the serve page
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -30,6 +32,12 @@ if [[ -e /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3 ]] &&
    readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 | grep -q '/blas/libblas'; then
   update-alternatives --set libblas.so.3-x86_64-linux-gnu \
     /usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3 >/dev/null
+fi
+# playwright-core drives Debian's chromium in the browser test; pinned, into the git-ignored build/.
+PLAYWRIGHT=1.65.1
+if [[ "$(node -p "require('./build/npm/node_modules/playwright-core/package.json').version" 2>/dev/null)" != "$PLAYWRIGHT" ]]; then
+  echo "setup: npm install playwright-core@$PLAYWRIGHT"
+  npm install --silent --no-save --no-audit --no-fund --prefix build/npm "playwright-core@$PLAYWRIGHT" >/dev/null
 fi
 [[ "${1:-}" == "--deps-only" ]] && exit 0
 

@@ -156,7 +156,7 @@ class Predict(unittest.TestCase):
     def test_not_a_classifier(self):
         r = run(["predict", "--model", os.path.join(FIX, "tiny-mlm")], '{"text": "x"}\n')
         self.assertEqual(r.returncode, 1)
-        self.assertIn("predict needs a BertForSequenceClassification", r.stderr)
+        self.assertIn("inference needs a BertForSequenceClassification", r.stderr)
 
 
 class Bench(unittest.TestCase):
@@ -178,6 +178,41 @@ class Bench(unittest.TestCase):
             r = run(["bench", "--model", os.path.join(FIX, "tiny-teacher-cls"), "--seq", "500"])
             self.assertEqual(r.returncode, 1)
             self.assertIn("--seq 500 must be in 2..128", r.stderr)
+
+
+class Init(unittest.TestCase):
+    def test_random_classifier_from_config(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "m")
+            args = ["init", "--model-config", os.path.join(FIX, "tiny-student-cls", "config.json"),
+                    "--vocab", os.path.join(FIX, "vocab.txt"), "--output", out, "--labels", "neg,pos"]
+            r = run(args)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(os.path.join(out, "config.json")) as f:
+                cfg = json.load(f)
+            self.assertEqual((cfg["architectures"], cfg["id2label"]),
+                             (["BertForSequenceClassification"], {"0": "neg", "1": "pos"}))
+            w = read_safetensors(os.path.join(out, "model.safetensors"))
+            self.assertEqual(w["classifier.weight"].shape, (2, 16))
+            self.assertLess(abs(float(w["bert.encoder.layer.0.attention.self.query.weight"].std()) - 0.02), 0.002)
+            r = run(["predict", "--model", out], '{"text": "fine"}\n')
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn(json.loads(r.stdout)["label"], ["neg", "pos"])
+            r2 = run(args)  # same seed, same weights
+            self.assertEqual(r2.returncode, 0, r2.stderr)
+            self.assertTrue(np.array_equal(read_safetensors(os.path.join(out, "model.safetensors"))["classifier.weight"],
+                                           w["classifier.weight"]))
+
+    def test_vocab_size_mismatch(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            vocab = os.path.join(tmp, "vocab.txt")
+            with open(vocab, "w") as f:
+                f.write("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhello\n")
+            r = run(["init", "--model-config", os.path.join(FIX, "tiny-student-cls", "config.json"),
+                     "--vocab", vocab, "--output", os.path.join(tmp, "m")])
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("has 6 entries but", r.stderr)
+            self.assertFalse(os.path.exists(os.path.join(tmp, "m")))
 
 
 class Info(unittest.TestCase):

@@ -1,15 +1,12 @@
 // tinybert predict: JSON lines {"text", "text_pair"} on stdin -> {"label", "scores"} per line.
-#include <torch/torch.h>
-
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "tinybert/core/error.h"
-#include "tinybert/data/dataset.h"
 #include "tinybert/data/task.h"
-#include "tinybert/io/checkpoint.h"
 #include "tinybert/runtime/runtime.h"
+#include "tinybert/serve/predictor.h"
 
 namespace tinybert::cli {
 
@@ -33,33 +30,22 @@ Runner add_predict(CLI::App& app) {
   add_common_options(cmd, o->common);
   return [o]() {
     c10::Device device = start_runtime(o->common);
-    auto dtype = runtime::parse_dtype(o->dtype, device);
-    auto loaded = io::load_model(o->model, {.device = device, .dtype = dtype});
-    auto& model = *loaded.model;
-    if (model.config.architecture != model::Architecture::SequenceClassification)
-      fail(o->model, " is a ", model::architecture_name(model.config.architecture),
-           "; predict needs a BertForSequenceClassification");
-    std::cerr << loaded.report.summary();
-    auto tok = text::Tokenizer::from_dir(o->model);
-    const size_t max_len = std::min<size_t>(o->max_length, model.config.max_position_embeddings);
-
+    serve::Predictor predictor(o->model, {.device = device,
+                                          .dtype = runtime::parse_dtype(o->dtype, device),
+                                          .max_length = o->max_length});
+    std::cerr << predictor.load_summary;
+    const auto& labels = predictor.config().labels;
     std::vector<text::Encoding> batch;
     auto flush = [&]() {
-      if (batch.empty()) return;
-      torch::InferenceMode guard;
-      auto logits = model.forward(data::to_inputs(batch, tok.vocab().pad_id, device))
-                        .logits.to(torch::kCPU, torch::kFloat);  // (B, num_labels)
-      const bool regression = model.config.is_regression();
-      auto scores = regression ? logits : torch::softmax(logits, -1);
-      for (int64_t i = 0; i < static_cast<int64_t>(batch.size()); ++i) {
-        auto row = scores[i];
-        std::vector<float> s(row.data_ptr<float>(), row.data_ptr<float>() + row.numel());
+      std::vector<const text::Encoding*> rows;
+      for (const auto& e : batch) rows.push_back(&e);
+      for (const auto& p : predictor.predict(rows, o->batch_size)) {
         nlohmann::json out;
-        if (regression)
-          out["label"] = s[0];
+        if (predictor.regression())
+          out["label"] = p.scores[0];
         else
-          out["label"] = model.config.labels[row.argmax().item<int64_t>()];
-        out["scores"] = s;
+          out["label"] = labels[p.label];
+        out["scores"] = p.scores;
         std::cout << out.dump() << "\n";
       }
       batch.clear();
@@ -71,9 +57,8 @@ Runner add_predict(CLI::App& app) {
       if (line.empty()) continue;
       auto r = data::parse_text_line(line, line_no, "stdin");
       try {
-        batch.push_back(tok.encode(
-            r.text, r.text_pair ? std::optional<std::string_view>(*r.text_pair) : std::nullopt,
-            max_len));
+        batch.push_back(predictor.encode(
+            r.text, r.text_pair ? std::optional<std::string_view>(*r.text_pair) : std::nullopt));
       } catch (const Error& e) {
         fail("stdin line ", line_no, ": ", e.what());
       }

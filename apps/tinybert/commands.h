@@ -33,5 +33,7 @@ Runner add_eval(CLI::App& app);
 Runner add_augment(CLI::App& app);
 Runner add_bench(CLI::App& app);
 Runner add_pretrain(CLI::App& app);
+Runner add_serve(CLI::App& app);
+Runner add_init(CLI::App& app);
 
 }  // namespace tinybert::cli

@@ -85,6 +85,8 @@ int main(int argc, char** argv) {
   add(add_augment(app));
   add(add_bench(app));
   add(add_pretrain(app));
+  add(add_serve(app));
+  add(add_init(app));
   try {
     auto args = expand_config(argc, argv);
     std::reverse(args.begin(), args.end());  // CLI11 takes the vector back to front

@@ -114,6 +114,22 @@ void Normalizer::normalize(std::string_view in, std::string& out) const {
   }
 }
 
+std::optional<size_t> invalid_utf8_at(std::string_view s) {
+  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(s.data());
+  size_t i = 0;
+  while (i < s.size()) {
+    if (p[i] < 0x80) {
+      ++i;
+      continue;
+    }
+    utf8proc_int32_t cp;
+    auto len = utf8proc_iterate(p + i, static_cast<utf8proc_ssize_t>(s.size() - i), &cp);
+    if (len < 0) return i;
+    i += static_cast<size_t>(len);
+  }
+  return std::nullopt;
+}
+
 void Normalizer::normalize_codepoint(int32_t cp, std::string& out) const {
   if (options_.clean_text) {
     if (cp == 0xFFFD || is_bert_control(cp)) return;

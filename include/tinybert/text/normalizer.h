@@ -36,4 +36,7 @@ bool is_bert_control(int32_t cp);      // Cc, Cf, Cn, Co, Cs except \t \n \r
 bool is_bert_punctuation(int32_t cp);  // ASCII punctuation or Unicode P*
 bool is_chinese_char(int32_t cp);
 
+// Offset of the first byte that is not valid UTF-8, or nullopt when all of `s` is.
+std::optional<size_t> invalid_utf8_at(std::string_view s);
+
 }  // namespace tinybert::text

@@ -1,0 +1,102 @@
+// Batcher: the bounded queue and the one worker thread that owns the model.
+#include "tinybert/serve/batcher.h"
+
+namespace tinybert::serve {
+
+Batcher::Batcher(Predictor& predictor, const BatcherOptions& options, Metrics& metrics)
+    : predictor_(predictor), options_(options), metrics_(metrics) {
+  worker_ = std::thread([this] { loop(); });
+}
+
+Batcher::~Batcher() {
+  stop();
+}
+
+std::future<std::vector<Prediction>> Batcher::submit(std::vector<text::Encoding> rows,
+                                                     Clock::time_point deadline) {
+  Job job{std::move(rows), deadline, {}};
+  auto future = job.done.get_future();
+  {
+    std::lock_guard lock(mu_);
+    if (queue_.size() >= options_.max_queue || stopping_) throw QueueFull();
+    queued_rows_ += job.rows.size();
+    queue_.push_back(std::move(job));
+    metrics_.queue_depth(queue_.size());
+  }
+  cv_.notify_one();
+  return future;
+}
+
+void Batcher::arriving(int delta) {
+  {
+    std::lock_guard lock(mu_);
+    arriving_ += delta;
+  }
+  if (delta < 0) cv_.notify_one();
+}
+
+void Batcher::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (worker_.joinable()) worker_.join();
+}
+
+void Batcher::loop() {
+  for (;;) {
+    std::vector<Job> jobs;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, nothing left
+      // Wait (at most max_delay) for requests that are being received to join this batch.
+      const auto until = Clock::now() + options_.max_delay;
+      cv_.wait_until(lock, until, [&] {
+        return stopping_ || arriving_ <= 0 || queued_rows_ >= options_.max_batch;
+      });
+      size_t rows = 0;
+      while (!queue_.empty() &&
+             (jobs.empty() || rows + queue_.front().rows.size() <= options_.max_batch)) {
+        rows += queue_.front().rows.size();
+        queued_rows_ -= queue_.front().rows.size();
+        jobs.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      metrics_.queue_depth(queue_.size());
+    }
+    run(jobs);
+  }
+}
+
+void Batcher::run(std::vector<Job>& jobs) {
+  const auto now = Clock::now();
+  std::vector<const text::Encoding*> rows;
+  std::vector<Job*> live;
+  for (auto& job : jobs) {
+    if (now > job.deadline) {
+      job.done.set_exception(std::make_exception_ptr(Timeout()));
+      continue;
+    }
+    live.push_back(&job);
+    for (const auto& r : job.rows) rows.push_back(&r);
+  }
+  if (rows.empty()) return;
+  try {
+    auto predictions = predictor_.predict(rows, options_.max_batch);
+    for (size_t start = 0; start < rows.size(); start += options_.max_batch)
+      metrics_.batch(std::min(options_.max_batch, rows.size() - start));
+    metrics_.inputs(rows.size());
+    size_t at = 0;
+    for (Job* job : live) {
+      const size_t n = job->rows.size();
+      job->done.set_value({predictions.begin() + at, predictions.begin() + at + n});
+      at += n;
+    }
+  } catch (...) {
+    for (Job* job : live) job->done.set_exception(std::current_exception());
+  }
+}
+
+}  // namespace tinybert::serve

@@ -1,0 +1,81 @@
+// Predictor: checkpoint + tokenizer -> labelled probabilities, in padded batches.
+#include "tinybert/serve/predictor.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+
+#include "tinybert/io/checkpoint.h"
+
+namespace tinybert::serve {
+
+TooLong::TooLong(size_t tokens, size_t max_length)
+    : Error(cat("input is ", tokens, " tokens long, over the limit of ", max_length,
+                " (send \"truncate\": true to cut it)")),
+      tokens(tokens),
+      max_length(max_length) {}
+
+Predictor::Predictor(const std::string& dir, const PredictorOptions& options)
+    : tokenizer_(text::Tokenizer::from_dir(dir)), device_(options.device) {
+  auto loaded = io::load_model(dir, {.device = options.device, .dtype = options.dtype});
+  model_ = loaded.model;
+  if (model_->config.architecture != model::Architecture::SequenceClassification)
+    fail(dir, " is a ", model::architecture_name(model_->config.architecture),
+         "; inference needs a BertForSequenceClassification (fine-tune or distill one first)");
+  load_summary = loaded.report.summary();
+  max_length_ = std::min<size_t>(options.max_length, model_->config.max_position_embeddings);
+}
+
+int64_t Predictor::parameters() const {
+  int64_t n = 0;
+  for (const auto& p : model_->parameters()) n += p.numel();
+  return n;
+}
+
+text::Encoding Predictor::encode(std::string_view text, std::optional<std::string_view> pair,
+                                 bool truncate) const {
+  auto e = tokenizer_.encode(text, pair);
+  if (e.ids.size() <= max_length_) return e;
+  if (!truncate) throw TooLong(e.ids.size(), max_length_);
+  return tokenizer_.encode(text, pair, max_length_);
+}
+
+std::vector<Prediction> Predictor::predict(const std::vector<const text::Encoding*>& inputs,
+                                           size_t max_batch) {
+  c10::InferenceMode guard;
+  std::vector<Prediction> out;
+  out.reserve(inputs.size());
+  const int64_t pad = tokenizer_.vocab().pad_id;
+  for (size_t start = 0; start < inputs.size(); start += max_batch) {
+    const size_t n = std::min(max_batch, inputs.size() - start);
+    size_t len = 0;
+    for (size_t i = 0; i < n; ++i) len = std::max(len, inputs[start + i]->ids.size());
+    const int64_t B = static_cast<int64_t>(n), T = static_cast<int64_t>(len);
+    auto ids = at::full({B, T}, pad, at::kLong), types = at::zeros({B, T}, at::kLong),
+         mask = at::zeros({B, T}, at::kLong);  // (B, T) each
+    auto* pi = ids.data_ptr<int64_t>();
+    auto* pt = types.data_ptr<int64_t>();
+    auto* pm = mask.data_ptr<int64_t>();
+    for (size_t i = 0; i < n; ++i) {
+      const auto& e = *inputs[start + i];
+      std::copy(e.ids.begin(), e.ids.end(), pi + i * len);
+      std::copy(e.type_ids.begin(), e.type_ids.end(), pt + i * len);
+      std::fill_n(pm + i * len, e.ids.size(), 1);
+    }
+    auto logits = model_->forward({ids.to(device_), types.to(device_), mask.to(device_)})
+                      .logits.to(at::kCPU, at::kFloat);  // (B, num_labels)
+    auto scores = regression() ? logits : at::softmax(logits, -1).contiguous();
+    const int64_t C = scores.size(1);
+    const float* ps = scores.data_ptr<float>();
+    for (int64_t i = 0; i < B; ++i) {
+      Prediction p;
+      p.scores.assign(ps + i * C, ps + (i + 1) * C);
+      p.label = std::max_element(p.scores.begin(), p.scores.end()) - p.scores.begin();
+      out.push_back(std::move(p));
+    }
+  }
+  return out;
+}
+
+}  // namespace tinybert::serve

@@ -1,0 +1,41 @@
+// Drives the page of a running `tinybert serve` in headless Chromium: types a sentence, clicks
+// Predict, reads the label and the class bars, then does the same for a sentence pair; saves a
+// screenshot. Usage: node serve_page.cjs PLAYWRIGHT_CORE_DIR URL SCREENSHOT.png
+// Prints one JSON object: what the page showed, and any request it made off the server.
+const [playwrightDir, url, screenshot] = process.argv.slice(2);
+const { chromium } = require(playwrightDir);
+
+(async () => {
+  const browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+  });
+  const out = { offsite: [], console_errors: [] };
+  try {
+    const page = await browser.newPage({ viewport: { width: 900, height: 700 } });
+    page.on("request", (r) => { if (!r.url().startsWith(url)) out.offsite.push(r.url()); });
+    page.on("console", (m) => { if (m.type() === "error") out.console_errors.push(m.text()); });
+    await page.goto(url + "/");
+    await page.waitForFunction(() => !document.getElementById("model").textContent.startsWith("loading"));
+    out.model = await page.textContent("#model");
+
+    await page.fill("#text", "the cat sat on the mat .");
+    await page.click("#predict");
+    await page.waitForSelector("#label");
+    out.label = await page.textContent("#label");
+    out.bars = await page.$$eval(".bar", (bars) => bars.map((b) => b.innerText.split("\n")[0].trim()));
+    out.latency = await page.textContent("#latency");
+
+    await page.check("#use-pair");
+    await page.fill("#pair", "Yes, it is.");
+    await page.fill("#text", "Is it raining?");
+    await page.evaluate(() => { document.getElementById("result").innerHTML = ""; });
+    await page.click("#predict");
+    await page.waitForSelector("#label");
+    out.pair_label = await page.textContent("#label");
+    await page.screenshot({ path: screenshot, fullPage: true });
+  } finally {
+    await browser.close();
+  }
+  console.log(JSON.stringify(out));
+})().catch((e) => { console.error(e); process.exit(1); });

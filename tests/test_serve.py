@@ -1,0 +1,230 @@
+#!/usr/bin/python3
+"""Black-box tests of `tinybert serve`: a real server process on a free loopback port, real HTTP
+clients (http.client), every error case, concurrency, metrics, and the SIGTERM drain.
+
+Usage: test_serve.py TINYBERT_BINARY FIXTURES_DIR
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import unittest
+from concurrent.futures import ThreadPoolExecutor
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from serve_util import Server, wait_port_closed  # noqa: E402
+
+BIN, FIX = sys.argv[1], sys.argv[2]
+MODEL = os.path.join(FIX, "tiny-student-cls")
+LABELS = ["LABEL_0", "LABEL_1", "LABEL_2"]
+TEXTS = ["the cat sat on the mat .", "Stocks fell sharply on Monday!", "hello", "a " * 40,
+         "Ünïcödé façade, naïve café", "[MASK] is a special token", "one two three four five"]
+PAIRS = [["Is it raining?", "Yes, it is."], ["first sentence", "second one, longer than the first"]]
+
+
+def unbatched(inputs):
+    """Scores from `tinybert predict --batch-size 1`: each input alone, no padding."""
+    lines = "".join(json.dumps({"text": x} if isinstance(x, str) else {"text": x[0], "text_pair": x[1]})
+                    + "\n" for x in inputs)
+    r = subprocess.run([BIN, "predict", "--model", MODEL, "--batch-size", "1"], input=lines,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return [json.loads(line) for line in r.stdout.splitlines()]
+
+
+class Serve(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(BIN, MODEL, "--threads", "1", "--max-inputs", "64", "--max-body-kib", "64")
+        cls.reference = {json.dumps(x): r for x, r in zip(TEXTS + PAIRS, unbatched(TEXTS + PAIRS))}
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+
+    def check_predictions(self, inputs, predictions):
+        self.assertEqual(len(predictions), len(inputs))
+        worst = 0.0
+        for x, p in zip(inputs, predictions):
+            ref = self.reference[json.dumps(x)]
+            self.assertEqual(p["label"], ref["label"])
+            self.assertEqual(list(p["scores"]), LABELS)
+            self.assertAlmostEqual(sum(p["scores"].values()), 1.0, places=5)
+            self.assertEqual(p["score"], p["scores"][p["label"]])
+            worst = max(worst, max(abs(a - b) for a, b in zip(p["scores"].values(), ref["scores"])))
+        return worst
+
+    def test_health_and_models(self):
+        status, body = self.srv.json("GET", "/health")
+        self.assertEqual((status, body["status"]), (200, "ok"))
+        status, body = self.srv.json("GET", "/v1/models")
+        self.assertEqual(status, 200)
+        m = body["models"][0]
+        self.assertEqual(m["name"], "tiny-student-cls")
+        self.assertEqual(m["labels"], LABELS)
+        self.assertEqual((m["num_hidden_layers"], m["hidden_size"], m["max_length"]), (2, 16, 128))
+        self.assertGreater(m["parameters"], 400000)
+
+    def test_single_batch_and_pairs_equal_unbatched(self):
+        status, body = self.srv.json("POST", "/v1/predict", {"inputs": TEXTS[0]})
+        self.assertEqual(status, 200, body)
+        worst = self.check_predictions(TEXTS[:1], body["predictions"])
+        status, body = self.srv.json("POST", "/v1/predict", {"inputs": TEXTS})
+        self.assertEqual(status, 200, body)
+        worst = max(worst, self.check_predictions(TEXTS, body["predictions"]))
+        status, body = self.srv.json("POST", "/v1/predict", {"inputs": PAIRS + TEXTS[:2]})
+        self.assertEqual(status, 200, body)
+        worst = max(worst, self.check_predictions(PAIRS + TEXTS[:2], body["predictions"]))
+        print("\nbatched vs unbatched (tinybert predict --batch-size 1): max |score diff| %.3g" % worst)
+        self.assertLess(worst, 1e-5)
+
+    def test_concurrent_clients_get_sequential_results(self):
+        before = self.srv.metrics()
+        jobs = [[TEXTS[i % len(TEXTS)], PAIRS[i % len(PAIRS)]] for i in range(48)]
+        with ThreadPoolExecutor(16) as pool:
+            results = list(pool.map(lambda j: self.srv.json("POST", "/v1/predict", {"inputs": j}), jobs))
+        worst = 0.0
+        for job, (status, body) in zip(jobs, results):
+            self.assertEqual(status, 200, body)
+            worst = max(worst, self.check_predictions(job, body["predictions"]))
+        print("\n48 requests from 16 concurrent clients vs sequential: max |score diff| %.3g" % worst)
+        self.assertLess(worst, 1e-5)
+        after = self.srv.metrics()
+        key = 'tinybert_requests_total{path="/v1/predict",status="200"}'
+        self.assertEqual(after[key] - before.get(key, 0), 48)
+        self.assertEqual(after["tinybert_inputs_total"] - before["tinybert_inputs_total"], 96)
+        self.assertGreater(after["tinybert_batch_size_count"], before["tinybert_batch_size_count"])
+        self.assertEqual(after["tinybert_request_duration_seconds_count"]
+                         - before["tinybert_request_duration_seconds_count"], 49)  # + one /metrics
+        self.assertEqual(after["tinybert_ready"], 1)
+        self.assertEqual(after["tinybert_queue_depth"], 0)
+        self.assertEqual(self.srv.json("GET", "/health")[0], 200)
+
+    def expect_error(self, body, status, type_, contains="", raw=False, path="/v1/predict"):
+        if raw:
+            st, _, data = self.srv.request("POST", path, body, {"Content-Type": "application/json"})
+        else:
+            st, _, data = self.srv.request("POST", path, body)
+        err = json.loads(data)
+        self.assertEqual((st, err.get("type")), (status, type_), err)
+        self.assertIn(contains, err["error"])
+        return err
+
+    def test_errors_are_json_with_4xx_and_server_keeps_serving(self):
+        before = self.srv.metrics()
+        self.expect_error(b'{"inputs": ["a", }', 400, "invalid_json", "not valid JSON", raw=True)
+        self.expect_error(b'{"inputs": "caf\xc3"}', 400, "invalid_utf8", "byte 15", raw=True)
+        self.expect_error(b'{"inputs": "\xff\xfe"}', 400, "invalid_utf8", "byte 12", raw=True)
+        self.expect_error(b"", 400, "invalid_json", raw=True)
+        self.expect_error({"text": "x"}, 422, "invalid_request", '"inputs"')
+        self.expect_error([1, 2], 422, "invalid_request", '"inputs"')
+        self.expect_error({"inputs": 3}, 422, "invalid_request", "got a number")
+        self.expect_error({"inputs": []}, 422, "invalid_request", "empty list")
+        self.expect_error({"inputs": ""}, 422, "invalid_request", "empty string")
+        self.expect_error({"inputs": ["ok", None]}, 422, "invalid_request", "inputs[1] must be a string, got null")
+        self.expect_error({"inputs": [["a", "b", "c"]]}, 422, "invalid_request", "inputs[0] must be a [text, text_pair]")
+        self.expect_error({"inputs": [["a", 5]]}, 422, "invalid_request", "inputs[0][1] must be a string")
+        self.expect_error({"inputs": "x", "truncate": "no"}, 422, "invalid_request", '"truncate"')
+        err = self.expect_error({"inputs": ["short", "word " * 200], "truncate": False}, 422, "input_too_long",
+                                "inputs[1]")
+        self.assertEqual((err["index"], err["tokens"], err["max_length"]), (1, 202, 128))
+        self.expect_error({"inputs": ["x"] * 65}, 413, "too_many_inputs", "65 items; the limit is 64")
+        self.expect_error({"inputs": "y" * 70000}, 413, "payload_too_large")
+        st, body = self.srv.json("GET", "/nowhere")
+        self.assertEqual((st, body["type"]), (404, "not_found"))
+        st, headers, data = self.srv.request("GET", "/v1/predict")
+        self.assertEqual((st, json.loads(data)["type"], headers.get("Allow")), (405, "method_not_allowed", "POST"))
+        # truncation (the default) accepts the long input
+        st, body = self.srv.json("POST", "/v1/predict", {"inputs": "word " * 200})
+        self.assertEqual(st, 200, body)
+        after = self.srv.metrics()
+        for status, n in ((400, 4), (422, 10), (413, 2)):
+            key = 'tinybert_requests_total{path="/v1/predict",status="%d"}' % status
+            self.assertEqual(after[key] - before.get(key, 0), n, key)
+        self.assertEqual(self.srv.json("GET", "/health")[0], 200)
+
+
+class Limits(unittest.TestCase):
+    def test_queue_full_gives_429_and_timeout_gives_503(self):
+        long_text = "The quick brown fox jumps over the lazy dog near the river bank . " * 30
+        with Server(BIN, MODEL, "--threads", "1", "--max-queue", "1", "--max-batch", "1") as srv:
+            with ThreadPoolExecutor(32) as pool:
+                results = list(pool.map(
+                    lambda _: srv.json("POST", "/v1/predict", {"inputs": [long_text] * 64}), range(32)))
+            statuses = sorted(st for st, _ in results)
+            print("\n32 concurrent 64-input requests, queue of 1: statuses %s" %
+                  {s: statuses.count(s) for s in set(statuses)})
+            self.assertEqual(set(statuses) - {200, 429}, set())
+            self.assertIn(429, statuses)
+            self.assertIn(200, statuses)
+            self.assertEqual([b["type"] for st, b in results if st == 429][0], "queue_full")
+            self.assertEqual(srv.json("GET", "/health")[0], 200)
+        # A deadline shorter than tokenizing the request: it expires in the queue.
+        with Server(BIN, MODEL, "--threads", "1", "--timeout", "0.001") as srv:
+            st, body = srv.json("POST", "/v1/predict", {"inputs": [long_text] * 200})
+            self.assertEqual((st, body["type"]), (503, "timeout"), body)
+            metrics = srv.metrics()
+            self.assertEqual(metrics['tinybert_requests_total{path="/v1/predict",status="503"}'], 1)
+
+    def test_sigterm_drains_in_flight_requests(self):
+        srv = Server(BIN, MODEL, "--threads", "1", "--max-batch", "1")
+        long_text = "The quick brown fox jumps over the lazy dog near the river bank . " * 12
+        results = {}
+
+        def post(key, n):
+            results[key] = srv.json("POST", "/v1/predict", {"inputs": [long_text] * n}) + (time.time(),)
+
+        threads = [threading.Thread(target=post, args=("busy", 256))]
+        threads[0].start()
+        time.sleep(0.05)
+        threads.append(threading.Thread(target=post, args=("queued", 2)))
+        threads[1].start()
+        # SIGTERM once the second request is waiting in the queue behind the first.
+        deadline = time.time() + 30
+        while srv.metrics()["tinybert_queue_depth"] < 1 and time.time() < deadline:
+            time.sleep(0.005)
+        sent = time.time()
+        srv.proc.send_signal(signal.SIGTERM)
+        for t in threads:
+            t.join(60)
+        code = srv.stop()
+        for key, n in (("busy", 256), ("queued", 2)):
+            status, body, answered = results[key]
+            self.assertEqual(status, 200, body)
+            self.assertEqual(len(body["predictions"]), n)
+            self.assertGreater(answered, sent, key + " was answered before the signal")
+        log = "".join(srv.log)
+        self.assertEqual(code, 0, log)
+        self.assertIn("stopping: answering the requests in flight", log)
+        self.assertIn("stopped", log)
+        print("\nSIGTERM; the in-flight and the queued request answered %.0f and %.0f ms later; exit code %d"
+              % ((results["busy"][2] - sent) * 1000, (results["queued"][2] - sent) * 1000, code))
+        self.assertTrue(wait_port_closed(srv.port))
+
+
+class StartUp(unittest.TestCase):
+    def test_not_a_classifier(self):
+        r = subprocess.run([BIN, "serve", "--model", os.path.join(FIX, "tiny-mlm"), "--port", "0"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("inference needs a BertForSequenceClassification", r.stderr)
+
+    def test_port_in_use(self):
+        with Server(BIN, MODEL, "--threads", "1") as srv:
+            r = subprocess.run([BIN, "serve", "--model", MODEL, "--port", str(srv.port)],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("cannot listen on 127.0.0.1:%d" % srv.port, r.stderr)
+
+    def test_missing_model(self):
+        r = subprocess.run([BIN, "serve", "--model", "/nonexistent", "--port", "0"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("/nonexistent", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(argv=[sys.argv[0], "-v"])
