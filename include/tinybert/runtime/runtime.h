@@ -17,7 +17,8 @@ c10::ScalarType parse_dtype(const std::string& name, c10::Device device);
 void set_threads(int threads);
 
 // Keeps freed large tensors in the heap for reuse (glibc otherwise returns each >32 MiB block to
-// the OS and page-faults it back in on the next allocation); call once at start-up.
+// the OS and page-faults it back in on the next allocation), in one arena shared by all threads;
+// call once at start-up, before starting threads.
 void tune_allocator();
 
 // The BLAS library this process loaded (resolved path), or "" if none is visible.
