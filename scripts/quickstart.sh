@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The main job on the built-in offline data, today: installs and builds, fetches the offline data
+# The main job on the built-in offline data: installs and builds, fetches the offline data
 # (vocabulary, Brown, nlp-corpus, SpamAssassin) and builds the corpus and tasks, then runs the
-# miniature pipeline (scripts/pipeline_demo.sh: pre-train -> fine-tune -> general distillation ->
-# augmentation -> task distillation -> evaluation) into runs/demo. About 9 minutes after the build
-# on 2 cores. Issue 6 replaces it with the sized pipeline and its report.
+# reduced TinyBERT pipeline (bench/pipeline.py --preset demo: pre-train a teacher -> fine-tune it
+# on spam -> general distillation -> augmentation -> task distillation -> test-split evaluation and
+# speed) into runs/demo, printing the result table, where the student is and how to serve it.
+# The full benchmark is `bench/pipeline.py --preset full` (see the README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/fetch_data.sh
 build/tinybert info
-bash scripts/pipeline_demo.sh runs/demo
+/usr/bin/python3 bench/pipeline.py --preset demo --run runs/demo "$@"

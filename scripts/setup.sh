@@ -11,6 +11,7 @@ PACKAGES=(
   googletest libgtest-dev libbenchmark-dev
   python3 python3-numpy python3-torch    # black-box CLI tests and the PyTorch baselines of bench/
   python3-sklearn python3-scipy          # independent reference values for the metric tests
+  python3-matplotlib                     # the score-vs-speed chart of bench/pipeline.py
   wrk                                    # HTTP load test of `tinybert serve` (bench/bench_serve.py)
   chromium fonts-dejavu-core             # the browser test of the serve page
 )

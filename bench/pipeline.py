@@ -1,0 +1,340 @@
+#!/usr/bin/python3
+"""The TinyBERT pipeline end to end on the offline data (scripts/fetch_data.sh), every step a
+`tinybert` command: pre-train a teacher (MLM) -> fine-tune it per task -> general distillation of
+a student -> augment each task's training set with the teacher's MLM -> task distillation
+(intermediate, then prediction) -> evaluate every model on the test splits -> benchmark them.
+
+Baselines in the same run (--preset quick/full): (a) the teacher; (b) a student-size BERT
+pre-trained with MLM on the same corpus for as many steps as general distillation, then fine-tuned
+directly; (c) TinyBERT without augmentation; (d) TinyBERT without general distillation (task
+distillation from random init); (e) full TinyBERT.
+
+Each step is skipped when its result exists, so a stopped run continues where it was. Writes
+RUN/report.{md,json} and RUN/chart.png, and with --publish also bench/results/pipeline_PRESET.*.
+
+Usage: bench/pipeline.py [--preset demo|quick|full] [--run DIR] [--device cpu|cuda] [--publish]
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+DATA = os.path.join(ROOT, "data")
+TASKS = {  # name: (metric reported, what it is)
+    "spam": ("f1", "F1 of spam"),
+    "genre": ("accuracy", "accuracy"),
+    "next": ("accuracy", "accuracy"),
+}
+
+# Shapes: equal head counts, teacher layers a multiple of student layers, student encoder FLOPs
+# per token well under 1/8 of the teacher's. Sizes: corpus lines, training rows per task, epochs.
+PRESETS = {
+    # Checks the machinery (every step, baselines, report, chart) in a few minutes; scores mean nothing.
+    "smoke": dict(tasks=["spam", "genre", "next"], baselines=True, corpus_lines=1500, train_rows=200,
+                  teacher=dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=256),
+                  student=dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32),
+                  pretrain=dict(epochs=1, lr=1e-3, max_length=32), finetune=dict(epochs=1, lr=1e-3),
+                  general=dict(epochs=1, lr=1e-3, max_length=32), n_aug=2,
+                  task=dict(intermediate_epochs=1, prediction_epochs=1, intermediate_lr=1e-3, prediction_lr=1e-3)),
+    # The README's main command: one task, everything small (about 10 minutes on 2 cores).
+    "demo": dict(tasks=["spam"], baselines=False, corpus_lines=8000, train_rows=1000,
+                 teacher=dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=512),
+                 student=dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128),
+                 pretrain=dict(epochs=1, lr=5e-4, max_length=64), finetune=dict(epochs=4, lr=1e-3),
+                 general=dict(epochs=1, lr=1e-3, max_length=64), n_aug=4,
+                 task=dict(intermediate_epochs=1, prediction_epochs=2, intermediate_lr=1e-3, prediction_lr=5e-4)),
+    # Three tasks and all baselines at a size that runs in about an hour here.
+    "quick": dict(tasks=["spam", "genre", "next"], baselines=True, corpus_lines=40000, train_rows=3000,
+                  teacher=dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=512),
+                  student=dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128),
+                  pretrain=dict(epochs=2, lr=5e-4, max_length=64), finetune=dict(epochs=3, lr=5e-4),
+                  general=dict(epochs=1, lr=1e-3, max_length=64), n_aug=4,
+                  task=dict(intermediate_epochs=2, prediction_epochs=2, intermediate_lr=1e-3, prediction_lr=5e-4)),
+    # The full benchmark: the whole corpus and task sets, a larger teacher (hours on 2 cores).
+    "full": dict(tasks=["spam", "genre", "next"], baselines=True, corpus_lines=0, train_rows=0,
+                 teacher=dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024),
+                 student=dict(hidden_size=96, num_hidden_layers=2, num_attention_heads=4, intermediate_size=384),
+                 pretrain=dict(epochs=3, lr=3e-4, max_length=128), finetune=dict(epochs=3, lr=1e-4),
+                 general=dict(epochs=2, lr=5e-4, max_length=128), n_aug=8,
+                 task=dict(intermediate_epochs=3, prediction_epochs=3, intermediate_lr=5e-4, prediction_lr=3e-4)),
+}
+MODELS = [  # key, label in the report
+    ("teacher", "(a) teacher"),
+    ("bert_small", "(b) small BERT, MLM + fine-tune"),
+    ("tinybert_noaug", "(c) TinyBERT, no augmentation"),
+    ("tinybert_nogd", "(d) TinyBERT, no general distillation"),
+    ("tinybert", "(e) TinyBERT"),
+]
+
+
+class Pipeline:
+    def __init__(self, a):
+        self.a, self.p = a, PRESETS[a.preset]
+        self.run_dir = os.path.abspath(a.run or os.path.join(ROOT, "runs", a.preset))
+        self.bin = os.path.abspath(a.bin)
+        self.times = {}
+        os.makedirs(self.run_dir, exist_ok=True)
+        self.times_file = os.path.join(self.run_dir, "step_times.json")
+        if os.path.exists(self.times_file):
+            with open(self.times_file) as f:
+                self.times = json.load(f)
+
+    def path(self, *parts):
+        return os.path.join(self.run_dir, *parts)
+
+    def tb(self, *args, out=None):
+        """Runs one tinybert command; stdout to `out` (a file) when given."""
+        cmd = [self.bin, *map(str, args)]
+        if self.a.device != "cpu" and args[0] not in ("init", "augment"):
+            cmd += ["--device", self.a.device]
+        print("  $ " + " ".join(cmd), flush=True)
+        if out:
+            with open(out + ".tmp", "w") as f:
+                r = subprocess.run(cmd, stdout=f)
+        else:
+            r = subprocess.run(cmd)
+        if r.returncode != 0:
+            sys.exit("step failed (exit %d): %s" % (r.returncode, " ".join(cmd)))
+        if out:
+            os.replace(out + ".tmp", out)
+
+    def step(self, name, done, fn):
+        """Runs fn() unless `done` (a path) exists; records its wall time."""
+        if os.path.exists(done):
+            print("== %s: done (%s)" % (name, os.path.relpath(done, self.run_dir)), flush=True)
+            return
+        print("== " + name, flush=True)
+        t0 = time.time()
+        fn()
+        self.times[name] = time.time() - t0
+        with open(self.times_file, "w") as f:
+            json.dump(self.times, f, indent=1)
+
+    def prepare(self):
+        p = self.p
+
+        def corpus():
+            with open(os.path.join(DATA, "corpus.txt")) as src, open(self.path("corpus.txt") + ".tmp", "w") as dst:
+                for i, line in enumerate(src):
+                    if p["corpus_lines"] and i >= p["corpus_lines"]:
+                        break
+                    dst.write(line)
+            os.replace(self.path("corpus.txt") + ".tmp", self.path("corpus.txt"))
+
+        self.step("corpus", self.path("corpus.txt"), corpus)
+        for task in p["tasks"]:
+            def copy(task=task):
+                d = self.path("data", task)
+                os.makedirs(d, exist_ok=True)
+                for split in ("dev", "test"):
+                    shutil.copy(os.path.join(DATA, task, split + ".tsv"), d)
+                with open(os.path.join(DATA, task, "train.tsv")) as src, open(os.path.join(d, "train.tsv"), "w") as dst:
+                    for i, line in enumerate(src):  # header + the first train_rows rows
+                        if p["train_rows"] and i > p["train_rows"]:
+                            break
+                        if i > 0:  # text columns cut to their first 100 words (128 tokens are used)
+                            cols = line.rstrip("\n").split("\t")
+                            line = "\t".join([" ".join(c.split(" ")[:100]) for c in cols[:-1]] + cols[-1:]) + "\n"
+                        dst.write(line)
+            self.step("data " + task, self.path("data", task, "train.tsv"), copy)
+        for name in ("teacher", "student"):
+            cfg = dict(p[name], max_position_embeddings=128, vocab_size=30522)
+            with open(self.path(name + ".json"), "w") as f:
+                json.dump(cfg, f)
+
+    def train_common(self, lr, epochs, max_length, batch=32):
+        return ["--lr", lr, "--epochs", epochs, "--batch-size", batch, "--max-length", max_length,
+                "--log-every", 50, "--seed", 42]
+
+    def run(self):
+        p, tb, path = self.p, self.tb, self.path
+        self.prepare()
+        vocab = os.path.join(DATA, "vocab.txt")
+        pt, gd = p["pretrain"], p["general"]
+        self.step("pre-train teacher", path("teacher-mlm", "summary.json"), lambda: tb(
+            "pretrain", "--corpus", path("corpus.txt"), "--eval-corpus", os.path.join(DATA, "corpus_dev.txt"),
+            "--model-config", path("teacher.json"), "--vocab", vocab, "--output", path("teacher-mlm"),
+            *self.train_common(pt["lr"], pt["epochs"], pt["max_length"])))
+        self.step("general distillation", path("student-general", "summary.json"), lambda: tb(
+            "distill", "--stage", "general", "--teacher", path("teacher-mlm", "best"),
+            "--student-config", path("student.json"), "--corpus", path("corpus.txt"),
+            "--output", path("student-general"), *self.train_common(gd["lr"], gd["epochs"], gd["max_length"])))
+        if p["baselines"]:
+            # (b): the student's shape pre-trained with MLM for as many steps as general distillation.
+            self.step("pre-train small BERT (b)", path("small-mlm", "summary.json"), lambda: tb(
+                "pretrain", "--corpus", path("corpus.txt"), "--eval-corpus", os.path.join(DATA, "corpus_dev.txt"),
+                "--model-config", path("student.json"), "--vocab", vocab, "--output", path("small-mlm"),
+                *self.train_common(gd["lr"], gd["epochs"], gd["max_length"])))
+            self.step("random student (d)", path("student-random", "config.json"), lambda: tb(
+                "init", "--model-config", path("student.json"), "--vocab", vocab, "--output", path("student-random")))
+        ft, td = p["finetune"], p["task"]
+        for task in p["tasks"]:
+            data = path("data", task)
+            self.step("fine-tune teacher: " + task, path(task, "teacher", "summary.json"), lambda: tb(
+                "finetune", "--model", path("teacher-mlm", "best"), "--task", "generic", "--data", data,
+                "--output", path(task, "teacher"), *self.train_common(ft["lr"], ft["epochs"], 128)))
+            aug = os.path.join(data, "train_aug.tsv")
+            self.step("augment: " + task, aug, lambda: tb(
+                "augment", "--model", path("teacher-mlm", "best"), "--task", "generic",
+                "--input", os.path.join(data, "train.tsv"), "--output", aug, "--n-aug", p["n_aug"]))
+
+            def distill(out, student, train_file=None):
+                extra = ["--train-file", train_file] if train_file else []
+                tb("distill", "--stage", "task", "--teacher", path(task, "teacher", "best"), "--student", student,
+                   "--task", "generic", "--data", data, "--output", out, *extra,
+                   "--intermediate-epochs", td["intermediate_epochs"], "--prediction-epochs", td["prediction_epochs"],
+                   "--intermediate-lr", td["intermediate_lr"], "--prediction-lr", td["prediction_lr"],
+                   "--batch-size", 32, "--max-length", 128, "--log-every", 50, "--seed", 42)
+
+            self.step("task distillation (e): " + task, path(task, "tinybert", "summary.json"),
+                      lambda: distill(path(task, "tinybert"), path("student-general", "best"), aug))
+            if p["baselines"]:
+                self.step("task distillation, no augmentation (c): " + task,
+                          path(task, "tinybert_noaug", "summary.json"),
+                          lambda: distill(path(task, "tinybert_noaug"), path("student-general", "best")))
+                self.step("task distillation, no general distillation (d): " + task,
+                          path(task, "tinybert_nogd", "summary.json"),
+                          lambda: distill(path(task, "tinybert_nogd"), path("student-random"), aug))
+                self.step("fine-tune small BERT (b): " + task, path(task, "bert_small", "summary.json"), lambda: tb(
+                    "finetune", "--model", path("small-mlm", "best"), "--task", "generic", "--data", data,
+                    "--output", path(task, "bert_small"), *self.train_common(ft["lr"] * 2, ft["epochs"], 128)))
+        models = [(k, label) for k, label in MODELS if p["baselines"] or k in ("teacher", "tinybert")]
+        for task in p["tasks"]:
+            for key, _ in models:
+                out = path(task, key, "test_metrics.json")
+                self.step("evaluate %s: %s" % (key, task), out, lambda: tb(
+                    "eval", "--model", path(task, key, "best"), "--task", "generic", "--data", path("data", task),
+                    "--split", "test", out=out))
+        task0 = p["tasks"][0]
+        for key, _ in models:
+            out = path("bench_" + key + ".json")
+            self.step("benchmark " + key, out, lambda: tb(
+                "bench", "--model", path(task0, key, "best"), "--batch", "1,32", "--seq", 128,
+                "--seconds", 3, "--json", out))
+        return self.report(models)
+
+    def report(self, models):
+        p, path = self.p, self.path
+        rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True).stdout.strip()
+        rows = []
+        for key, label in models:
+            with open(path("bench_" + key + ".json")) as f:
+                b = json.load(f)
+            res = {r["batch"]: r for r in b["results"]}
+            scores = {}
+            for task in p["tasks"]:
+                with open(path(task, key, "test_metrics.json")) as f:
+                    m = json.load(f)
+                scores[task] = m
+            model_dir = path(p["tasks"][0], key, "best")
+            size = sum(os.path.getsize(os.path.join(model_dir, f)) for f in os.listdir(model_dir))
+            avg = sum(scores[t][TASKS[t][0]] for t in p["tasks"]) / len(p["tasks"])
+            rows.append(dict(key=key, model=label, scores=scores, average=avg, parameters=b["parameters"],
+                             size_mb=size / 1e6, latency_b1_ms=res[1]["p50_ms"],
+                             throughput_b32=res[32]["sequences_per_s"], gflops=b["gflops_per_sequence"]))
+        teacher = rows[0]
+        for r in rows:
+            r["retention_pct"] = 100 * r["average"] / teacher["average"] if teacher["average"] else 0
+            r["speedup_b32"] = r["throughput_b32"] / teacher["throughput_b32"]
+        command = "bench/pipeline.py " + " ".join(sys.argv[1:])
+        head = "| model | " + " | ".join("%s %s" % (t, TASKS[t][0]) for t in p["tasks"]) + \
+               " | average | retention | parameters | size MB | batch-1 ms | batch-32 seq/s | speed-up |"
+        lines = ["# TinyBERT pipeline on the offline data: preset `%s`" % self.a.preset, "",
+                 "Command: `%s` (git %s, %s, device %s). Test splits; speeds at seq 128 on this machine, "
+                 "`tinybert bench` fp32." % (command, rev, time.strftime("%Y-%m-%d %H:%M"), self.a.device), "",
+                 "Teacher %s, student %s; corpus lines: %s; training rows per task: %s." % (
+                     shape(p["teacher"]), shape(p["student"]), p["corpus_lines"] or "all", p["train_rows"] or "all"),
+                 "", head, "|" + " --- |" * (head.count("|") - 1)]
+        for r in rows:
+            lines.append("| %s | %s | %.3f | %.1f%% | %.2fM | %.1f | %.1f | %.1f | %.1fx |" % (
+                r["model"], " | ".join("%.3f" % r["scores"][t][TASKS[t][0]] for t in p["tasks"]), r["average"],
+                r["retention_pct"], r["parameters"] / 1e6, r["size_mb"], r["latency_b1_ms"], r["throughput_b32"],
+                r["speedup_b32"]))
+        lines += ["", "Other metrics: " + "; ".join(
+            "%s %s" % (r["key"], ", ".join("%s %s" % (t, json.dumps({k: round(v, 3) for k, v in r["scores"][t].items()}))
+                                           for t in p["tasks"])) for r in rows), ""]
+        tiny = next(r for r in rows if r["key"] == "tinybert")
+        targets = [("TinyBERT keeps >= 96.8% of the teacher's average", tiny["retention_pct"] >= 96.8,
+                    "%.1f%%" % tiny["retention_pct"]),
+                   ("student >= 5x faster than the teacher at batch 32", tiny["speedup_b32"] >= 5,
+                    "%.1fx" % tiny["speedup_b32"])]
+        small = next((r for r in rows if r["key"] == "bert_small"), None)
+        if small:
+            targets.insert(1, ("TinyBERT beats (b) on average", tiny["average"] > small["average"],
+                               "%.3f vs %.3f" % (tiny["average"], small["average"])))
+        lines.append("Targets:")
+        lines += ["- %s: %s (%s)" % (t, "met" if ok else "MISSED", v) for t, ok, v in targets]
+        lines += ["", "Wall time per step (s): " + ", ".join("%s %.0f" % kv for kv in self.times.items()),
+                  "", "Total: %.0f s." % sum(self.times.values())]
+        md = "\n".join(lines) + "\n"
+        result = dict(command=command, git=rev, preset=self.a.preset, settings=p, models=rows,
+                      targets={t: dict(met=ok, value=v) for t, ok, v in targets}, step_seconds=self.times)
+        with open(path("report.md"), "w") as f:
+            f.write(md)
+        with open(path("report.json"), "w") as f:
+            json.dump(result, f, indent=1)
+        chart(rows, path("chart.png"), self.a.preset)
+        if self.a.publish:
+            out = os.path.join(HERE, "results", "pipeline_" + self.a.preset)
+            for ext in ("md", "json", "png"):
+                shutil.copy(path("report." + ext if ext != "png" else "chart.png"), out + "." + ext)
+        print("\n" + md)
+        best = path(p["tasks"][0], "tinybert", "best")
+        print("distilled student: %s\nserve it:  %s serve --model %s   (then open http://127.0.0.1:8080/)"
+              % (best, os.path.relpath(self.bin), os.path.relpath(best)))
+        return result
+
+
+def shape(c):
+    return "%dL-%dH-%dA-%dI" % (c["num_hidden_layers"], c["hidden_size"], c["num_attention_heads"],
+                                c["intermediate_size"])
+
+
+def chart(rows, out, preset):
+    """Average score against batch-32 throughput, one point per model (the paper's Figure 1)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib missing (apt-get install python3-matplotlib): no chart")
+        return
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    for r in rows:
+        ax.scatter(r["throughput_b32"], r["average"], s=60 if r["key"] != "tinybert" else 120,
+                   marker="*" if r["key"] == "tinybert" else "o", zorder=3)
+        ax.annotate(r["model"], (r["throughput_b32"], r["average"]), textcoords="offset points", xytext=(6, 4),
+                    fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("inference throughput, sequences/s (batch 32, seq 128, CPU, log scale)")
+    ax.set_ylabel("average test score")
+    ax.set_title("TinyBERT on the offline data (preset %s): score vs speed" % preset)
+    ax.grid(True, which="both", alpha=0.3)
+    xs = [r["throughput_b32"] for r in rows]
+    ax.set_xlim(min(xs) / 1.5, max(xs) * 3)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--preset", choices=sorted(PRESETS), default="demo")
+    ap.add_argument("--run", help="run directory (default runs/PRESET)")
+    ap.add_argument("--bin", default=os.path.join(ROOT, "build", "tinybert"))
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--publish", action="store_true", help="copy the report to bench/results/pipeline_PRESET.*")
+    a = ap.parse_args()
+    if not os.path.exists(os.path.join(DATA, "stats.json")):
+        sys.exit("no offline data: run scripts/fetch_data.sh first")
+    Pipeline(a).run()
+
+
+if __name__ == "__main__":
+    main()
