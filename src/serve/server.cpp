@@ -325,17 +325,23 @@ int run_server(const ServerOptions& o) {
       on_serve_signal(0);
     }
   });
+  std::atomic<bool> listen_returned{false};
   std::thread watcher([&] {
     char b;
     while (::read(g_signal_pipe[0], &b, 1) < 0 && errno == EINTR) {
     }
     if (!load_error) std::cerr << "stopping: answering the requests in flight" << std::endl;
+    // stop() does nothing before listening starts: a signal or load failure right at start-up
+    // waits for it.
+    while (!svr.is_running() && !listen_returned)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     svr.stop();
   });
 
   std::cerr << "listening on http://" << o.host << ":" << port << "/ (loading " << o.model << ")"
             << std::endl;
   svr.listen_after_bind();  // returns after stop(), once every open connection is answered
+  listen_returned = true;
   loader.join();
   on_serve_signal(0);  // wakes the watcher if listen ended on its own
   watcher.join();
