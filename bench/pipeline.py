@@ -35,33 +35,34 @@ TASKS = {  # name: (metric reported, what it is)
 # per token well under 1/8 of the teacher's. Sizes: corpus lines, training rows per task, epochs.
 PRESETS = {
     # Checks the machinery (every step, baselines, report, chart) in a few minutes; scores mean nothing.
-    "smoke": dict(tasks=["spam", "genre", "next"], baselines=True, corpus_lines=1500, train_rows=200,
+    "smoke": dict(tasks=["spam", "genre", "next"], baselines=True, corpus_lines=1500, train_rows=200, words=40,
                   teacher=dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=256),
                   student=dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32),
                   pretrain=dict(epochs=1, lr=1e-3, max_length=32), finetune=dict(epochs=1, lr=1e-3),
                   general=dict(epochs=1, lr=1e-3, max_length=32), n_aug=2,
                   task=dict(intermediate_epochs=1, prediction_epochs=1, intermediate_lr=1e-3, prediction_lr=1e-3)),
     # The README's main command: one task, everything small (about 10 minutes on 2 cores).
-    "demo": dict(tasks=["spam"], baselines=False, corpus_lines=8000, train_rows=1000,
+    "demo": dict(tasks=["spam"], baselines=False, corpus_lines=8000, train_rows=1000, words=40,
                  teacher=dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=512),
                  student=dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128),
                  pretrain=dict(epochs=1, lr=5e-4, max_length=64), finetune=dict(epochs=4, lr=1e-3),
                  general=dict(epochs=1, lr=1e-3, max_length=64), n_aug=4,
                  task=dict(intermediate_epochs=1, prediction_epochs=2, intermediate_lr=1e-3, prediction_lr=5e-4)),
-    # Three tasks and all baselines at a size that runs in about an hour here.
-    "quick": dict(tasks=["spam", "genre", "next"], baselines=True, corpus_lines=40000, train_rows=3000,
+    # Three tasks and all baselines at a size that runs in about an hour and a half here.
+    "quick": dict(tasks=["spam", "genre", "next"], baselines=True, corpus_lines=40000, train_rows=2000, words=40,
                   teacher=dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=512),
                   student=dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128),
                   pretrain=dict(epochs=2, lr=5e-4, max_length=64), finetune=dict(epochs=3, lr=5e-4),
                   general=dict(epochs=1, lr=1e-3, max_length=64), n_aug=4,
                   task=dict(intermediate_epochs=2, prediction_epochs=2, intermediate_lr=1e-3, prediction_lr=5e-4)),
-    # The full benchmark: the whole corpus and task sets, a larger teacher (hours on 2 cores).
-    "full": dict(tasks=["spam", "genre", "next"], baselines=True, corpus_lines=0, train_rows=0,
+    # The full benchmark: the whole corpus, 8,000 training rows per task, a larger teacher (an
+    # estimated 4-6 hours on 2 cores; not yet run to the end here).
+    "full": dict(tasks=["spam", "genre", "next"], baselines=True, corpus_lines=0, train_rows=8000, words=64,
                  teacher=dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024),
                  student=dict(hidden_size=96, num_hidden_layers=2, num_attention_heads=4, intermediate_size=384),
                  pretrain=dict(epochs=3, lr=3e-4, max_length=128), finetune=dict(epochs=3, lr=1e-4),
-                 general=dict(epochs=2, lr=5e-4, max_length=128), n_aug=8,
-                 task=dict(intermediate_epochs=3, prediction_epochs=3, intermediate_lr=5e-4, prediction_lr=3e-4)),
+                 general=dict(epochs=2, lr=5e-4, max_length=128), n_aug=4,
+                 task=dict(intermediate_epochs=2, prediction_epochs=2, intermediate_lr=5e-4, prediction_lr=3e-4)),
 }
 MODELS = [  # key, label in the report
     ("teacher", "(a) teacher"),
@@ -137,9 +138,9 @@ class Pipeline:
                     for i, line in enumerate(src):  # header + the first train_rows rows
                         if p["train_rows"] and i > p["train_rows"]:
                             break
-                        if i > 0:  # text columns cut to their first 100 words (128 tokens are used)
+                        if i > 0:  # text columns cut to their first `words` words
                             cols = line.rstrip("\n").split("\t")
-                            line = "\t".join([" ".join(c.split(" ")[:100]) for c in cols[:-1]] + cols[-1:]) + "\n"
+                            line = "\t".join([" ".join(c.split(" ")[:p["words"]]) for c in cols[:-1]] + cols[-1:]) + "\n"
                         dst.write(line)
             self.step("data " + task, self.path("data", task, "train.tsv"), copy)
         for name in ("teacher", "student"):
@@ -248,8 +249,11 @@ class Pipeline:
         lines = ["# TinyBERT pipeline on the offline data: preset `%s`" % self.a.preset, "",
                  "Command: `%s` (git %s, %s, device %s). Test splits; speeds at seq 128 on this machine, "
                  "`tinybert bench` fp32." % (command, rev, time.strftime("%Y-%m-%d %H:%M"), self.a.device), "",
-                 "Teacher %s, student %s; corpus lines: %s; training rows per task: %s." % (
-                     shape(p["teacher"]), shape(p["student"]), p["corpus_lines"] or "all", p["train_rows"] or "all"),
+                 "Teacher %s, student %s; corpus lines: %s; training rows per task: %s, texts cut to %d words "
+                 "(augmentation masks every word of a text in turn, so its cost grows with the square of the "
+                 "length); dev and test untouched." % (
+                     shape(p["teacher"]), shape(p["student"]), p["corpus_lines"] or "all", p["train_rows"] or "all",
+                     p["words"]),
                  "", head, "|" + " --- |" * (head.count("|") - 1)]
         for r in rows:
             lines.append("| %s | %s | %.3f | %.1f%% | %.2fM | %.1f | %.1f | %.1f | %.1fx |" % (
