@@ -189,7 +189,9 @@ int run_server(const ServerOptions& o) {
     t_request_start = Clock::now();
     return httplib::Server::HandlerResponse::Unhandled;
   });
-  svr.set_logger([&](const httplib::Request& req, const httplib::Response& res) {
+  // Counted after the error handler has set the final status but before the response is written:
+  // a client that has its answer sees it in /metrics.
+  svr.set_post_routing_handler([&](const httplib::Request& req, httplib::Response& res) {
     const double s = t_request_start == Clock::time_point{}
                          ? 0.0
                          : std::chrono::duration<double>(Clock::now() - t_request_start).count();
