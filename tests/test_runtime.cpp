@@ -1,4 +1,5 @@
-// Runtime checks: a fast BLAS is loaded, devices and dtypes parse with clear errors.
+// Runtime checks: a fast BLAS that shares LibTorch's threads is loaded, devices and dtypes parse
+// with clear errors.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -7,15 +8,19 @@
 
 using namespace tinybert;
 
-TEST(Runtime, BlasIsNotTheReferenceImplementation) {
+TEST(Runtime, BlasIsFastAndSharesLibTorchsThreads) {
   torch::mm(torch::ones({8, 8}), torch::ones({8, 8}));  // make sure BLAS is loaded
-  std::string blas = runtime::blas_library();
-  std::printf("  BLAS: %s\n", blas.c_str());
-  EXPECT_FALSE(runtime::is_reference_blas(blas))
-      << "the reference BLAS is ~40x slower; apt-get install libopenblas0-pthread";
-  EXPECT_TRUE(runtime::is_reference_blas("/usr/lib/x86_64-linux-gnu/blas/libblas.so.3.11.0"));
-  EXPECT_FALSE(
-      runtime::is_reference_blas("/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3"));
+  const std::string blas = runtime::blas_library(), config = runtime::openblas_config();
+  std::printf("  BLAS: %s (%s)\n", blas.c_str(), config.c_str());
+  EXPECT_EQ(runtime::blas_warning(blas, config), "") << "run scripts/setup.sh --deps-only";
+  const std::string lib = "/usr/lib/x86_64-linux-gnu/";
+  EXPECT_NE(runtime::blas_warning(lib + "blas/libblas.so.3.11.0", ""), "");
+  EXPECT_NE(runtime::blas_warning(lib + "openblas-pthread/libblas.so.3",
+                                  "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY Haswell"),
+            "");
+  EXPECT_EQ(runtime::blas_warning(lib + "openblas-openmp/libblas.so.3",
+                                  "OpenBLAS 0.3.21 DYNAMIC_ARCH USE_OPENMP Haswell MAX_THREADS=64"),
+            "");
 }
 
 TEST(Runtime, DevicesAndDtypes) {

@@ -2,6 +2,7 @@
 #include "tinybert/runtime/runtime.h"
 
 #include <ATen/Parallel.h>
+#include <dlfcn.h>
 #include <link.h>
 #include <malloc.h>
 #include <torch/cuda.h>
@@ -79,18 +80,30 @@ std::string blas_library() {
   return found;
 }
 
-bool is_reference_blas(const std::string& path) {
-  return path.find("/blas/libblas") != std::string::npos;
+std::string openblas_config() {
+  using Fn = const char* (*)();
+  auto fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "openblas_get_config"));
+  return fn ? fn() : "";
+}
+
+std::string blas_warning(const std::string& path, const std::string& openblas_config) {
+  if (path.find("/blas/libblas") != std::string::npos)
+    return "the reference BLAS is loaded; matrix products run about 40x slower. Fix: "
+           "scripts/setup.sh --deps-only (installs and selects OpenBLAS)";
+  if (!openblas_config.empty() && openblas_config.find("USE_OPENMP") == std::string::npos)
+    return "OpenBLAS is the pthreads build; its threads contend with LibTorch's OpenMP threads "
+           "(fp32 measured 1.6x slower). Fix: scripts/setup.sh --deps-only (selects "
+           "libopenblas0-openmp)";
+  return "";
 }
 
 void report(std::ostream& out, c10::Device device) {
-  std::string blas = blas_library();
+  const std::string blas = blas_library(), config = openblas_config();
   out << "tinybert: LibTorch " << TORCH_VERSION << ", device " << device.str() << ", "
-      << at::get_num_threads() << " threads, BLAS " << (blas.empty() ? "(none loaded)" : blas)
-      << "\n";
-  if (is_reference_blas(blas))
-    out << "warning: the reference BLAS is loaded; matrix products run about 40x slower. "
-           "Fix: apt-get install libopenblas0-pthread\n";
+      << at::get_num_threads() << " threads, BLAS " << (blas.empty() ? "(none loaded)" : blas);
+  if (!config.empty()) out << " (" << config << ")";
+  out << "\n";
+  if (auto w = blas_warning(blas, config); !w.empty()) out << "warning: " << w << "\n";
 }
 
 }  // namespace tinybert::runtime

@@ -23,8 +23,14 @@ void tune_allocator();
 
 // The BLAS library this process loaded (resolved path), or "" if none is visible.
 std::string blas_library();
-// True for the reference (netlib) BLAS, which runs matmul about 40x slower than OpenBLAS.
-bool is_reference_blas(const std::string& path);
+// OpenBLAS's build and kernel line ("OpenBLAS 0.3.21 ... USE_OPENMP Haswell ..."), or "" when
+// the loaded BLAS is not OpenBLAS.
+std::string openblas_config();
+// Why the BLAS at `path` (with `openblas_config`) makes LibTorch slow, or "" when it does not:
+// the reference BLAS (matmul about 40x slower), or an OpenBLAS built on pthreads, whose own
+// spinning thread pool contends with LibTorch's OpenMP threads for the cores (fp32 inference
+// measured 1.6x slower on 2 cores).
+std::string blas_warning(const std::string& path, const std::string& openblas_config);
 
 // One line: LibTorch version, device, threads, BLAS; plus a warning line for a slow BLAS.
 void report(std::ostream& out, c10::Device device);
