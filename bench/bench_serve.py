@@ -71,8 +71,9 @@ def main():
 
     print("in-process: tinybert bench --batch 1,32 --seq %d --dtype %s" % (a.seq, a.dtype), flush=True)
     bench_json = os.path.join(tmp, "bench.json")
-    subprocess.run([a.bin, "bench", "--model", model, "--batch", "1,32", "--seq", str(a.seq), "--dtype", a.dtype,
-                    "--seconds", "5", "--json", bench_json], check=True, capture_output=True)
+    r = subprocess.run([a.bin, "bench", "--model", model, "--batch", "1,32", "--seq", str(a.seq), "--dtype", a.dtype,
+                        "--seconds", "5", "--json", bench_json], check=True, capture_output=True, text=True)
+    runtime = next((l for l in (r.stdout + r.stderr).splitlines() if l.startswith("tinybert: LibTorch")), "?")
     with open(bench_json) as f:
         inproc = {r["batch"]: r for r in json.load(f)["results"]}
     print("python: bench/inference_baseline.py", flush=True)
@@ -104,12 +105,13 @@ def main():
                          text=True).stdout.strip()
     result = {"command": command, "git": rev, "date": time.strftime("%Y-%m-%d %H:%M"), "dtype": a.dtype,
               "seq": a.seq, "model": "TinyBERT4 shape (4L-312H-12A-1200I), random init" if not a.model else a.model,
-              "in_process": inproc, "python": python, "http": loads,
+              "runtime": runtime, "in_process": inproc, "python": python, "http": loads,
               "health_after": health}
     lines = ["# `tinybert serve` under HTTP load (wrk on loopback)", "",
              "Command: `%s` (git %s, %s). Model: %s, %s, seq %d; server `--max-batch %d`; wrk with one "
              "thread on the same 2 cores as the server." % (command, rev, result["date"], result["model"], a.dtype,
                                                             a.seq, a.max_batch), "",
+             "Runtime: `%s`." % runtime, "",
              "| | clients | requests/s | p50 ms | p99 ms | failed | rows per forward |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for l in loads:

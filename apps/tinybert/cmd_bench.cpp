@@ -56,6 +56,7 @@ Runner add_bench(CLI::App& app) {
     const auto dtype = runtime::parse_dtype(o->dtype, device);
     auto loaded = io::load_model(o->model, {.device = device, .dtype = dtype});
     auto& m = *loaded.model;
+    model::fuse_qkv(*m.bert);
     const auto& c = m.config;
     if (o->seq < 2 || o->seq > c.max_position_embeddings)
       fail("--seq ", o->seq, " must be in 2..", c.max_position_embeddings,

@@ -13,12 +13,16 @@ namespace tinybert::data {
 
 model::BertInputs to_inputs(const std::vector<text::Encoding>& encodings, int32_t pad_id,
                             c10::Device device) {
-  auto b = text::pad_batch(encodings, pad_id);
-  auto opts = torch::TensorOptions().dtype(torch::kLong);
-  std::vector<int64_t> shape{b.batch, b.length};
-  return {torch::from_blob(b.ids.data(), shape, opts).clone().to(device),
-          torch::from_blob(b.type_ids.data(), shape, opts).clone().to(device),
-          torch::from_blob(b.attention_mask.data(), shape, opts).clone().to(device)};
+  return to_inputs(text::pad_batch(encodings, pad_id), device);
+}
+
+model::BertInputs to_inputs(const text::Batch& b, c10::Device device) {
+  auto tensor = [&](const std::vector<int64_t>& v) {  // (B, T), copied off the batch
+    return torch::from_blob(const_cast<int64_t*>(v.data()), {b.batch, b.length}, torch::kLong)
+        .clone()
+        .to(device);
+  };
+  return {tensor(b.ids), tensor(b.type_ids), tensor(b.attention_mask)};
 }
 
 Dataset Dataset::encode(const std::vector<Example>& examples, const TaskSpec& spec,

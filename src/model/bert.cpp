@@ -1,6 +1,8 @@
 // BertModel forward: embeddings, encoder layers, pooler; distillation outputs only on request.
 #include "tinybert/model/bert.h"
 
+#include <ATen/Context.h>
+#include <torch/nn/functional/normalization.h>
 #include <torch/nn/init.h>
 
 #include <cmath>
@@ -16,6 +18,28 @@ torch::Tensor activation(const torch::Tensor& x, const std::string& name) {
   if (name == "gelu_new") return torch::gelu(x, "tanh");
   if (name == "relu") return torch::relu(x);
   fail("unsupported activation \"", name, "\"");
+}
+
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
+                     const torch::Tensor& bias) {
+  if (torch::GradMode::is_enabled() || !x.is_cpu() || x.scalar_type() != torch::kFloat ||
+      !at::hasMKLDNN() || !at::globalContext().userEnabledMkldnn())
+    return torch::linear(x, weight, bias);
+  auto sizes = x.sizes().vec();
+  sizes.back() = weight.size(0);
+  auto x2 = x.reshape({-1, x.size(-1)}).contiguous();  // (N, in)
+  const c10::optional<torch::Tensor> b =
+      bias.defined() ? c10::optional<torch::Tensor>(bias) : c10::nullopt;
+  return at::mkldnn_linear(x2.to_mkldnn(), weight.contiguous(), b).to_dense().view(sizes);
+}
+
+torch::Tensor layer_norm(torch::nn::LayerNorm& ln, const torch::Tensor& x) {
+  const auto dtype = x.scalar_type();
+  if (dtype != torch::kBFloat16 && dtype != torch::kHalf) return ln(x);
+  const auto& o = ln->options;
+  return torch::layer_norm(x.to(torch::kFloat), o.normalized_shape(), ln->weight.to(torch::kFloat),
+                           ln->bias.to(torch::kFloat), o.eps())
+      .to(dtype);
 }
 
 torch::Tensor attention_mask_bias(const torch::Tensor& attention_mask, torch::ScalarType dtype) {
@@ -46,7 +70,7 @@ torch::Tensor BertEmbeddingsImpl::forward(const torch::Tensor& input_ids,
   auto x = word_embeddings(input_ids) + position_embeddings(positions).unsqueeze(0);  // (B, T, H)
   x = token_type_ids.defined() ? x + token_type_embeddings(token_type_ids)
                                : x + token_type_embeddings->weight[0];
-  return dropout(LayerNorm(x));
+  return dropout(layer_norm(LayerNorm, x));
 }
 
 // ---- attention
@@ -64,18 +88,51 @@ BertSelfAttentionImpl::BertSelfAttentionImpl(const BertConfig& c)
   register_module("dropout", dropout);
 }
 
+void BertSelfAttentionImpl::fuse_qkv() {
+  torch::NoGradGuard no_grad;
+  qkv_weight_ = torch::cat({query->weight, key->weight, value->weight});  // (3H, H)
+  qkv_bias_ = torch::cat({query->bias, key->bias, value->bias});          // (3H)
+  const int64_t H = query->weight.size(0);
+  int64_t i = 0;
+  for (auto* lin : {&query, &key, &value}) {
+    (*lin)->weight.set_data(qkv_weight_.narrow(0, i * H, H));
+    (*lin)->bias.set_data(qkv_bias_.narrow(0, i * H, H));
+    ++i;
+  }
+}
+
+bool BertSelfAttentionImpl::fused() const {
+  // Still sharing storage: a later .to() or set_data() gives the parameters new storage.
+  return qkv_weight_.defined() && query->weight.data_ptr() == qkv_weight_.data_ptr() &&
+         query->bias.data_ptr() == qkv_bias_.data_ptr();
+}
+
 torch::Tensor BertSelfAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask_bias,
                                              torch::Tensor* scores_out, torch::Tensor* probs_out) {
   const int64_t B = x.size(0), T = x.size(1);
-  auto split = [&](const torch::Tensor& t) {  // (B, T, H) -> (B, heads, T, d)
-    return t.view({B, T, heads, head_size}).transpose(1, 2);
-  };
-  auto q = split(query(x));
-  auto k = split(key(x));
-  auto v = split(value(x));
-  auto scores =
-      torch::matmul(q, k.transpose(-1, -2)).div_(std::sqrt(double(head_size)));  // (B, heads, T, T)
-  if (mask_bias.defined()) scores.add_(mask_bias);
+  torch::Tensor q, k, v;  // (B, heads, T, d) each
+  if (!torch::GradMode::is_enabled() && fused()) {
+    auto qkv = linear(x, qkv_weight_, qkv_bias_)  // (B, T, 3H)
+                   .view({B, T, 3, heads, head_size})
+                   .permute({2, 0, 3, 1, 4});  // (3, B, heads, T, d)
+    q = qkv[0], k = qkv[1], v = qkv[2];
+  } else {
+    auto project = [&](torch::nn::Linear& lin) {  // (B, T, H) -> (B, heads, T, d)
+      return linear(x, lin->weight, lin->bias).view({B, T, heads, head_size}).transpose(1, 2);
+    };
+    q = project(query), k = project(key), v = project(value);
+  }
+  const double scale = 1.0 / std::sqrt(double(head_size));
+  torch::Tensor scores;  // (B, heads, T, T)
+  if (mask_bias.defined()) {
+    // one pass: mask + scale * q k^T
+    auto bias = mask_bias.expand({B, heads, 1, T}).reshape({B * heads, 1, T});
+    scores = torch::baddbmm(bias, q.reshape({B * heads, T, head_size}),
+                            k.reshape({B * heads, T, head_size}).transpose(1, 2), 1.0, scale)
+                 .view({B, heads, T, T});
+  } else {
+    scores = torch::matmul(q, k.transpose(-1, -2)).mul_(scale);
+  }
   if (scores_out) *scores_out = scores;
   auto probs = torch::softmax(scores, -1);  // (B, heads, T, T)
   if (probs_out) *probs_out = probs;
@@ -94,7 +151,7 @@ BertResidualOutputImpl::BertResidualOutputImpl(int64_t in, const BertConfig& c)
 
 torch::Tensor BertResidualOutputImpl::forward(const torch::Tensor& x,
                                               const torch::Tensor& residual) {
-  return LayerNorm(dropout(dense(x)) + residual);
+  return layer_norm(LayerNorm, dropout(linear(x, dense->weight, dense->bias)) + residual);
 }
 
 BertAttentionImpl::BertAttentionImpl(const BertConfig& c) : self(c), output(c.hidden_size, c) {
@@ -110,7 +167,7 @@ BertIntermediateImpl::BertIntermediateImpl(const BertConfig& c)
 }
 
 torch::Tensor BertIntermediateImpl::forward(const torch::Tensor& x) {
-  return activation(dense(x), act);
+  return activation(linear(x, dense->weight, dense->bias), act);
 }
 
 BertLayerImpl::BertLayerImpl(const BertConfig& c)
@@ -136,7 +193,7 @@ BertPoolerImpl::BertPoolerImpl(const BertConfig& c) : dense(c.hidden_size, c.hid
 }
 
 torch::Tensor BertPoolerImpl::forward(const torch::Tensor& hidden) {
-  return torch::tanh(dense(hidden.select(1, 0)));  // (B, H)
+  return torch::tanh(linear(hidden.select(1, 0), dense->weight, dense->bias));  // (B, H)
 }
 
 // ---- model
@@ -174,6 +231,11 @@ BertOutput BertModelImpl::forward(const BertInputs& in, const ForwardOptions& op
   out.last_hidden_state = x;
   if (pooler && opt.heads && layers == config.num_hidden_layers) out.pooled = pooler(x);
   return out;
+}
+
+void fuse_qkv(BertModelImpl& m) {
+  for (const auto& layer : *m.encoder->layer)
+    layer->as<BertLayerImpl>()->attention->self->fuse_qkv();
 }
 
 // ---- initialisation

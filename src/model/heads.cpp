@@ -1,8 +1,6 @@
 // The HF heads on top of BertModel.
 #include "tinybert/model/heads.h"
 
-#include <torch/nn/functional/linear.h>
-
 namespace tinybert::model {
 
 namespace nn = torch::nn;
@@ -16,7 +14,8 @@ BertPredictionHeadTransformImpl::BertPredictionHeadTransformImpl(const BertConfi
 }
 
 torch::Tensor BertPredictionHeadTransformImpl::forward(const torch::Tensor& hidden) {
-  return LayerNorm(activation(dense(hidden), act));  // (..., H)
+  return layer_norm(LayerNorm,
+                    activation(linear(hidden, dense->weight, dense->bias), act));  // (..., H)
 }
 
 BertLMPredictionHeadImpl::BertLMPredictionHeadImpl(const BertConfig& c,
@@ -27,7 +26,7 @@ BertLMPredictionHeadImpl::BertLMPredictionHeadImpl(const BertConfig& c,
 }
 
 torch::Tensor BertLMPredictionHeadImpl::forward(const torch::Tensor& hidden) {
-  return torch::nn::functional::linear(transform(hidden), decoder_weight, bias);  // (..., V)
+  return linear(transform(hidden), decoder_weight, bias);  // (..., V)
 }
 
 BertPreTrainingHeadsImpl::BertPreTrainingHeadsImpl(const BertConfig& c,

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "tinybert/data/dataset.h"
 #include "tinybert/io/checkpoint.h"
 
 namespace tinybert::serve {
@@ -20,6 +21,7 @@ Predictor::Predictor(const std::string& dir, const PredictorOptions& options)
     : tokenizer_(text::Tokenizer::from_dir(dir)), device_(options.device) {
   auto loaded = io::load_model(dir, {.device = options.device, .dtype = options.dtype});
   model_ = loaded.model;
+  model::fuse_qkv(*model_->bert);
   if (model_->config.architecture != model::Architecture::SequenceClassification)
     fail(dir, " is a ", model::architecture_name(model_->config.architecture),
          "; inference needs a BertForSequenceClassification (fine-tune or distill one first)");
@@ -46,29 +48,17 @@ std::vector<Prediction> Predictor::predict(const std::vector<const text::Encodin
   c10::InferenceMode guard;
   std::vector<Prediction> out;
   out.reserve(inputs.size());
-  const int64_t pad = tokenizer_.vocab().pad_id;
+  const int32_t pad = tokenizer_.vocab().pad_id;
   for (size_t start = 0; start < inputs.size(); start += max_batch) {
     const size_t n = std::min(max_batch, inputs.size() - start);
-    size_t len = 0;
-    for (size_t i = 0; i < n; ++i) len = std::max(len, inputs[start + i]->ids.size());
-    const int64_t B = static_cast<int64_t>(n), T = static_cast<int64_t>(len);
-    auto ids = at::full({B, T}, pad, at::kLong), types = at::zeros({B, T}, at::kLong),
-         mask = at::zeros({B, T}, at::kLong);  // (B, T) each
-    auto* pi = ids.data_ptr<int64_t>();
-    auto* pt = types.data_ptr<int64_t>();
-    auto* pm = mask.data_ptr<int64_t>();
-    for (size_t i = 0; i < n; ++i) {
-      const auto& e = *inputs[start + i];
-      std::copy(e.ids.begin(), e.ids.end(), pi + i * len);
-      std::copy(e.type_ids.begin(), e.type_ids.end(), pt + i * len);
-      std::fill_n(pm + i * len, e.ids.size(), 1);
-    }
-    auto logits = model_->forward({ids.to(device_), types.to(device_), mask.to(device_)})
+    const auto batch =
+        text::pad_batch(std::span<const text::Encoding* const>(inputs.data() + start, n), pad);
+    auto logits = model_->forward(data::to_inputs(batch, device_))
                       .logits.to(at::kCPU, at::kFloat);  // (B, num_labels)
     auto scores = regression() ? logits : at::softmax(logits, -1).contiguous();
     const int64_t C = scores.size(1);
     const float* ps = scores.data_ptr<float>();
-    for (int64_t i = 0; i < B; ++i) {
+    for (int64_t i = 0; i < batch.batch; ++i) {
       Prediction p;
       p.scores.assign(ps + i * C, ps + (i + 1) * C);
       p.label = std::max_element(p.scores.begin(), p.scores.end()) - p.scores.begin();

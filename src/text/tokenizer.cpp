@@ -110,16 +110,23 @@ Encoding Tokenizer::encode(std::string_view text, std::optional<std::string_view
 }
 
 Batch pad_batch(const std::vector<Encoding>& encodings, int32_t pad_id, int64_t length) {
+  std::vector<const Encoding*> ptrs;
+  ptrs.reserve(encodings.size());
+  for (const auto& e : encodings) ptrs.push_back(&e);
+  return pad_batch(ptrs, pad_id, length);
+}
+
+Batch pad_batch(std::span<const Encoding* const> encodings, int32_t pad_id, int64_t length) {
   Batch b;
   b.batch = static_cast<int64_t>(encodings.size());
   b.length = length;
-  for (const auto& e : encodings) b.length = std::max<int64_t>(b.length, e.ids.size());
+  for (const auto* e : encodings) b.length = std::max<int64_t>(b.length, e->ids.size());
   const auto total = static_cast<size_t>(b.batch * b.length);
   b.ids.assign(total, pad_id);
   b.type_ids.assign(total, 0);
   b.attention_mask.assign(total, 0);
   for (size_t i = 0; i < encodings.size(); ++i) {
-    const auto& e = encodings[i];
+    const auto& e = *encodings[i];
     const size_t row = i * static_cast<size_t>(b.length);
     std::copy(e.ids.begin(), e.ids.end(), b.ids.begin() + row);
     std::copy(e.type_ids.begin(), e.type_ids.end(), b.type_ids.begin() + row);

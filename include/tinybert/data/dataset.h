@@ -25,6 +25,7 @@ struct TrainBatch {
 };
 
 // Pads encodings into device tensors.
+model::BertInputs to_inputs(const text::Batch& batch, c10::Device device);
 model::BertInputs to_inputs(const std::vector<text::Encoding>& encodings, int32_t pad_id,
                             c10::Device device);
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,6 +54,7 @@ class Tokenizer {
 };
 
 // Pads encodings to the longest (or to `length` when larger) with `pad_id`; mask 1 on tokens.
+Batch pad_batch(std::span<const Encoding* const> encodings, int32_t pad_id, int64_t length = 0);
 Batch pad_batch(const std::vector<Encoding>& encodings, int32_t pad_id, int64_t length = 0);
 
 // Budgets of `longest_first` truncation for a pair of lengths n1, n2 and a total budget,
