@@ -234,6 +234,26 @@ class E2E(unittest.TestCase):
                  "--output", os.path.join(TMP, "e4")], check=False)
         self.assertIn("needs --student, --task and --data", r.stderr)
 
+    def test_8_autocast_bf16_tracks_fp32(self):
+        teacher = ["--teacher", os.path.join(TEACHER, "best")]
+        runs = {}
+        for mode in ("off", "bf16"):
+            out = os.path.join(TMP, "autocast_" + mode)
+            run(INTER + teacher + ["--output", out, "--autocast", mode])
+            runs[mode] = [m for m in metrics(out) if "loss" in m]
+            with open(os.path.join(out, "run_config.json")) as f:
+                self.assertEqual(json.load(f)["autocast"], mode)
+        first = {k: v[0]["loss"] for k, v in runs.items()}
+        last = runs["bf16"][-1]["loss"]
+        print(f"first logged loss fp32 {first['off']:.7f}, bf16 autocast {first['bf16']:.7f}; bf16 last {last:.4f}")
+        self.assertNotEqual(first["bf16"], first["off"])  # bf16 products did run
+        self.assertLess(abs(first["bf16"] - first["off"]), 0.05 * first["off"])
+        self.assertLess(last, first["bf16"] * 0.9)
+        r = run(INTER + teacher + ["--output", os.path.join(TMP, "autocast_bad"), "--autocast", "int8"], check=False)
+        self.assertIn('--autocast must be off, bf16 or fp16, found "int8"', r.stderr)
+        r = run(INTER + teacher + ["--output", os.path.join(TMP, "autocast_bad"), "--autocast", "fp16"], check=False)
+        self.assertIn("fp16 is not supported on the CPU", r.stderr)
+
 
 def tearDownModule():
     shutil.rmtree(TMP, ignore_errors=True)

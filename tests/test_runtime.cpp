@@ -23,6 +23,20 @@ TEST(Runtime, BlasIsFastAndSharesLibTorchsThreads) {
             "");
 }
 
+TEST(Runtime, AutocastScopes) {
+  auto a = torch::ones({4, 4});
+  {
+    runtime::Autocast student(torch::kCPU, torch::kBFloat16);
+    EXPECT_EQ(torch::mm(a, a).scalar_type(), torch::kBFloat16);
+    {
+      runtime::Autocast teacher(torch::kCPU, torch::kFloat);  // off inside
+      EXPECT_EQ(torch::mm(a, a).scalar_type(), torch::kFloat);
+    }
+    EXPECT_EQ(torch::mm(a, a).scalar_type(), torch::kBFloat16);
+  }
+  EXPECT_EQ(torch::mm(a, a).scalar_type(), torch::kFloat);
+}
+
 TEST(Runtime, DevicesAndDtypes) {
   EXPECT_TRUE(runtime::parse_device("cpu").is_cpu());
   EXPECT_THROW(runtime::parse_device("tpu"), Error);

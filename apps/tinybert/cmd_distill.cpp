@@ -235,6 +235,7 @@ Runner add_distill(CLI::App& app) {
       if (!given("--lr")) t.lr = o->prediction_lr;
     }
     c10::Device device = start_runtime(o->t.common);
+    t = train_config(o->t, device);
     distill::install_stop_handlers();
     if (o->stage == "general") {
       print_settings("distill", train_json(o->t));

@@ -50,6 +50,7 @@ Runner add_pretrain(CLI::App& app) {
                      {"whole_word_mask", o->whole_word}});
     print_settings("pretrain", settings);
     c10::Device device = start_runtime(o->t.common);
+    o->t.train = train_config(o->t, device);
     distill::install_stop_handlers();
     model::AutoBert m{nullptr};
     std::optional<text::Tokenizer> tok;

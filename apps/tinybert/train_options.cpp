@@ -6,6 +6,7 @@
 
 #include "tinybert/core/error.h"
 #include "tinybert/model/config.h"
+#include "tinybert/runtime/runtime.h"
 
 namespace tinybert::cli {
 
@@ -46,7 +47,20 @@ void add_train_options(CLI::App* cmd, TrainOptions& o, bool with_output) {
                   "stop resumably after this many steps (0: run to the end)")
       ->capture_default_str();
   cmd->add_flag("--resume", t.resume, "continue the run in --output from its last checkpoint");
+  cmd->add_option("--autocast", o.autocast,
+                  "mixed precision for the trained model's forward pass: off | bf16 | fp16 (GPU); "
+                  "weights, optimizer and losses stay fp32")
+      ->capture_default_str();
   add_common_options(cmd, o.common);
+}
+
+distill::TrainConfig train_config(const TrainOptions& o, c10::Device device) {
+  distill::TrainConfig t = o.train;
+  t.device = device;
+  if (o.autocast != "off" && o.autocast != "bf16" && o.autocast != "fp16")
+    fail("--autocast must be off, bf16 or fp16, found \"", o.autocast, "\"");
+  t.autocast = o.autocast == "off" ? c10::kFloat : runtime::parse_dtype(o.autocast, device);
+  return t;
 }
 
 nlohmann::json train_json(const TrainOptions& o) {
@@ -67,6 +81,7 @@ nlohmann::json train_json(const TrainOptions& o) {
           {"log_every", t.log_every},
           {"stop_after", t.stop_after},
           {"resume", t.resume},
+          {"autocast", o.autocast},
           {"device", o.common.device},
           {"threads", o.common.threads}};
 }

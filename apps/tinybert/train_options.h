@@ -14,6 +14,7 @@ struct TrainOptions {
   distill::TrainConfig train;
   int64_t max_length = 128;
   int64_t eval_batch_size = 64;
+  std::string autocast = "off";  // off | bf16 | fp16
   CommonOptions common;
 };
 
@@ -21,6 +22,9 @@ struct TrainOptions {
 // --optimizer, --max-grad-norm, --grad-accum, --eval-every, --log-every, --stop-after, --resume,
 // --output, plus the common options. `epochs`/`lr` defaults come from the caller's TrainOptions.
 void add_train_options(CLI::App* cmd, TrainOptions& o, bool with_output = true);
+
+// o.train with the device and the parsed --autocast filled in.
+distill::TrainConfig train_config(const TrainOptions& o, c10::Device device);
 
 // The training settings as JSON, for the printed and saved resolved configuration.
 nlohmann::json train_json(const TrainOptions& o);

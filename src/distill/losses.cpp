@@ -166,21 +166,22 @@ FitDense make_fit_dense(int64_t student_hidden, int64_t teacher_hidden, const st
   return fit;
 }
 
-// ---- combined losses
+// ---- combined losses (student outputs cast to fp32: they are bf16/fp16 under autocast)
 
 LossTerms intermediate_loss(const model::BertOutput& student, const model::BertOutput& teacher,
                             FitDenseImpl& fit, const LayerMap& map, const LossConfig& cfg) {
   LossTerms out;
   at::Tensor att, rep;
   for (size_t i = 0; i < map.attention.size(); ++i) {
-    auto l = attention_loss(student.attention_scores.at(i),
+    auto l = attention_loss(student.attention_scores.at(i).to(at::kFloat),
                             teacher.attention_scores.at(map.attention[i]).to(at::kFloat));
     att = att.defined() ? att + l : l;
   }
   at::Tensor emb;
   for (size_t i = 0; i < map.hidden.size(); ++i) {
-    auto l = hidden_loss(fit.forward(student.hidden_states.at(i), static_cast<int64_t>(i)),
-                         teacher.hidden_states.at(map.hidden[i]).to(at::kFloat));
+    auto l = hidden_loss(
+        fit.forward(student.hidden_states.at(i), static_cast<int64_t>(i)).to(at::kFloat),
+        teacher.hidden_states.at(map.hidden[i]).to(at::kFloat));
     if (i == 0) emb = l;
     rep = rep.defined() ? rep + l : l;
   }
@@ -191,8 +192,9 @@ LossTerms intermediate_loss(const model::BertOutput& student, const model::BertO
   return out;
 }
 
-LossTerms prediction_loss(const at::Tensor& student_logits, const at::Tensor& teacher_logits,
+LossTerms prediction_loss(const at::Tensor& student_out, const at::Tensor& teacher_logits,
                           const at::Tensor& labels, bool regression, const LossConfig& cfg) {
+  const auto student_logits = student_out.to(at::kFloat);  // (B, C)
   LossTerms out;
   at::Tensor pred;
   if (regression) {

@@ -9,6 +9,7 @@
 #include "tinybert/core/error.h"
 #include "tinybert/data/metrics.h"
 #include "tinybert/io/checkpoint.h"
+#include "tinybert/runtime/runtime.h"
 
 namespace tinybert::distill {
 
@@ -72,7 +73,7 @@ NamedParams FinetuneObjective::trainable() {
 }
 
 LossTerms FinetuneObjective::loss(const data::TrainBatch& batch) {
-  auto logits = model_->forward(batch.inputs).logits;  // (B, C)
+  auto logits = model_->forward(batch.inputs).logits.to(torch::kFloat);  // (B, C)
   LossTerms l;
   if (model_->config.is_regression())
     l.total = torch::mse_loss(logits.view(-1), batch.labels);
@@ -132,6 +133,7 @@ LossTerms IntermediateObjective::loss(const data::TrainBatch& batch) {
   {
     torch::NoGradGuard
         no_grad;  // (not InferenceMode: its tensors could not meet the student's graph)
+    runtime::Autocast teacher_precision(batch.inputs.input_ids.device(), torch::kFloat);
     t = teacher_->forward(batch.inputs, {.hidden_states = true,
                                          .attention_scores = true,
                                          .max_layers = map_.teacher_layers_needed(),
@@ -268,10 +270,11 @@ at::Tensor PretrainObjective::mask(at::Tensor& ids, const at::Tensor& attention_
 
 std::pair<at::Tensor, int64_t> PretrainObjective::masked_lm(const model::BertInputs& in,
                                                             const at::Tensor& labels) {
-  auto hidden = model_->bert->forward(in).last_hidden_state;               // (B, T, H)
-  auto where = labels.ne(-100);                                            // (B, T)
-  auto logits = model_->cls->predictions->forward(hidden.index({where}));  // (M, V)
-  auto target = labels.index({where});                                     // (M)
+  auto hidden = model_->bert->forward(in).last_hidden_state;  // (B, T, H)
+  auto where = labels.ne(-100);                               // (B, T)
+  auto logits =
+      model_->cls->predictions->forward(hidden.index({where})).to(torch::kFloat);  // (M, V)
+  auto target = labels.index({where});                                             // (M)
   if (target.numel() == 0) return {hidden.sum() * 0, 0};
   auto loss = torch::cross_entropy_loss(logits, target);
   return {loss, logits.argmax(-1).eq(target).sum().item<int64_t>()};

@@ -15,6 +15,7 @@
 #include "tinybert/core/progress.h"
 #include "tinybert/io/atomic_file.h"
 #include "tinybert/io/tensor_file.h"
+#include "tinybert/runtime/runtime.h"
 
 namespace tinybert::distill {
 
@@ -171,7 +172,11 @@ TrainSummary train(const TrainConfig& cfg, Objective& obj, data::BatchSource& da
           epoch_done = true;
           break;
         }
-        LossTerms l = obj.loss(*batch);
+        LossTerms l;
+        {
+          runtime::Autocast precision(cfg.device, cfg.autocast);
+          l = obj.loss(*batch);
+        }
         (l.total / static_cast<double>(cfg.grad_accum)).backward();
         loss_sum += l.total.item<double>();
         ++loss_count;

@@ -2,6 +2,7 @@
 #include "tinybert/runtime/runtime.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
 #include <dlfcn.h>
 #include <link.h>
 #include <malloc.h>
@@ -43,6 +44,57 @@ c10::ScalarType parse_dtype(const std::string& name, c10::Device device) {
     return c10::kHalf;
   }
   fail("unknown dtype \"", name, "\" (use fp32, bf16 or fp16)");
+}
+
+namespace {
+
+// The autocast API was renamed in LibTorch 2.4 (per device type); 1.13 has one call per device.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+bool autocast_enabled(c10::DeviceType t) {
+  return at::autocast::is_autocast_enabled(t);
+}
+void set_autocast_enabled(c10::DeviceType t, bool on) {
+  at::autocast::set_autocast_enabled(t, on);
+}
+c10::ScalarType autocast_dtype(c10::DeviceType t) {
+  return at::autocast::get_autocast_dtype(t);
+}
+void set_autocast_dtype(c10::DeviceType t, c10::ScalarType d) {
+  at::autocast::set_autocast_dtype(t, d);
+}
+#else
+bool autocast_enabled(c10::DeviceType t) {
+  return t == c10::kCUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+}
+void set_autocast_enabled(c10::DeviceType t, bool on) {
+  t == c10::kCUDA ? at::autocast::set_enabled(on) : at::autocast::set_cpu_enabled(on);
+}
+c10::ScalarType autocast_dtype(c10::DeviceType t) {
+  return t == c10::kCUDA ? at::autocast::get_autocast_gpu_dtype()
+                         : at::autocast::get_autocast_cpu_dtype();
+}
+void set_autocast_dtype(c10::DeviceType t, c10::ScalarType d) {
+  t == c10::kCUDA ? at::autocast::set_autocast_gpu_dtype(d)
+                  : at::autocast::set_autocast_cpu_dtype(d);
+}
+#endif
+
+}  // namespace
+
+Autocast::Autocast(c10::Device device, c10::ScalarType dtype)
+    : type_(device.type()),
+      was_enabled_(autocast_enabled(type_)),
+      was_dtype_(autocast_dtype(type_)) {
+  set_autocast_enabled(type_, dtype != c10::kFloat);
+  if (dtype != c10::kFloat) set_autocast_dtype(type_, dtype);
+  at::autocast::increment_nesting();
+}
+
+Autocast::~Autocast() {
+  // As torch.autocast's exit: the cast weights cached for the region are dropped at the outermost.
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+  set_autocast_enabled(type_, was_enabled_);
+  set_autocast_dtype(type_, was_dtype_);
 }
 
 void set_threads(int threads) {

@@ -26,6 +26,8 @@ struct TrainConfig {
   int64_t stop_after = 0;  // stop (resumably) after this many optimizer steps in this run
   bool resume = false;     // continue from OUTPUT/last
   std::string output;      // the run directory
+  c10::Device device = c10::kCPU;
+  c10::ScalarType autocast = c10::kFloat;  // bf16/fp16: forward passes in mixed precision
   OptimizerConfig optim;
 };
 

@@ -13,6 +13,23 @@ namespace tinybert::runtime {
 c10::Device parse_device(const std::string& name);
 // "fp32" | "bf16" | "fp16"; fails for a dtype the device cannot run.
 c10::ScalarType parse_dtype(const std::string& name, c10::Device device);
+// Mixed precision while alive, as torch.autocast: on `device`, matrix products run in `dtype`
+// (bf16, or fp16 on a GPU) while weights and reductions stay fp32; kFloat turns autocast off
+// in the scope (a frozen teacher inside a student's autocast region). Restores the previous
+// state when it ends.
+class Autocast {
+ public:
+  Autocast(c10::Device device, c10::ScalarType dtype);
+  ~Autocast();
+  Autocast(const Autocast&) = delete;
+  Autocast& operator=(const Autocast&) = delete;
+
+ private:
+  c10::DeviceType type_;
+  bool was_enabled_;
+  c10::ScalarType was_dtype_;
+};
+
 // Sets LibTorch's intra-op threads; 0 means one per core.
 void set_threads(int threads);
 
