@@ -167,6 +167,24 @@ class E2E(unittest.TestCase):
         self.assertGreater(step, 0)
         r = run(args + ["--resume", "--stop-after", "2"])
         self.assertIn(f"resuming at step {step}", r.stderr)
+        # a killed run (no chance to save) resumes from its last periodic checkpoint
+        out = os.path.join(TMP, "sigkill")
+        args = INTER + ["--teacher", os.path.join(TEACHER, "best"), "--epochs", "400", "--save-every", "3",
+                        "--output", out]
+        p = subprocess.Popen([BIN] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        state = os.path.join(out, "last", "trainer_state.json")
+        deadline = time.time() + 60
+        while time.time() < deadline and not os.path.exists(state):
+            time.sleep(0.1)
+        time.sleep(0.5)
+        p.kill()
+        p.communicate(timeout=60)
+        with open(state) as f:
+            step = json.load(f)["step"]
+        self.assertGreater(step, 0)
+        self.assertEqual(step % 3, 0)
+        r = run(args + ["--resume", "--stop-after", "2"])
+        self.assertIn(f"resuming at step {step}", r.stderr)
 
     def test_5_general_distillation_on_a_corpus(self):
         corpus = write_corpus("corpus.txt", documents=40, seed=1)

@@ -43,6 +43,9 @@ void add_train_options(CLI::App* cmd, TrainOptions& o, bool with_output) {
       ->capture_default_str();
   cmd->add_option("--log-every", t.log_every, "steps between metrics.jsonl lines")
       ->capture_default_str();
+  cmd->add_option("--save-every", t.save_every,
+                  "steps between resumable checkpoints in OUTPUT/last (0: at epoch ends only)")
+      ->capture_default_str();
   cmd->add_option("--stop-after", t.stop_after,
                   "stop resumably after this many steps (0: run to the end)")
       ->capture_default_str();
@@ -79,6 +82,7 @@ nlohmann::json train_json(const TrainOptions& o) {
           {"grad_accum", t.grad_accum},
           {"eval_every", t.eval_every},
           {"log_every", t.log_every},
+          {"save_every", t.save_every},
           {"stop_after", t.stop_after},
           {"resume", t.resume},
           {"autocast", o.autocast},

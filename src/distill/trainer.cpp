@@ -210,6 +210,7 @@ TrainSummary train(const TrainConfig& cfg, Objective& obj, data::BatchSource& da
         loss_count = 0;
       }
       if (has_metric && cfg.eval_every > 0 && st.step % cfg.eval_every == 0) evaluate();
+      if (cfg.save_every > 0 && st.step % cfg.save_every == 0) save_last();  // survives a crash
       if (stop_requested() || (cfg.stop_after > 0 && st.step - start_step >= cfg.stop_after)) {
         save_last();
         progress.message(cat(stop_requested() ? "stopped" : "paused", " at step ", st.step,

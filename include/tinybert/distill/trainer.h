@@ -21,11 +21,12 @@ struct TrainConfig {
   double warmup = 0.1;              // fraction of steps
   std::string schedule = "linear";  // linear | constant
   uint64_t seed = 42;
-  int64_t eval_every = 0;  // optimizer steps between evaluations (0: at epoch ends only)
-  int64_t log_every = 20;  // optimizer steps between metrics.jsonl lines
-  int64_t stop_after = 0;  // stop (resumably) after this many optimizer steps in this run
-  bool resume = false;     // continue from OUTPUT/last
-  std::string output;      // the run directory
+  int64_t eval_every = 0;    // optimizer steps between evaluations (0: at epoch ends only)
+  int64_t log_every = 20;    // optimizer steps between metrics.jsonl lines
+  int64_t save_every = 500;  // optimizer steps between last/ checkpoints (0: epoch ends only)
+  int64_t stop_after = 0;    // stop (resumably) after this many optimizer steps in this run
+  bool resume = false;       // continue from OUTPUT/last
+  std::string output;        // the run directory
   c10::Device device = c10::kCPU;
   c10::ScalarType autocast = c10::kFloat;  // bf16/fp16: forward passes in mixed precision
   OptimizerConfig optim;
