@@ -140,3 +140,18 @@ TEST(Parity, BlasPathWhenOneDnnIsOff) {
   check_model("tiny-student-cls", "student");
   at::globalContext().setUserEnabledMkldnn(true);
 }
+
+TEST(Parity, LastLayerAtOnePositionPerSequence) {
+  auto loaded = io::load_model(kFixtures + "/tiny-mlm");
+  torch::NoGradGuard no_grad;
+  auto in = inputs("mlm.input_ids");
+  auto full = loaded.model->bert->forward(in).last_hidden_state;  // (B, T, H)
+  const int64_t B = full.size(0), T = full.size(1);
+  auto pos = (torch::arange(B, torch::kLong) * 7 + 3).remainder(T);  // 3, 10, 17, 0
+  auto at = loaded.model->bert->forward(in, {.last_layer_positions = pos}).last_hidden_state;
+  ASSERT_EQ(at.sizes(), (std::vector<int64_t>{B, 1, full.size(2)}));
+  auto expect = full.index({torch::arange(B, torch::kLong), pos}).unsqueeze(1);
+  const double d = max_diff(at, expect);
+  std::printf("  last layer at one position vs full: max |diff| %.3g\n", d);
+  EXPECT_LE(d, 1e-5);
+}

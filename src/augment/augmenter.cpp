@@ -199,7 +199,7 @@ std::vector<std::vector<std::string>> Augmenter::mlm_candidates(
   for (size_t start = 0; start < order.size(); start += static_cast<size_t>(cfg_.mlm_batch_size)) {
     const size_t end = std::min(order.size(), start + static_cast<size_t>(cfg_.mlm_batch_size));
     std::vector<text::Encoding> enc;
-    std::vector<int64_t> rows, cols;
+    std::vector<int64_t> cols;
     for (size_t i = start; i < end; ++i) {
       text::Encoding e;
       e.ids = inputs[order[i]];
@@ -208,15 +208,15 @@ std::vector<std::vector<std::string>> Augmenter::mlm_candidates(
       e.type_ids.assign(e.ids.size(), 0);
       for (size_t j = first_sep + 1; j < e.ids.size(); ++j) e.type_ids[j] = 1;
       enc.push_back(std::move(e));
-      rows.push_back(static_cast<int64_t>(i - start));
       cols.push_back(static_cast<int64_t>(mask_positions[order[i]]));
     }
-    auto hidden = mlm_->bert->forward(data::to_inputs(enc, tok_.vocab().pad_id, device))
-                      .last_hidden_state;  // (B, T, H)
-    auto at_mask = hidden.index(
-        {torch::tensor(rows, opts).to(device), torch::tensor(cols, opts).to(device)});  // (B, H)
-    auto logits = mlm_->cls->predictions->forward(at_mask);                             // (B, V)
-    auto top = std::get<1>(logits.topk(cfg_.k, 1)).to(torch::kCPU).contiguous();        // (B, K)
+    // the last layer only at the masked position: the rest of its output is never read
+    auto at_mask = mlm_->bert
+                       ->forward(data::to_inputs(enc, tok_.vocab().pad_id, device),
+                                 {.last_layer_positions = torch::tensor(cols, opts).to(device)})
+                       .last_hidden_state.squeeze(1);                             // (B, H)
+    auto logits = mlm_->cls->predictions->forward(at_mask);                       // (B, V)
+    auto top = std::get<1>(logits.topk(cfg_.k, 1)).to(torch::kCPU).contiguous();  // (B, K)
     ++mlm_forwards_;
     const int64_t* ids = top.data_ptr<int64_t>();
     for (size_t i = start; i < end; ++i)

@@ -108,36 +108,40 @@ bool BertSelfAttentionImpl::fused() const {
 }
 
 torch::Tensor BertSelfAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask_bias,
-                                             torch::Tensor* scores_out, torch::Tensor* probs_out) {
+                                             torch::Tensor* scores_out, torch::Tensor* probs_out,
+                                             const torch::Tensor& queries) {
   const int64_t B = x.size(0), T = x.size(1);
-  torch::Tensor q, k, v;  // (B, heads, T, d) each
-  if (!torch::GradMode::is_enabled() && fused()) {
+  const int64_t Tq = queries.defined() ? queries.size(1) : T;
+  torch::Tensor q, k, v;  // (B, heads, Tq|T, d)
+  if (!queries.defined() && !torch::GradMode::is_enabled() && fused()) {
     auto qkv = linear(x, qkv_weight_, qkv_bias_)  // (B, T, 3H)
                    .view({B, T, 3, heads, head_size})
                    .permute({2, 0, 3, 1, 4});  // (3, B, heads, T, d)
     q = qkv[0], k = qkv[1], v = qkv[2];
   } else {
-    auto project = [&](torch::nn::Linear& lin) {  // (B, T, H) -> (B, heads, T, d)
-      return linear(x, lin->weight, lin->bias).view({B, T, heads, head_size}).transpose(1, 2);
+    auto project = [&](torch::nn::Linear& lin, const torch::Tensor& in) {  // -> (B, heads, n, d)
+      return linear(in, lin->weight, lin->bias)
+          .view({B, in.size(1), heads, head_size})
+          .transpose(1, 2);
     };
-    q = project(query), k = project(key), v = project(value);
+    q = project(query, queries.defined() ? queries : x), k = project(key, x), v = project(value, x);
   }
   const double scale = 1.0 / std::sqrt(double(head_size));
-  torch::Tensor scores;  // (B, heads, T, T)
+  torch::Tensor scores;  // (B, heads, Tq, T)
   if (mask_bias.defined()) {
     // one pass: mask + scale * q k^T
     auto bias = mask_bias.expand({B, heads, 1, T}).reshape({B * heads, 1, T});
-    scores = torch::baddbmm(bias, q.reshape({B * heads, T, head_size}),
+    scores = torch::baddbmm(bias, q.reshape({B * heads, Tq, head_size}),
                             k.reshape({B * heads, T, head_size}).transpose(1, 2), 1.0, scale)
-                 .view({B, heads, T, T});
+                 .view({B, heads, Tq, T});
   } else {
     scores = torch::matmul(q, k.transpose(-1, -2)).mul_(scale);
   }
   if (scores_out) *scores_out = scores;
-  auto probs = torch::softmax(scores, -1);  // (B, heads, T, T)
+  auto probs = torch::softmax(scores, -1);  // (B, heads, Tq, T)
   if (probs_out) *probs_out = probs;
-  auto ctx = torch::matmul(dropout(probs), v);                    // (B, heads, T, d)
-  return ctx.transpose(1, 2).reshape({B, T, heads * head_size});  // (B, T, H)
+  auto ctx = torch::matmul(dropout(probs), v);                     // (B, heads, Tq, d)
+  return ctx.transpose(1, 2).reshape({B, Tq, heads * head_size});  // (B, Tq, H)
 }
 
 BertResidualOutputImpl::BertResidualOutputImpl(int64_t in, const BertConfig& c)
@@ -178,9 +182,11 @@ BertLayerImpl::BertLayerImpl(const BertConfig& c)
 }
 
 torch::Tensor BertLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& mask_bias,
-                                     torch::Tensor* scores_out, torch::Tensor* probs_out) {
-  auto a = attention->output(attention->self(x, mask_bias, scores_out, probs_out), x);  // (B, T, H)
-  return output(intermediate(a), a);                                                    // (B, T, H)
+                                     torch::Tensor* scores_out, torch::Tensor* probs_out,
+                                     const torch::Tensor& queries) {
+  auto a = attention->output(attention->self(x, mask_bias, scores_out, probs_out, queries),
+                             queries.defined() ? queries : x);  // (B, Tq, H)
+  return output(intermediate(a), a);                            // (B, Tq, H)
 }
 
 BertEncoderImpl::BertEncoderImpl(const BertConfig& c) {
@@ -220,16 +226,22 @@ BertOutput BertModelImpl::forward(const BertInputs& in, const ForwardOptions& op
   const int64_t layers = opt.max_layers < 0 ? config.num_hidden_layers
                                             : std::min(opt.max_layers, config.num_hidden_layers);
   for (int64_t l = 0; l < layers; ++l) {
-    torch::Tensor scores, probs;
-    x = encoder->layer[l]->as<BertLayerImpl>()->forward(x, mask_bias,
-                                                        opt.attention_scores ? &scores : nullptr,
-                                                        opt.attention_probs ? &probs : nullptr);
+    torch::Tensor scores, probs, queries;
+    if (l == layers - 1 && opt.last_layer_positions.defined()) {
+      const auto& pos = opt.last_layer_positions;                                     // (B)
+      queries = x.gather(1, pos.view({-1, 1, 1}).expand({x.size(0), 1, x.size(2)}));  // (B, 1, H)
+    }
+    x = encoder->layer[l]->as<BertLayerImpl>()->forward(
+        x, mask_bias, opt.attention_scores ? &scores : nullptr,
+        opt.attention_probs ? &probs : nullptr, queries);
     if (opt.hidden_states) out.hidden_states.push_back(x);
     if (opt.attention_scores) out.attention_scores.push_back(scores);
     if (opt.attention_probs) out.attention_probs.push_back(probs);
   }
   out.last_hidden_state = x;
-  if (pooler && opt.heads && layers == config.num_hidden_layers) out.pooled = pooler(x);
+  if (pooler && opt.heads && layers == config.num_hidden_layers &&
+      !opt.last_layer_positions.defined())
+    out.pooled = pooler(x);
   return out;
 }
 

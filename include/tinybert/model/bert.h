@@ -29,6 +29,10 @@ struct ForwardOptions {
   bool attention_probs = false;   // softmax of the above, per layer
   int64_t max_layers = -1;        // run only the first N layers (-1: all); for distillation
   bool heads = true;              // run the pooler and task heads (off: encoder outputs only)
+  // (B) int64: the last layer runs its queries and feed-forward only at this position of each
+  // sequence (keys and values everywhere), so last_hidden_state is (B, 1, H); no pooler. For
+  // masked-LM predictions at one position, as augmentation asks.
+  torch::Tensor last_layer_positions;
 };
 
 struct BertOutput {
@@ -66,9 +70,11 @@ TORCH_MODULE(BertEmbeddings);
 class BertSelfAttentionImpl : public torch::nn::Module {
  public:
   explicit BertSelfAttentionImpl(const BertConfig& c);
-  // x (B, T, H), mask_bias (B, 1, 1, T) additive; fills scores/probs when asked.
+  // x (B, T, H), mask_bias (B, 1, 1, T) additive; fills scores/probs when asked. `queries`
+  // (B, Tq, H), when given, are attended from instead of x: the output is (B, Tq, H).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask_bias,
-                        torch::Tensor* scores_out, torch::Tensor* probs_out);
+                        torch::Tensor* scores_out, torch::Tensor* probs_out,
+                        const torch::Tensor& queries = {});
   // Moves the query, key and value weights into one (3H, H) matrix they become views of, so
   // that inference runs one GEMM instead of three; parameters and checkpoints are unchanged.
   void fuse_qkv();
@@ -113,8 +119,10 @@ TORCH_MODULE(BertIntermediate);
 class BertLayerImpl : public torch::nn::Module {
  public:
   explicit BertLayerImpl(const BertConfig& c);
+  // (B, T, H) -> (B, T, H), or (B, Tq, H) at the given queries (see BertSelfAttention).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask_bias,
-                        torch::Tensor* scores_out, torch::Tensor* probs_out);
+                        torch::Tensor* scores_out, torch::Tensor* probs_out,
+                        const torch::Tensor& queries = {});
   BertAttention attention;
   BertIntermediate intermediate;
   BertResidualOutput output;
