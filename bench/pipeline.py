@@ -99,8 +99,9 @@ class Pipeline:
             cmd += ["--device", self.a.device]
         if "--output" in cmd and args[0] in ("pretrain", "finetune", "distill"):
             # a training step killed part-way continues from its last checkpoint
-            out = cmd[cmd.index("--output") + 1]
-            if any(os.path.exists(os.path.join(out, d, "last", "trainer_state.json")) for d in ("", "intermediate")):
+            output = cmd[cmd.index("--output") + 1]
+            if any(os.path.exists(os.path.join(output, d, "last", "trainer_state.json"))
+                   for d in ("", "intermediate")):
                 cmd.append("--resume")
         print("  $ " + " ".join(cmd), flush=True)
         if out:

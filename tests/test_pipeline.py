@@ -1,0 +1,54 @@
+"""bench/pipeline.py's step runner with the real tinybert: a training step stopped part-way is
+continued (the runner adds --resume when the step's output holds a checkpoint), --autocast reaches
+the command, and a step's stdout lands in its `out` file. Usage: test_pipeline.py BIN FIXTURES"""
+import json
+import os
+import shutil
+import sys
+import tempfile
+import types
+import unittest
+
+BIN, FIX = sys.argv[1], sys.argv[2]
+del sys.argv[1:]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
+import pipeline  # noqa: E402
+
+TMP = tempfile.mkdtemp(prefix="tinybert-pipeline-")
+
+
+class StepRunner(unittest.TestCase):
+    def test_stopped_training_step_resumes_and_stdout_is_kept(self):
+        corpus = os.path.join(TMP, "corpus.txt")
+        with open(corpus, "w") as f:
+            for d in range(12):
+                f.write("".join(f"the {d} cat sat on mat number {i} today .\n" for i in range(8)) + "\n")
+        p = pipeline.Pipeline(types.SimpleNamespace(preset="smoke", run=os.path.join(TMP, "run"), bin=BIN,
+                                                    device="cpu", autocast="bf16", publish=False))
+        out = os.path.join(TMP, "mlm")
+        args = ["pretrain", "--corpus", corpus, "--model-config", os.path.join(FIX, "tiny-mlm", "config.json"),
+                "--vocab", os.path.join(FIX, "vocab.txt"), "--output", out, "--save-every", "2",
+                *p.train_common(1e-3, 2, 32, batch=4)]
+        p.tb(*args, "--stop-after", "3", out=os.path.join(TMP, "first.json"))
+        with open(os.path.join(out, "last", "trainer_state.json")) as f:
+            self.assertEqual(json.load(f)["step"], 3)
+        self.assertFalse(os.path.exists(os.path.join(out, "summary.json")))
+        p.tb(*args, out=os.path.join(TMP, "second.json"))  # without --resume it would refuse the directory
+        with open(os.path.join(out, "summary.json")) as f:
+            summary = json.load(f)
+        with open(os.path.join(out, "run_config.json")) as f:
+            config = json.load(f)
+        self.assertEqual(config["autocast"], "bf16")
+        self.assertTrue(config["resume"])
+        print(f"stopped at step 3, resumed, finished at step {summary['steps']}")
+        self.assertGreater(summary["steps"], 3)
+        with open(os.path.join(TMP, "second.json")) as f:  # the command's stdout, kept as the step's output
+            self.assertIn("best", f.read())
+
+
+def tearDownModule():
+    shutil.rmtree(TMP, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
