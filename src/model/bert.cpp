@@ -2,7 +2,6 @@
 #include "tinybert/model/bert.h"
 
 #include <ATen/Context.h>
-#include <torch/nn/functional/normalization.h>
 #include <torch/nn/init.h>
 
 #include <cmath>
