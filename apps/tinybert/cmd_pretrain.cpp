@@ -1,5 +1,6 @@
-// tinybert pretrain: masked-LM pre-training of a BERT from random init (or continued from a
-// model) on a plain-text corpus, with sequence packing; writes a BertForMaskedLM directory.
+// tinybert pretrain: masked-LM (and optionally next-sentence) pre-training of a BERT from random
+// init or continued from a model, on a plain-text corpus with sequence packing; writes a
+// BertForMaskedLM directory, or BertForPreTraining with --nsp.
 #include <torch/torch.h>
 
 #include <filesystem>
@@ -16,7 +17,7 @@ Runner add_pretrain(CLI::App& app) {
   struct Options {
     std::string corpus, eval_corpus, model_config, model, vocab;
     double mask_prob = 0.15;
-    bool whole_word = false;
+    bool whole_word = false, nsp = false;
     TrainOptions t;
   };
   auto o = std::make_shared<Options>();
@@ -35,6 +36,9 @@ Runner add_pretrain(CLI::App& app) {
   cmd->add_option("--mask-prob", o->mask_prob, "fraction of tokens predicted")
       ->capture_default_str();
   cmd->add_flag("--whole-word-mask", o->whole_word, "mask whole words (all their pieces) together");
+  cmd->add_flag("--nsp", o->nsp,
+                "also train next-sentence prediction on sentence pairs cut from the corpus "
+                "(BERT's second objective; trains the pooler): writes BertForPreTraining");
   add_train_options(cmd, o->t);
   return [o]() {
     if (o->model.empty() == o->model_config.empty())
@@ -47,23 +51,25 @@ Runner add_pretrain(CLI::App& app) {
                      {"model", o->model},
                      {"vocab", o->vocab},
                      {"mask_prob", o->mask_prob},
-                     {"whole_word_mask", o->whole_word}});
+                     {"whole_word_mask", o->whole_word},
+                     {"nsp", o->nsp}});
     print_settings("pretrain", settings);
     c10::Device device = start_runtime(o->t.common);
     o->t.train = train_config(o->t, device);
     distill::install_stop_handlers();
+    const auto architecture =
+        o->nsp ? model::Architecture::PreTraining : model::Architecture::MaskedLM;
     model::AutoBert m{nullptr};
     std::optional<text::Tokenizer> tok;
     if (!o->model.empty()) {
-      auto loaded = io::load_model(o->model, {.architecture = model::Architecture::MaskedLM,
-                                              .device = device,
-                                              .seed = o->t.train.seed});
+      auto loaded = io::load_model(
+          o->model, {.architecture = architecture, .device = device, .seed = o->t.train.seed});
       std::cerr << loaded.report.summary();
       m = loaded.model;
       tok = text::Tokenizer::from_dir(o->model);
     } else {
       auto cfg = model::BertConfig::load(o->model_config);
-      cfg.architecture = model::Architecture::MaskedLM;
+      cfg.architecture = architecture;
       torch::manual_seed(o->t.train.seed);
       m = model::AutoBert(cfg);
       model::init_weights(*m, cfg);
@@ -74,12 +80,13 @@ Runner add_pretrain(CLI::App& app) {
       fail("--max-length ", o->t.max_length, " exceeds the model's max_position_embeddings ",
            m->config.max_position_embeddings);
     data::CorpusSource source(o->corpus, *tok, o->t.max_length, o->t.train.batch_size,
-                              o->t.train.seed, device);
+                              o->t.train.seed, device, o->nsp);
     std::cerr << "corpus: " << o->corpus << ": " << source.sequences()
-              << " packed sequences of up to " << o->t.max_length << " tokens\n";
+              << (o->nsp ? " sentence pairs" : " packed sequences") << " of up to "
+              << o->t.max_length << " tokens\n";
     std::optional<data::CorpusSource> eval;
     if (!o->eval_corpus.empty())
-      eval.emplace(o->eval_corpus, *tok, o->t.max_length, o->t.eval_batch_size, 0, device);
+      eval.emplace(o->eval_corpus, *tok, o->t.max_length, o->t.eval_batch_size, 0, device, o->nsp);
     distill::PretrainObjective obj(m, *tok, o->mask_prob, o->whole_word, eval ? &*eval : nullptr,
                                    device);
     auto summary = distill::train(o->t.train, obj, source, settings);

@@ -111,19 +111,20 @@ void DatasetSource::skip(int64_t batches) {
 
 CorpusSource::CorpusSource(std::string path, const text::Tokenizer& tok, size_t max_length,
                            int64_t batch_size, uint64_t seed, c10::Device device,
-                           size_t chunk_sequences)
+                           bool next_sentence, size_t chunk_sequences)
     : path_(std::move(path)),
       tok_(tok),
       max_length_(max_length),
       batch_size_(batch_size),
       seed_(seed),
       device_(device),
+      next_sentence_(next_sentence),
       chunk_sequences_(chunk_sequences) {
   if (max_length_ < 8) fail("--max-length ", max_length_, " is too short for corpus sequences");
   // One streaming pass to count sequences, so the schedule and progress know the epoch length.
   start_epoch(0);
-  text::Encoding e;
-  while (read_sequence(e)) ++sequences_;
+  Packed p;
+  while (read_sequence(p)) ++sequences_;
   if (sequences_ == 0)
     fail(path_, ": no text (expected one sentence a line, blank line between documents)");
   batches_ = (sequences_ + batch_size_ - 1) / batch_size_;
@@ -134,22 +135,29 @@ void CorpusSource::start_epoch(int64_t epoch) {
   in_ = std::ifstream(path_);
   if (!in_) fail("cannot open corpus ", path_);
   line_no_ = 0;
+  document_ = 0;
   pending_.clear();
   chunk_.clear();
+  chunk_labels_.clear();
   chunk_pos_ = 0;
   chunk_index_ = 0;
 }
 
-bool CorpusSource::read_sequence(text::Encoding& out) {
-  const size_t budget = max_length_ - 2;
-  std::vector<int32_t> ids = std::move(pending_);
+bool CorpusSource::read_sequence(Packed& out) {
+  // room for [CLS] ... [SEP], and one more [SEP] between the halves of a sentence pair
+  const size_t budget = max_length_ - (next_sentence_ ? 3 : 2);
+  out.ids = std::move(pending_);
   pending_.clear();
-  if (ids.size() > budget) ids.resize(budget);
+  out.starts.assign(out.ids.empty() ? 0 : 1, 0);
+  out.document = document_;
+  if (out.ids.size() > budget) out.ids.resize(budget);
   std::string line;
   while (std::getline(in_, line)) {
     ++line_no_;
     if (line.empty() || line == "\r") {  // document boundary: never pack across it
-      if (!ids.empty()) break;
+      ++document_;
+      if (!out.ids.empty()) break;
+      out.document = document_;
       continue;
     }
     std::vector<int32_t> sentence;
@@ -159,44 +167,104 @@ bool CorpusSource::read_sequence(text::Encoding& out) {
       fail(path_, " line ", line_no_, ": ", e.what());
     }
     if (sentence.empty()) continue;
-    if (!ids.empty() && ids.size() + sentence.size() > budget) {
+    if (!out.ids.empty() && out.ids.size() + sentence.size() > budget) {
       pending_ = std::move(sentence);
       break;
     }
-    ids.insert(ids.end(), sentence.begin(), sentence.end());
-    if (ids.size() >= budget) {
-      ids.resize(budget);
+    out.starts.push_back(out.ids.size());
+    out.ids.insert(out.ids.end(), sentence.begin(), sentence.end());
+    if (out.ids.size() >= budget) {
+      out.ids.resize(budget);
       break;
     }
   }
-  if (ids.empty()) return false;
-  out.ids.clear();
-  out.ids.push_back(tok_.vocab().cls_id);
-  out.ids.insert(out.ids.end(), ids.begin(), ids.end());
-  out.ids.push_back(tok_.vocab().sep_id);
-  out.type_ids.assign(out.ids.size(), 0);
-  return true;
+  return !out.ids.empty();
+}
+
+std::pair<text::Encoding, int64_t> CorpusSource::sentence_pair(const std::vector<Packed>& packed,
+                                                               size_t i,
+                                                               std::mt19937_64& rng) const {
+  const Packed& p = packed[i];
+  const size_t budget = max_length_ - 3;
+  // A ends at a sentence boundary; a sequence of one (long) sentence is cut in its middle.
+  const size_t cut = p.starts.size() >= 2 ? p.starts[1 + rng() % (p.starts.size() - 1)]
+                                          : std::max<size_t>(1, p.ids.size() / 2);
+  std::vector<int32_t> a(p.ids.begin(), p.ids.begin() + cut), b;
+  int64_t label = rng() % 2;
+  const Packed* other = nullptr;
+  for (int tries = 0; label == 1 && !other && tries < 16; ++tries) {
+    const Packed& q = packed[rng() % packed.size()];
+    if (q.document != p.document) other = &q;
+  }
+  if (!other) label = 0;  // a chunk of one document: nothing to draw a random B from
+  if (label == 0) {
+    b.assign(p.ids.begin() + cut, p.ids.end());
+  } else {
+    // Whole sentences of the other document, as long as the true continuation would have been.
+    const size_t target = std::max<size_t>(1, p.ids.size() - cut), room = budget - a.size();
+    size_t s = rng() % other->starts.size();
+    for (; s < other->starts.size(); ++s) {
+      const size_t from = other->starts[s];
+      const size_t to = s + 1 < other->starts.size() ? other->starts[s + 1] : other->ids.size();
+      if (!b.empty() && b.size() + (to - from) > target) break;
+      b.insert(b.end(), other->ids.begin() + from,
+               other->ids.begin() + std::min(to, from + room - b.size()));
+      if (b.size() >= target) break;
+    }
+  }
+  const auto& v = tok_.vocab();
+  text::Encoding e;
+  e.ids.push_back(v.cls_id);
+  e.ids.insert(e.ids.end(), a.begin(), a.end());
+  e.ids.push_back(v.sep_id);
+  e.type_ids.assign(e.ids.size(), 0);
+  e.ids.insert(e.ids.end(), b.begin(), b.end());
+  e.ids.push_back(v.sep_id);
+  e.type_ids.resize(e.ids.size(), 1);
+  return {std::move(e), label};
 }
 
 bool CorpusSource::fill_chunk() {
   chunk_.clear();
+  chunk_labels_.clear();
   chunk_pos_ = 0;
-  text::Encoding e;
-  while (chunk_.size() < chunk_sequences_ && read_sequence(e)) chunk_.push_back(e);
+  std::vector<Packed> packed;
+  Packed p;
+  while (packed.size() < chunk_sequences_ && read_sequence(p)) packed.push_back(std::move(p));
   std::mt19937_64 rng(seed_ * 1000003ull + static_cast<uint64_t>(epoch_) * 7919ull +
                       chunk_index_++);
-  std::shuffle(chunk_.begin(), chunk_.end(), rng);
+  std::vector<size_t> order(packed.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), rng);
+  for (size_t i : order) {
+    if (next_sentence_) {
+      auto [e, label] = sentence_pair(packed, i, rng);
+      chunk_.push_back(std::move(e));
+      chunk_labels_.push_back(label);
+    } else {
+      text::Encoding e;
+      e.ids.push_back(tok_.vocab().cls_id);
+      e.ids.insert(e.ids.end(), packed[i].ids.begin(), packed[i].ids.end());
+      e.ids.push_back(tok_.vocab().sep_id);
+      e.type_ids.assign(e.ids.size(), 0);
+      chunk_.push_back(std::move(e));
+    }
+  }
   return !chunk_.empty();
 }
 
 std::optional<TrainBatch> CorpusSource::next() {
   std::vector<text::Encoding> batch;
+  std::vector<int64_t> labels;
   while (static_cast<int64_t>(batch.size()) < batch_size_) {
     if (chunk_pos_ >= chunk_.size() && !fill_chunk()) break;
+    if (next_sentence_) labels.push_back(chunk_labels_[chunk_pos_]);
     batch.push_back(std::move(chunk_[chunk_pos_++]));
   }
   if (batch.empty()) return std::nullopt;
-  return TrainBatch{to_inputs(batch, tok_.vocab().pad_id, device_), {}, {}};
+  TrainBatch b{to_inputs(batch, tok_.vocab().pad_id, device_), {}, {}};
+  if (next_sentence_) b.labels = torch::tensor(labels, torch::kLong).to(device_);
+  return b;
 }
 
 void CorpusSource::skip(int64_t batches) {

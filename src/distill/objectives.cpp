@@ -268,26 +268,45 @@ at::Tensor PretrainObjective::mask(at::Tensor& ids, const at::Tensor& attention_
   return labels.to(device_);
 }
 
-std::pair<at::Tensor, int64_t> PretrainObjective::masked_lm(const model::BertInputs& in,
-                                                            const at::Tensor& labels) {
-  auto hidden = model_->bert->forward(in).last_hidden_state;  // (B, T, H)
-  auto where = labels.ne(-100);                               // (B, T)
-  auto logits =
-      model_->cls->predictions->forward(hidden.index({where})).to(torch::kFloat);  // (M, V)
-  auto target = labels.index({where});                                             // (M)
-  if (target.numel() == 0) return {hidden.sum() * 0, 0};
-  auto loss = torch::cross_entropy_loss(logits, target);
-  return {loss, logits.argmax(-1).eq(target).sum().item<int64_t>()};
+PretrainObjective::Step PretrainObjective::forward(const model::BertInputs& in,
+                                                   const at::Tensor& mlm_labels,
+                                                   const at::Tensor& nsp_labels) {
+  const bool nsp = nsp_labels.defined();
+  if (nsp && !model_->cls->seq_relationship)
+    fail("next-sentence pairs need a BertForPreTraining model (this one has no NSP head)");
+  auto out = model_->bert->forward(in, {.heads = nsp});  // (B, T, H), pooled (B, H)
+  Step r;
+  auto where = mlm_labels.ne(-100);         // (B, T)
+  auto target = mlm_labels.index({where});  // (M)
+  r.mlm_count = target.numel();
+  if (r.mlm_count == 0) {
+    r.mlm_loss = out.last_hidden_state.sum() * 0;
+  } else {
+    auto logits = model_->cls->predictions->forward(out.last_hidden_state.index({where}))
+                      .to(torch::kFloat);  // (M, V)
+    r.mlm_loss = torch::cross_entropy_loss(logits, target);
+    r.mlm_correct = logits.argmax(-1).eq(target).sum().item<int64_t>();
+  }
+  if (nsp) {
+    auto logits = model_->cls->seq_relationship->forward(out.pooled).to(torch::kFloat);  // (B, 2)
+    r.nsp_loss = torch::cross_entropy_loss(logits, nsp_labels);
+    r.nsp_correct = logits.argmax(-1).eq(nsp_labels).sum().item<int64_t>();
+  }
+  return r;
 }
 
 LossTerms PretrainObjective::loss(const data::TrainBatch& batch) {
   auto in = batch.inputs;
   in.input_ids = in.input_ids.clone();
   auto labels = mask(in.input_ids, in.attention_mask, at::detail::getDefaultCPUGenerator());
-  auto [loss, correct] = masked_lm(in, labels);
-  const auto n = labels.ne(-100).sum().item<int64_t>();
-  return {loss,
-          {{"mlm_loss", loss.item<double>()}, {"mlm_accuracy", n ? double(correct) / n : 0.0}}};
+  auto r = forward(in, labels, batch.labels);
+  std::map<std::string, double> metrics{
+      {"mlm_loss", r.mlm_loss.item<double>()},
+      {"mlm_accuracy", r.mlm_count ? double(r.mlm_correct) / r.mlm_count : 0.0}};
+  if (!r.nsp_loss.defined()) return {r.mlm_loss, metrics};
+  metrics["nsp_loss"] = r.nsp_loss.item<double>();
+  metrics["nsp_accuracy"] = double(r.nsp_correct) / batch.size();
+  return {r.mlm_loss + r.nsp_loss, metrics};
 }
 
 std::map<std::string, double> PretrainObjective::evaluate() {
@@ -297,21 +316,31 @@ std::map<std::string, double> PretrainObjective::evaluate() {
   torch::NoGradGuard no_grad;
   auto gen =
       at::make_generator<at::CPUGeneratorImpl>(12345);  // the same masking at every evaluation
-  double loss_sum = 0;
-  int64_t correct = 0, total = 0;
+  double mlm_loss = 0, nsp_loss = 0;
+  int64_t mlm_correct = 0, mlm_total = 0, nsp_correct = 0, sequences = 0;
   eval_->start_epoch(0);
   while (auto batch = eval_->next()) {
     auto in = batch->inputs;
     auto labels = mask(in.input_ids, in.attention_mask, gen);
-    auto [loss, c] = masked_lm(in, labels);
-    const auto n = labels.ne(-100).sum().item<int64_t>();
-    loss_sum += loss.item<double>() * n;
-    correct += c;
-    total += n;
+    auto r = forward(in, labels, batch->labels);
+    mlm_loss += r.mlm_loss.item<double>() * r.mlm_count;
+    mlm_correct += r.mlm_correct;
+    mlm_total += r.mlm_count;
+    if (r.nsp_loss.defined()) {
+      nsp_loss += r.nsp_loss.item<double>() * batch->size();
+      nsp_correct += r.nsp_correct;
+      sequences += batch->size();
+    }
   }
   model_->train(was_training);
-  if (total == 0) fail("the evaluation corpus has no maskable tokens");
-  return {{"mlm_accuracy", double(correct) / total}, {"mlm_loss", loss_sum / total}};
+  if (mlm_total == 0) fail("the evaluation corpus has no maskable tokens");
+  std::map<std::string, double> m{{"mlm_accuracy", double(mlm_correct) / mlm_total},
+                                  {"mlm_loss", mlm_loss / mlm_total}};
+  if (sequences) {
+    m["nsp_accuracy"] = double(nsp_correct) / sequences;
+    m["nsp_loss"] = nsp_loss / sequences;
+  }
+  return m;
 }
 
 NamedParams PretrainObjective::trainable() {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <fstream>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -81,10 +82,16 @@ class DatasetSource : public BatchSource {
 // A plain-text corpus (one sentence a line, blank line between documents), streamed: sentences of
 // a document are packed into sequences of up to max_length tokens, read in chunks that are
 // shuffled within themselves, so a corpus larger than memory works.
+//
+// With next_sentence (BERT's NSP objective), each packed sequence is cut at a sentence boundary
+// into A and B, and half of the time B is replaced by text of the same length from another
+// document of the chunk: [CLS] A [SEP] B [SEP], labels 0 (B follows A) or 1 (B is random), as
+// HF's next_sentence_label. The pairing is drawn anew each epoch.
 class CorpusSource : public BatchSource {
  public:
   CorpusSource(std::string path, const text::Tokenizer& tok, size_t max_length, int64_t batch_size,
-               uint64_t seed, c10::Device device, size_t chunk_sequences = 8192);
+               uint64_t seed, c10::Device device, bool next_sentence = false,
+               size_t chunk_sequences = 8192);
   int64_t batches_per_epoch() const override { return batches_; }
   int64_t sequences() const { return sequences_; }
   void start_epoch(int64_t epoch) override;
@@ -92,20 +99,29 @@ class CorpusSource : public BatchSource {
   void skip(int64_t batches) override;
 
  private:
-  bool read_sequence(text::Encoding& out);  // next packed sequence; false at end of file
+  struct Packed {                // sentences of one document, without special tokens
+    std::vector<int32_t> ids;    // (L)
+    std::vector<size_t> starts;  // offset of each sentence in ids, starts[0] == 0
+    int64_t document = 0;
+  };
+  bool read_sequence(Packed& out);  // next packed sequence; false at end of file
   bool fill_chunk();
+  std::pair<text::Encoding, int64_t> sentence_pair(const std::vector<Packed>& packed, size_t i,
+                                                   std::mt19937_64& rng) const;
   std::string path_;
   const text::Tokenizer& tok_;
   size_t max_length_;
   int64_t batch_size_;
   uint64_t seed_;
   c10::Device device_;
+  bool next_sentence_;
   size_t chunk_sequences_;
-  int64_t sequences_ = 0, batches_ = 0, epoch_ = 0, chunk_index_ = 0;
+  int64_t sequences_ = 0, batches_ = 0, epoch_ = 0, chunk_index_ = 0, document_ = 0;
   std::ifstream in_;
   size_t line_no_ = 0;
   std::vector<int32_t> pending_;  // tokens of a sentence that did not fit the previous sequence
   std::vector<text::Encoding> chunk_;
+  std::vector<int64_t> chunk_labels_;  // NSP labels, parallel to chunk_
   size_t chunk_pos_ = 0;
 };
 

@@ -101,7 +101,9 @@ class PredictionObjective : public Objective {
 
 // Masked-LM pre-training (BERT): 15% of the non-special tokens (or of the whole words) are
 // predicted; of those 80% become [MASK], 10% a random token, 10% stay. The loss and the logits
-// are computed at the selected positions only.
+// are computed at the selected positions only. A BertForPreTraining model fed sentence pairs
+// with labels (CorpusSource's next_sentence) also learns next-sentence prediction; the two
+// losses are summed, as in BERT.
 class PretrainObjective : public Objective {
  public:
   PretrainObjective(model::AutoBert model, const text::Tokenizer& tok, double mask_prob,
@@ -109,7 +111,7 @@ class PretrainObjective : public Objective {
   NamedParams trainable() override;
   void train_mode(bool on) override { model_->train(on); }
   LossTerms loss(const data::TrainBatch& batch) override;
-  // MLM accuracy and loss on the held-out corpus, with a fixed masking.
+  // MLM (and NSP) accuracy and loss on the held-out corpus, with a fixed masking.
   std::map<std::string, double> evaluate() override;
   std::string main_metric() const override { return eval_ ? "mlm_accuracy" : ""; }
   void save(const std::string& dir) override;
@@ -119,8 +121,13 @@ class PretrainObjective : public Objective {
   at::Tensor mask(at::Tensor& ids, const at::Tensor& attention_mask, at::Generator gen);
 
  private:
-  // Loss and correct-prediction count at the selected positions.
-  std::pair<at::Tensor, int64_t> masked_lm(const model::BertInputs& in, const at::Tensor& labels);
+  struct Step {
+    at::Tensor mlm_loss, nsp_loss;  // nsp_loss undefined without NSP labels
+    int64_t mlm_correct = 0, mlm_count = 0, nsp_correct = 0;
+  };
+  // Losses and correct-prediction counts: MLM at the selected positions, NSP per sequence.
+  Step forward(const model::BertInputs& in, const at::Tensor& mlm_labels,
+               const at::Tensor& nsp_labels);
   model::AutoBert model_;
   const text::Tokenizer& tok_;
   double mask_prob_;
