@@ -48,10 +48,13 @@ int main(int argc, char** argv) {
   std::string text = "data/brown.txt", model = std::string(TINYBERT_FIXTURES) + "/tiny-mlm";
   size_t n = 1000;
   int threads = 0;
+  int64_t mlm_batch = augment::AugmentConfig{}.mlm_batch_size;
   app.add_option("--text", text, "one sentence a line")->capture_default_str();
   app.add_option("--rows", n, "sentences to augment")->capture_default_str();
   app.add_option("--model", model, "masked-LM model")->capture_default_str();
   app.add_option("--threads", threads, "0: one per core")->capture_default_str();
+  app.add_option("--mlm-batch", mlm_batch, "masked inputs per MLM forward (tinybert's side)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   runtime::tune_allocator();
   try {
@@ -64,19 +67,23 @@ int main(int argc, char** argv) {
       if (!l.empty()) rows.push_back(l);
     auto loaded = io::load_model(model);
     auto tok = text::Tokenizer::from_dir(model);
-    augment::Augmenter fast(loaded.model, tok, {});  // the CLI defaults
-    augment::Augmenter slow(loaded.model, tok, {.mlm_batch_size = 1, .cache_neighbours = false});
+    augment::Augmenter fast(loaded.model, tok, {.mlm_batch_size = mlm_batch});  // CLI defaults
+    augment::Augmenter slow(
+        loaded.model, tok,
+        {.mlm_batch_size = 1, .cache_neighbours = false, .parallel_batches = false});
     size_t vf = 0, vs = 0;
     double tf = run(fast, rows, 256, vf);  // --chunk-rows default
     double ts = run(slow, rows, 1, vs);
     std::printf("%zu sentences from %s, model %s, %d threads, N_a 20, K 15\n", rows.size(),
                 text.c_str(), model.c_str(), at::get_num_threads());
     std::printf(
-        "  tinybert (batched words and sentences, cached neighbours): %.2f s, %.1f rows/s, %ld MLM "
+        "  tinybert (batched words and sentences, batches side by side, cached neighbours): %.2f "
+        "s, %.1f rows/s, %ld MLM "
         "forwards\n",
         tf, rows.size() / tf, long(fast.mlm_forwards()));
     std::printf(
-        "  baseline (one sentence, one word per forward, no cache):   %.2f s, %.1f rows/s, %ld MLM "
+        "  baseline (one sentence, one word per forward on all threads, no cache): %.2f s, %.1f "
+        "rows/s, %ld MLM "
         "forwards\n",
         ts, rows.size() / ts, long(slow.mlm_forwards()));
     std::printf("speed-up: %.1fx (tries made: %zu and %zu)\n", ts / tf, vf, vs);

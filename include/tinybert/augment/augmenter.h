@@ -26,6 +26,9 @@ struct AugmentConfig {
   int64_t k = 15;                // K: candidates per word
   int64_t mlm_batch_size = 128;  // masked inputs per MLM forward (1: the reference's one at a time)
   bool cache_neighbours = true;
+  // CPU: run MLM batches side by side, one single-threaded worker per thread (off: one batch at
+  // a time on all threads, as the reference runs its forwards)
+  bool parallel_batches = true;
   int64_t max_length = 256;  // masked input "[CLS] masked [SEP] original [SEP]" is cut to this
 };
 
