@@ -1,14 +1,14 @@
 #!/usr/bin/python3
 """The TinyBERT pipeline end to end on the offline data (scripts/fetch_data.sh), every step a
-`tinybert` command: pre-train a teacher (MLM + next-sentence prediction) -> fine-tune it per task -> general distillation of
-a student -> augment each task's training set with the teacher's MLM -> task distillation
-(intermediate, then prediction) -> evaluate every model on the test splits -> benchmark them.
+`tinybert` command: pre-train a teacher (MLM + next-sentence prediction) -> fine-tune it per
+task -> general distillation of a student -> augment each task's training set with the teacher's
+MLM -> task distillation (intermediate, then prediction) -> evaluate every model on the test
+splits -> benchmark them.
 
 Baselines in the same run (--preset quick/full): (a) the teacher; (b) a student-size BERT
 pre-trained as the teacher was (MLM + NSP) on the same corpus for as many steps as general
-distillation, then fine-tuned
-directly; (c) TinyBERT without augmentation; (d) TinyBERT without general distillation (task
-distillation from random init); (e) full TinyBERT.
+distillation, then fine-tuned directly; (c) TinyBERT without augmentation; (d) TinyBERT without
+general distillation (task distillation from random init); (e) full TinyBERT.
 
 Each step is skipped when its result exists, so a stopped run continues where it was. Writes
 RUN/report.{md,json} and RUN/chart.png, and with --publish also bench/results/pipeline_PRESET.*.

@@ -212,16 +212,7 @@ std::pair<text::Encoding, int64_t> CorpusSource::sentence_pair(const std::vector
       if (b.size() >= target) break;
     }
   }
-  const auto& v = tok_.vocab();
-  text::Encoding e;
-  e.ids.push_back(v.cls_id);
-  e.ids.insert(e.ids.end(), a.begin(), a.end());
-  e.ids.push_back(v.sep_id);
-  e.type_ids.assign(e.ids.size(), 0);
-  e.ids.insert(e.ids.end(), b.begin(), b.end());
-  e.ids.push_back(v.sep_id);
-  e.type_ids.resize(e.ids.size(), 1);
-  return {std::move(e), label};
+  return {tok_.with_special_tokens(a, b), label};
 }
 
 bool CorpusSource::fill_chunk() {
@@ -242,12 +233,7 @@ bool CorpusSource::fill_chunk() {
       chunk_.push_back(std::move(e));
       chunk_labels_.push_back(label);
     } else {
-      text::Encoding e;
-      e.ids.push_back(tok_.vocab().cls_id);
-      e.ids.insert(e.ids.end(), packed[i].ids.begin(), packed[i].ids.end());
-      e.ids.push_back(tok_.vocab().sep_id);
-      e.type_ids.assign(e.ids.size(), 0);
-      chunk_.push_back(std::move(e));
+      chunk_.push_back(tok_.with_special_tokens(packed[i].ids));
     }
   }
   return !chunk_.empty();

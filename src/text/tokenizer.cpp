@@ -95,14 +95,19 @@ Encoding Tokenizer::encode(std::string_view text, std::optional<std::string_view
     a.resize(std::min(a.size(), n1));
     b.resize(std::min(b.size(), n2));
   }
+  return pair ? with_special_tokens(a, b) : with_special_tokens(a);
+}
+
+Encoding Tokenizer::with_special_tokens(std::span<const int32_t> a,
+                                        std::optional<std::span<const int32_t>> b) const {
   Encoding e;
-  e.ids.reserve(a.size() + b.size() + specials);
+  e.ids.reserve(a.size() + (b ? b->size() + 3 : 2));
   e.ids.push_back(vocab_->cls_id);
   e.ids.insert(e.ids.end(), a.begin(), a.end());
   e.ids.push_back(vocab_->sep_id);
   e.type_ids.assign(e.ids.size(), 0);
-  if (pair) {
-    e.ids.insert(e.ids.end(), b.begin(), b.end());
+  if (b) {
+    e.ids.insert(e.ids.end(), b->begin(), b->end());
     e.ids.push_back(vocab_->sep_id);
     e.type_ids.resize(e.ids.size(), 1);
   }

@@ -42,6 +42,10 @@ class Tokenizer {
   // fits; max_length 0 means no truncation.
   Encoding encode(std::string_view text, std::optional<std::string_view> pair = std::nullopt,
                   size_t max_length = 0) const;
+  // [CLS] a [SEP], or [CLS] a [SEP] b [SEP] with token type 1 on the second segment (HF's
+  // build_inputs_with_special_tokens); no truncation.
+  Encoding with_special_tokens(std::span<const int32_t> a,
+                               std::optional<std::span<const int32_t>> b = std::nullopt) const;
 
   const Vocab& vocab() const { return *vocab_; }
   const Normalizer& normalizer() const { return normalizer_; }
