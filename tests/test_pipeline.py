@@ -1,6 +1,7 @@
 """bench/pipeline.py's step runner with the real tinybert: a training step stopped part-way is
 continued (the runner adds --resume when the step's output holds a checkpoint), --autocast reaches
-the command, and a step's stdout lands in its `out` file. Usage: test_pipeline.py BIN FIXTURES"""
+the command, and a step's stdout lands in its `out` file; the in-run TF-IDF reference scores the
+label tinybert calls positive. Usage: test_pipeline.py BIN FIXTURES"""
 import json
 import os
 import shutil
@@ -44,6 +45,35 @@ class StepRunner(unittest.TestCase):
         self.assertGreater(summary["steps"], 3)
         with open(os.path.join(TMP, "second.json")) as f:  # the command's stdout, kept as the step's output
             self.assertIn("best", f.read())
+
+
+class TfidfReference(unittest.TestCase):
+    def write(self, d, name, rows):
+        with open(os.path.join(d, name), "w") as f:
+            f.write("text\tlabel\n" + "".join(f"{t}\t{l}\n" for t, l in rows))
+
+    def test_binary_f1_is_of_the_second_label(self):
+        d = tempfile.mkdtemp(dir=TMP)
+        spam = ["cheap pills buy now", "buy cheap watches now", "win money now buy"] * 4
+        ham = ["meeting notes for monday", "the agenda for the meeting", "notes from monday lunch"] * 4
+        self.write(d, "train.tsv", [(t, "spam") for t in spam] + [(t, "ham") for t in ham])
+        # one spam found, one ham with spam words taken for spam, two hams right:
+        # F1 of "spam" (tinybert's label 1) = 2/3, of "ham" = 4/5
+        self.write(d, "test.tsv", [("buy cheap pills now", "spam"), ("cheap pills buy now please", "ham"),
+                                    ("monday meeting notes", "ham"), ("agenda for monday", "ham")])
+        m = pipeline.tfidf_reference(d)
+        print("tfidf reference on the toy split:", m)
+        self.assertAlmostEqual(m["accuracy"], 0.75)
+        self.assertAlmostEqual(m["f1"], 2 / 3)
+
+    def test_multiclass_reports_macro_f1(self):
+        d = tempfile.mkdtemp(dir=TMP)
+        words = {"a": "river boat water", "b": "court judge law", "c": "star planet orbit"}
+        self.write(d, "train.tsv", [(f"{w} {i}", l) for l, w in words.items() for i in range(6)])
+        self.write(d, "test.tsv", [(w, l) for l, w in words.items()])
+        m = pipeline.tfidf_reference(d)
+        self.assertEqual(set(m), {"accuracy", "macro_f1"})
+        self.assertAlmostEqual(m["accuracy"], 1.0)
 
 
 def tearDownModule():
