@@ -1,6 +1,6 @@
 // tinybert bench: inference latency percentiles and throughput of a model at given batch sizes
-// and sequence length, its FLOPs per sequence and achieved GFLOP/s, and the bf16-vs-fp32
-// difference.
+// and sequence length (the serving path: model::infer), its FLOPs per sequence and achieved
+// GFLOP/s, and the bf16-vs-fp32 difference.
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -10,6 +10,7 @@
 #include "tinybert/core/error.h"
 #include "tinybert/io/atomic_file.h"
 #include "tinybert/io/checkpoint.h"
+#include "tinybert/model/infer.h"
 #include "tinybert/runtime/runtime.h"
 #include "train_options.h"
 
@@ -37,6 +38,7 @@ Runner add_bench(CLI::App& app) {
     std::string model, dtype = "fp32", json;
     std::vector<int64_t> batches{1, 32};
     int64_t seq = 128, warmup = 3;
+    int workers = 0;
     double seconds = 3.0;
     CommonOptions common;
   };
@@ -49,6 +51,10 @@ Runner add_bench(CLI::App& app) {
   cmd->add_option("--seconds", o->seconds, "time spent measuring each batch size")
       ->capture_default_str();
   cmd->add_option("--warmup", o->warmup, "untimed runs first")->capture_default_str();
+  cmd->add_option("--workers", o->workers,
+                  "CPU: forwards run side by side on one thread each, a batch split between them "
+                  "(0: one per thread; 1: one forward on all threads)")
+      ->capture_default_str();
   cmd->add_option("--json", o->json, "also write the results to this JSON file");
   add_common_options(cmd, o->common);
   return [o]() {
@@ -64,6 +70,10 @@ Runner add_bench(CLI::App& app) {
     int64_t params = 0;
     for (const auto& p : m.parameters()) params += p.numel();
     const double flops = static_cast<double>(model::forward_flops(c, o->seq));
+    const double run_flops = static_cast<double>(model::inference_flops(c, o->seq));
+    std::unique_ptr<runtime::Workers> workers;
+    if (device.is_cpu() && o->workers != 1)
+      workers = std::make_unique<runtime::Workers>(o->workers);
     torch::manual_seed(0);
     nlohmann::ordered_json out = {{"model", o->model},
                                   {"architecture", model::architecture_name(c.architecture)},
@@ -71,27 +81,31 @@ Runner add_bench(CLI::App& app) {
                                   {"dtype", o->dtype},
                                   {"device", device.str()},
                                   {"threads", at::get_num_threads()},
+                                  {"workers", workers ? workers->size() : 1},
                                   {"seq", o->seq},
                                   {"gflops_per_sequence", flops / 1e9},
+                                  {"gflops_run_per_sequence", run_flops / 1e9},
                                   {"results", nlohmann::ordered_json::array()}};
     std::printf(
-        "%s: %s, %.1fM parameters, %s on %s, %d threads, seq %ld, %.3f GFLOP per sequence\n",
+        "%s: %s, %.1fM parameters, %s on %s, %d threads, %d workers, seq %ld, %.3f GFLOP per "
+        "sequence (%.3f run: GFLOP/s counts these)\n",
         o->model.c_str(), model::architecture_name(c.architecture).c_str(), params / 1e6,
-        o->dtype.c_str(), device.str().c_str(), at::get_num_threads(), long(o->seq), flops / 1e9);
+        o->dtype.c_str(), device.str().c_str(), at::get_num_threads(),
+        workers ? workers->size() : 1, long(o->seq), flops / 1e9, run_flops / 1e9);
     std::printf("%6s %10s %10s %10s %12s %10s\n", "batch", "p50 ms", "p90 ms", "p99 ms", "seq/s",
                 "GFLOP/s");
     torch::InferenceMode guard;
     for (int64_t b : o->batches) {
       if (b <= 0) fail("--batch sizes must be positive");
       auto in = random_inputs(b, o->seq, c.vocab_size, device);
-      for (int64_t i = 0; i < o->warmup; ++i) m.forward(in);
+      for (int64_t i = 0; i < o->warmup; ++i) model::infer(m, in, workers.get());
       std::vector<double> ms;
       const auto start = std::chrono::steady_clock::now();
       while (ms.size() < 5 ||
              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() <
                  o->seconds) {
         auto t0 = std::chrono::steady_clock::now();
-        auto r = m.forward(in);
+        auto r = model::infer(m, in, workers.get());
         if (device.is_cuda()) torch::cuda::synchronize();
         ms.push_back(
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
@@ -99,14 +113,14 @@ Runner add_bench(CLI::App& app) {
       }
       const double p50 = percentile(ms, 50), seq_s = b * 1000.0 / p50;
       std::printf("%6ld %10.2f %10.2f %10.2f %12.1f %10.1f\n", long(b), p50, percentile(ms, 90),
-                  percentile(ms, 99), seq_s, seq_s * flops / 1e9);
+                  percentile(ms, 99), seq_s, seq_s * run_flops / 1e9);
       out["results"].push_back({{"batch", b},
                                 {"runs", ms.size()},
                                 {"p50_ms", p50},
                                 {"p90_ms", percentile(ms, 90)},
                                 {"p99_ms", percentile(ms, 99)},
                                 {"sequences_per_s", seq_s},
-                                {"gflop_per_s", seq_s * flops / 1e9}});
+                                {"gflop_per_s", seq_s * run_flops / 1e9}});
     }
     if (dtype != torch::kFloat) {
       // Accuracy of the reduced precision: the same inputs through an fp32 copy of the model.

@@ -4,12 +4,9 @@
 #include <torch/torch.h>
 #include <utf8proc.h>
 
-#include <atomic>
 #include <fstream>
-#include <mutex>
 #include <numeric>
 #include <sstream>
-#include <thread>
 
 #include "tinybert/core/error.h"
 #include "tinybert/data/dataset.h"
@@ -18,19 +15,6 @@
 namespace tinybert::augment {
 
 namespace {
-
-// The calling thread's intra-op threads set to one while alive (OpenMP's thread count is per
-// thread); LibTorch's setting for threads started later is put back at the end.
-class SingleThreaded {
- public:
-  SingleThreaded() : saved_(at::get_num_threads()) { at::set_num_threads(1); }
-  ~SingleThreaded() { at::set_num_threads(saved_); }
-  SingleThreaded(const SingleThreaded&) = delete;
-  SingleThreaded& operator=(const SingleThreaded&) = delete;
-
- private:
-  int saved_;
-};
 
 bool all_letters(std::string_view w) {
   const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(w.data());
@@ -244,36 +228,21 @@ std::vector<std::vector<std::string>> Augmenter::mlm_candidates(
   for (size_t start = 0; start < order.size(); start += static_cast<size_t>(cfg_.mlm_batch_size))
     starts.push_back(start);
   mlm_forwards_ += static_cast<int64_t>(starts.size());
-  // On the CPU the batches are shared out to one worker per thread, each running its forwards
-  // on one thread: a small MLM's operators are too small to split well (measured with the fixture
-  // MLM: 2 threads on one forward 1.4x one thread, 2 workers 1.9x). Each batch's result depends
-  // only on its rows, so the output is the same whatever the thread count.
-  const int workers = device.is_cpu() && cfg_.parallel_batches
-                          ? std::min<int>(at::get_num_threads(), starts.size())
-                          : 1;
-  if (workers <= 1) {
+  // On the CPU the batches are shared out to the workers, each running its forwards on one
+  // thread: a small MLM's operators are too small to split well (measured with the fixture MLM:
+  // 2 threads on one forward 1.4x one thread, 2 workers 1.9x). Each batch's result depends only
+  // on its rows, so the output is the same whatever the thread count.
+  if (!workers_ && device.is_cpu() && cfg_.parallel_batches && at::get_num_threads() > 1)
+    workers_ = std::make_unique<runtime::Workers>();
+  if (workers_ && starts.size() > 1) {
+    workers_->run(starts.size(), [&](size_t b) {
+      torch::InferenceMode guard;
+      run_batch(starts[b]);
+    });
+  } else {
     torch::InferenceMode guard;
     for (size_t start : starts) run_batch(start);
-    return out;
   }
-  std::atomic<size_t> next{0};
-  std::exception_ptr error;
-  std::mutex error_mutex;
-  std::vector<std::thread> pool;
-  for (int w = 0; w < workers; ++w)
-    pool.emplace_back([&] {
-      SingleThreaded one_thread;
-      torch::InferenceMode guard;
-      try {
-        for (size_t b; (b = next++) < starts.size();) run_batch(starts[b]);
-      } catch (...) {
-        std::lock_guard lock(error_mutex);
-        if (!error) error = std::current_exception();
-        next = starts.size();
-      }
-    });
-  for (auto& t : pool) t.join();
-  if (error) std::rethrow_exception(error);
   return out;
 }
 

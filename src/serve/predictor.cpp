@@ -8,6 +8,7 @@
 
 #include "tinybert/data/dataset.h"
 #include "tinybert/io/checkpoint.h"
+#include "tinybert/model/infer.h"
 
 namespace tinybert::serve {
 
@@ -27,6 +28,8 @@ Predictor::Predictor(const std::string& dir, const PredictorOptions& options)
          "; inference needs a BertForSequenceClassification (fine-tune or distill one first)");
   load_summary = loaded.report.summary();
   max_length_ = std::min<size_t>(options.max_length, model_->config.max_position_embeddings);
+  if (device_.is_cpu() && options.workers != 1)
+    workers_ = std::make_unique<runtime::Workers>(options.workers);
 }
 
 int64_t Predictor::parameters() const {
@@ -53,8 +56,8 @@ std::vector<Prediction> Predictor::predict(const std::vector<const text::Encodin
     const size_t n = std::min(max_batch, inputs.size() - start);
     const auto batch =
         text::pad_batch(std::span<const text::Encoding* const>(inputs.data() + start, n), pad);
-    auto logits = model_->forward(data::to_inputs(batch, device_))
-                      .logits.to(at::kCPU, at::kFloat);  // (B, num_labels)
+    auto logits = model::infer(*model_, data::to_inputs(batch, device_), workers_.get())
+                      .to(at::kCPU, at::kFloat);  // (B, num_labels)
     auto scores = regression() ? logits : at::softmax(logits, -1).contiguous();
     const int64_t C = scores.size(1);
     const float* ps = scores.data_ptr<float>();

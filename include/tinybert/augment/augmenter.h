@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "tinybert/model/heads.h"
+#include "tinybert/runtime/workers.h"
 #include "tinybert/text/tokenizer.h"
 
 namespace tinybert::augment {
@@ -98,6 +99,7 @@ class Augmenter {
   std::optional<WordVectors> glove_;
   std::unique_ptr<NeighbourIndex> index_;  // GloVe words, or the MLM's whole-word vocabulary
   std::unordered_map<std::string, std::vector<std::string>> cache_;
+  std::unique_ptr<runtime::Workers> workers_;  // CPU MLM batches side by side (parallel_batches)
   int64_t mlm_forwards_ = 0;
 };
 

@@ -5,6 +5,7 @@
 #include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +13,7 @@
 
 #include "tinybert/core/error.h"
 #include "tinybert/model/heads.h"
+#include "tinybert/runtime/workers.h"
 #include "tinybert/text/tokenizer.h"
 
 namespace tinybert::serve {
@@ -20,6 +22,7 @@ struct PredictorOptions {
   c10::Device device = c10::kCPU;
   c10::ScalarType dtype = c10::kFloat;
   size_t max_length = 128;  // capped at the model's max_position_embeddings
+  int workers = 0;  // CPU: forwards side by side, one thread each (0: one per thread; 1: none)
 };
 
 struct Prediction {
@@ -41,7 +44,8 @@ class Predictor {
   // [CLS] text [SEP] (pair [SEP]); longer than max_length: truncated, or TooLong when !truncate.
   text::Encoding encode(std::string_view text, std::optional<std::string_view> pair,
                         bool truncate = true) const;
-  // One forward pass per max_batch rows, each padded to its longest row.
+  // One forward pass per max_batch rows, each padded to its longest row (on the CPU its rows
+  // split between the workers, each part padded to its own longest row).
   std::vector<Prediction> predict(const std::vector<const text::Encoding*>& inputs,
                                   size_t max_batch = 64);
 
@@ -53,6 +57,7 @@ class Predictor {
 
  private:
   model::AutoBert model_{nullptr};
+  std::unique_ptr<runtime::Workers> workers_;
   text::Tokenizer tokenizer_;
   c10::Device device_;
   size_t max_length_;
