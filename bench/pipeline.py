@@ -208,7 +208,8 @@ class Pipeline:
                    "--task", "generic", "--data", data, "--output", out, *extra,
                    "--intermediate-epochs", td["intermediate_epochs"], "--prediction-epochs", td["prediction_epochs"],
                    "--intermediate-lr", td["intermediate_lr"], "--prediction-lr", td["prediction_lr"],
-                   "--batch-size", 32, "--max-length", 128, "--log-every", 50, "--seed", 42)
+                   "--batch-size", 32, "--max-length", 128, "--log-every", 50, "--seed", 42,
+                   "--autocast", self.a.autocast, "--teacher-dtype", "bf16" if self.a.autocast == "bf16" else "fp32")
 
             self.step("task distillation (e): " + task, path(task, "tinybert", "summary.json"),
                       lambda: distill(path(task, "tinybert"), path("student-general", "best"), aug))
@@ -409,7 +410,8 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--autocast", choices=["off", "bf16", "fp16"], default="off",
                     help="mixed precision for every training step (bf16: 1.8x faster MLM pre-training on this "
-                         "AVX-512 CPU, same losses to 4 digits)")
+                         "AVX-512 CPU, same losses to 4 digits); with bf16, task distillation's teacher "
+                         "runs in bf16 too (intermediate step 1.5x faster, bench/results/distill_step.md)")
     ap.add_argument("--publish", action="store_true", help="copy the report to bench/results/pipeline_PRESET.*")
     a = ap.parse_args()
     if not os.path.exists(os.path.join(DATA, "stats.json")):
