@@ -51,10 +51,7 @@ Runner add_bench(CLI::App& app) {
   cmd->add_option("--seconds", o->seconds, "time spent measuring each batch size")
       ->capture_default_str();
   cmd->add_option("--warmup", o->warmup, "untimed runs first")->capture_default_str();
-  cmd->add_option("--workers", o->workers,
-                  "CPU: forwards run side by side on one thread each, a batch split between them "
-                  "(0: one per thread; 1: one forward on all threads)")
-      ->capture_default_str();
+  add_workers_option(cmd, o->workers);
   cmd->add_option("--json", o->json, "also write the results to this JSON file");
   add_common_options(cmd, o->common);
   return [o]() {

@@ -54,11 +54,7 @@ Runner add_serve(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(2, 1 << 20));
   cmd->add_option("--dtype", o->dtype, "fp32 | bf16 | fp16 (GPU)")->capture_default_str();
-  cmd->add_option("--workers", o->s.predictor.workers,
-                  "CPU: forwards run side by side on one thread each, a batch split between them "
-                  "(0: one per thread; 1: one forward on all threads)")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+  add_workers_option(cmd, o->s.predictor.workers);
   add_common_options(cmd, o->common);
   return [o]() {
     auto& s = o->s;

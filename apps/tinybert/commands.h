@@ -18,6 +18,8 @@ struct CommonOptions {
 
 // Adds --device, --threads and --config to a subcommand.
 void add_common_options(CLI::App* cmd, CommonOptions& common);
+// --workers of the inference commands (runtime::Workers; 0: one per thread).
+void add_workers_option(CLI::App* cmd, int& workers);
 // Applies --threads, resolves --device, and prints the runtime report to stderr.
 c10::Device start_runtime(const CommonOptions& common);
 

@@ -19,6 +19,14 @@ void add_common_options(CLI::App* cmd, CommonOptions& common) {
       "options on the command line win");
 }
 
+void add_workers_option(CLI::App* cmd, int& workers) {
+  cmd->add_option("--workers", workers,
+                  "CPU: forwards run side by side on one thread each, a batch split between them "
+                  "(0: one per thread; 1: one forward on all threads)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+}
+
 namespace {
 
 // CLI11 2.1 reads config files only for the top-level app, so a subcommand's --config FILE is
