@@ -5,32 +5,23 @@
 
 #include <stdexcept>
 
+#include "fixture_reference.h"
 #include "tinybert/io/checkpoint.h"
-#include "tinybert/io/tensor_file.h"
 #include "tinybert/model/infer.h"
 
 using namespace tinybert;
+using fixtures::max_diff;
+using fixtures::reference;
 
 namespace {
 
 const std::string kFixtures = TINYBERT_FIXTURES;
 
-const std::map<std::string, torch::Tensor>& reference() {
-  static auto r = io::load_tensors(kFixtures + "/reference.safetensors");
-  return r;
-}
-
-double max_diff(const torch::Tensor& a, const torch::Tensor& b) {
-  EXPECT_EQ(a.sizes(), b.sizes());
-  if (a.sizes() != b.sizes()) return INFINITY;
-  return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>();
-}
-
 }  // namespace
 
 TEST(Infer, MatchesHfWholeAndSplitOverWorkers) {
   const auto& r = reference();
-  const model::BertInputs in{r.at("input_ids"), r.at("token_type_ids"), r.at("attention_mask")};
+  const auto in = fixtures::reference_inputs();
   // 20 rows, five copies of each reference row, shortest first: the first worker's 10 rows are
   // the two shortest inputs, cut to their own length, the second's the two longest.
   const auto order = in.attention_mask.sum(1).argsort();  // (4)
@@ -56,7 +47,7 @@ TEST(Infer, MatchesHfWholeAndSplitOverWorkers) {
 
 TEST(Infer, OtherHeadsReturnTheirFullOutput) {
   const auto& r = reference();
-  const model::BertInputs in{r.at("mlm.input_ids"), r.at("token_type_ids"), r.at("attention_mask")};
+  const auto in = fixtures::reference_inputs("mlm.input_ids");
   auto loaded = io::load_model(kFixtures + "/tiny-mlm");
   runtime::Workers workers(2);
   const auto rows = torch::arange(in.input_ids.size(0), torch::kLong).repeat(4);  // 16 rows

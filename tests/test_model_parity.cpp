@@ -3,31 +3,17 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "fixture_reference.h"
 #include "tinybert/io/checkpoint.h"
-#include "tinybert/io/tensor_file.h"
 
 using namespace tinybert;
+using fixtures::max_diff;
+using fixtures::reference;
 
 namespace {
 
 const std::string kFixtures = TINYBERT_FIXTURES;
 constexpr double kTol = 1e-5;
-
-const std::map<std::string, torch::Tensor>& reference() {
-  static auto r = io::load_tensors(kFixtures + "/reference.safetensors");
-  return r;
-}
-
-model::BertInputs inputs(const std::string& ids_key = "input_ids") {
-  const auto& r = reference();
-  return {r.at(ids_key), r.at("token_type_ids"), r.at("attention_mask")};
-}
-
-double max_diff(const torch::Tensor& a, const torch::Tensor& b) {
-  EXPECT_EQ(a.sizes(), b.sizes());
-  if (a.sizes() != b.sizes()) return INFINITY;
-  return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>();
-}
 
 void check(const std::string& name, const torch::Tensor& got) {
   double d = max_diff(got, reference().at(name));
@@ -36,7 +22,7 @@ void check(const std::string& name, const torch::Tensor& got) {
 }
 
 void check_model_output(model::AutoBertImpl& m, const std::string& prefix) {
-  auto out = m.forward(inputs(),
+  auto out = m.forward(fixtures::reference_inputs(),
                        {.hidden_states = true, .attention_scores = true, .attention_probs = true});
   const int64_t L = m.config.num_hidden_layers;
   ASSERT_EQ(out.bert.hidden_states.size(), static_cast<size_t>(L + 1));
@@ -68,7 +54,7 @@ TEST(Parity, Student) {
 TEST(Parity, MaskedLMLogitsAtMask) {
   auto loaded = io::load_model(kFixtures + "/tiny-mlm");
   torch::NoGradGuard no_grad;
-  auto out = loaded.model->forward(inputs("mlm.input_ids"));
+  auto out = loaded.model->forward(fixtures::reference_inputs("mlm.input_ids"));
   auto pos = reference().at("mlm.mask_position");
   auto got = out.mlm_logits[pos[0].item<int64_t>()][pos[1].item<int64_t>()];  // (V)
   check("mlm.logits_at_mask", got);
@@ -77,7 +63,7 @@ TEST(Parity, MaskedLMLogitsAtMask) {
 TEST(Parity, InferencePathMaterialisesNothingExtra) {
   auto loaded = io::load_model(kFixtures + "/tiny-student-cls");
   torch::InferenceMode guard;
-  auto out = loaded.model->forward(inputs());
+  auto out = loaded.model->forward(fixtures::reference_inputs());
   EXPECT_TRUE(out.bert.hidden_states.empty());
   EXPECT_TRUE(out.bert.attention_scores.empty());
   EXPECT_TRUE(out.bert.attention_probs.empty());
@@ -87,7 +73,8 @@ TEST(Parity, InferencePathMaterialisesNothingExtra) {
 TEST(Parity, TruncatedForwardStopsEarly) {
   auto loaded = io::load_model(kFixtures + "/tiny-teacher-cls");
   torch::NoGradGuard no_grad;
-  auto out = loaded.model->forward(inputs(), {.hidden_states = true, .max_layers = 2});
+  auto out =
+      loaded.model->forward(fixtures::reference_inputs(), {.hidden_states = true, .max_layers = 2});
   EXPECT_EQ(out.bert.hidden_states.size(), 3u);
   EXPECT_FALSE(out.logits.defined());
   check("teacher.hidden_states.2", out.bert.hidden_states[2]);
@@ -96,7 +83,7 @@ TEST(Parity, TruncatedForwardStopsEarly) {
 TEST(Parity, Bf16InferenceIsClose) {
   auto loaded = io::load_model(kFixtures + "/tiny-teacher-cls", {.dtype = torch::kBFloat16});
   torch::InferenceMode guard;
-  auto out = loaded.model->forward(inputs());
+  auto out = loaded.model->forward(fixtures::reference_inputs());
   double d = max_diff(out.logits.to(torch::kFloat), reference().at("teacher.logits"));
   std::printf("  bf16 teacher.logits max |diff| %.3g\n", d);
   EXPECT_LE(d, 5e-2);
@@ -120,7 +107,7 @@ TEST(Parity, FusedQkvInference) {
     check_model_output(m, "teacher");
   }
   // With autograd on, the separate projections run and receive gradients.
-  auto out = m.forward(inputs());
+  auto out = m.forward(fixtures::reference_inputs());
   out.logits.sum().backward();
   auto& q = m.bert->encoder->layer[0]->as<model::BertLayerImpl>()->attention->self->query;
   ASSERT_TRUE(q->weight.grad().defined());
@@ -129,7 +116,7 @@ TEST(Parity, FusedQkvInference) {
   // (with it, the double inputs would meet fp32 weights and throw).
   m.to(torch::kDouble);
   torch::InferenceMode guard;
-  auto d = m.forward(inputs(), {.hidden_states = true});
+  auto d = m.forward(fixtures::reference_inputs(), {.hidden_states = true});
   check("teacher.hidden_states.4", d.bert.hidden_states[4]);
   check("teacher.logits", d.logits);
 }
@@ -144,7 +131,7 @@ TEST(Parity, BlasPathWhenOneDnnIsOff) {
 TEST(Parity, LastLayerAtOnePositionPerSequence) {
   auto loaded = io::load_model(kFixtures + "/tiny-mlm");
   torch::NoGradGuard no_grad;
-  auto in = inputs("mlm.input_ids");
+  auto in = fixtures::reference_inputs("mlm.input_ids");
   auto full = loaded.model->bert->forward(in).last_hidden_state;  // (B, T, H)
   const int64_t B = full.size(0), T = full.size(1);
   auto pos = (torch::arange(B, torch::kLong) * 7 + 3).remainder(T);  // 3, 10, 17, 0
