@@ -10,7 +10,7 @@ PACKAGES=(
   nlohmann-json3-dev libutf8proc-dev libcli11-dev libcpp-httplib-dev
   googletest libgtest-dev libbenchmark-dev
   python3 python3-numpy python3-torch    # black-box CLI tests and the PyTorch baselines of bench/
-  python3-sklearn python3-scipy          # independent reference values for the metric tests
+  python3-sklearn python3-scipy          # reference values for the metric tests; the pipeline's TF-IDF row
   python3-matplotlib                     # the score-vs-speed chart of bench/pipeline.py
   wrk                                    # HTTP load test of `tinybert serve` (bench/bench_serve.py)
   chromium fonts-dejavu-core             # the browser test of the serve page
