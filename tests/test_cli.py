@@ -178,6 +178,9 @@ class Bench(unittest.TestCase):
             r = run(["bench", "--model", os.path.join(FIX, "tiny-teacher-cls"), "--seq", "500"])
             self.assertEqual(r.returncode, 1)
             self.assertIn("--seq 500 must be in 2..128", r.stderr)
+            r = run(["bench", "--model", os.path.join(FIX, "tiny-teacher-cls"), "--workers", "-1"])
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("--workers: must be >= 0, found -1", r.stderr)
 
 
 class Init(unittest.TestCase):

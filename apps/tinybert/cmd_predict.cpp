@@ -25,7 +25,7 @@ Runner add_predict(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--batch-size", o->batch_size, "lines per forward pass")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--dtype", o->dtype, "fp32 | bf16 | fp16 (GPU)")->capture_default_str();
   add_common_options(cmd, o->common);
   return [o]() {

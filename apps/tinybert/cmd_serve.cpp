@@ -29,27 +29,27 @@ Runner add_serve(CLI::App& app) {
       ->check(CLI::Range(0, 65535));
   cmd->add_option("--max-batch", o->s.batcher.max_batch, "rows per forward pass")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--max-delay-ms", o->max_delay_ms,
                   "longest wait for requests being received to join a batch")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_option("--max-queue", o->s.batcher.max_queue,
                   "requests waiting for the model; more get 429")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--max-inputs", o->s.max_inputs, "texts per request; more get 413")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--max-body-kib", o->max_body_kib, "request body limit; larger get 413")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--timeout", o->timeout_s, "seconds a request may wait for the model (503)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--http-threads", o->s.http_threads, "connections served at once")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   cmd->add_option("--max-length", o->max_length, "tokens per input (longer: truncated or 422)")
       ->capture_default_str()
       ->check(CLI::Range(2, 1 << 20));

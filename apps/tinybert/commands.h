@@ -18,6 +18,10 @@ struct CommonOptions {
 
 // Adds --device, --threads and --config to a subcommand.
 void add_common_options(CLI::App* cmd, CommonOptions& common);
+// Number checks that say the bound ("must be > 0, found -1"): CLI11's PositiveNumber and
+// NonNegativeNumber print their upper bound as a 300-digit number.
+CLI::Validator positive();
+CLI::Validator non_negative();
 // --workers of the inference commands (runtime::Workers; 0: one per thread).
 void add_workers_option(CLI::App* cmd, int& workers);
 // Applies --threads, resolves --device, and prints the runtime report to stderr.

@@ -19,12 +19,34 @@ void add_common_options(CLI::App* cmd, CommonOptions& common) {
       "options on the command line win");
 }
 
+namespace {
+
+CLI::Validator lower_bound(bool strict) {
+  return CLI::Validator(
+      [strict](std::string& input) -> std::string {
+        double value = 0;
+        if (!CLI::detail::lexical_cast(input, value)) return "not a number: " + input;
+        if (strict ? value > 0 : value >= 0) return {};
+        return tinybert::cat("must be ", strict ? "> 0" : ">= 0", ", found ", input);
+      },
+      strict ? "POSITIVE" : "NONNEGATIVE");
+}
+
+}  // namespace
+
+CLI::Validator positive() {
+  return lower_bound(true);
+}
+CLI::Validator non_negative() {
+  return lower_bound(false);
+}
+
 void add_workers_option(CLI::App* cmd, int& workers) {
   cmd->add_option("--workers", workers,
                   "CPU: forwards run side by side on one thread each, a batch split between them "
                   "(0: one per thread; 1: one forward on all threads)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
 }
 
 namespace {
