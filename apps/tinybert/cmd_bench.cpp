@@ -84,8 +84,8 @@ Runner add_bench(CLI::App& app) {
                                   {"gflops_run_per_sequence", run_flops / 1e9},
                                   {"results", nlohmann::ordered_json::array()}};
     std::printf(
-        "%s: %s, %.1fM parameters, %s on %s, %d threads, %d workers, seq %ld, %.3f GFLOP per "
-        "sequence (%.3f run: GFLOP/s counts these)\n",
+        "%s: %s, %.1fM parameters, %s on %s, %d threads, %d workers, seq %ld, %.3g GFLOP per "
+        "sequence (%.3g run: GFLOP/s counts these)\n",
         o->model.c_str(), model::architecture_name(c.architecture).c_str(), params / 1e6,
         o->dtype.c_str(), device.str().c_str(), at::get_num_threads(),
         workers ? workers->size() : 1, long(o->seq), flops / 1e9, run_flops / 1e9);
