@@ -9,6 +9,7 @@
 #include "tinybert/core/error.h"
 #include "tinybert/data/metrics.h"
 #include "tinybert/io/checkpoint.h"
+#include "tinybert/model/infer.h"
 #include "tinybert/runtime/runtime.h"
 
 namespace tinybert::distill {
@@ -40,7 +41,7 @@ Predictions predict(model::AutoBertImpl& m, const data::Dataset& d, bool regress
     for (size_t i = start; i < std::min(d.size(), start + batch_size); ++i)
       idx.push_back(static_cast<int64_t>(i));
     auto b = d.batch(idx, device);
-    auto logits = m.forward(b.inputs).logits.to(torch::kCPU, torch::kFloat);  // (B, C)
+    auto logits = model::infer(m, b.inputs).to(torch::kCPU, torch::kFloat);  // (B, C)
     if (regression) {
       for (int64_t i = 0; i < logits.size(0); ++i) p.values.push_back(logits[i][0].item<double>());
     } else {
@@ -179,7 +180,7 @@ PredictionObjective::PredictionObjective(model::AutoBert teacher, model::AutoBer
     for (size_t i = start; i < std::min(train.size(), start + step); ++i)
       idx.push_back(static_cast<int64_t>(i));
     parts.push_back(
-        teacher_->forward(train.batch(idx, device_).inputs).logits.to(torch::kFloat));  // (b, C)
+        model::infer(*teacher_, train.batch(idx, device_).inputs).to(torch::kFloat));  // (b, C)
     ++teacher_forwards_;
   }
   cache_ = torch::cat(parts);  // (N, C)
