@@ -22,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -95,7 +96,7 @@ class Pipeline:
         self.a, self.p = a, PRESETS[a.preset]
         self.run_dir = os.path.abspath(a.run or os.path.join(ROOT, "runs", a.preset))
         self.bin = os.path.abspath(a.bin)
-        self.times = {}
+        self.times, self.times_lock = {}, threading.Lock()
         os.makedirs(self.run_dir, exist_ok=True)
         self.times_file = os.path.join(self.run_dir, "step_times.json")
         if os.path.exists(self.times_file):
@@ -128,16 +129,32 @@ class Pipeline:
             os.replace(out + ".tmp", out)
 
     def step(self, name, done, fn):
-        """Runs fn() unless `done` (a path) exists; records its wall time."""
+        """Runs fn() unless `done` (a path) exists; records its wall time, to which the time of
+        earlier attempts stopped part-way is added (saved every 30 s while a step runs)."""
         if os.path.exists(done):
             print("== %s: done (%s)" % (name, os.path.relpath(done, self.run_dir)), flush=True)
             return
         print("== " + name, flush=True)
-        t0 = time.time()
-        fn()
-        self.times[name] = time.time() - t0
-        with open(self.times_file, "w") as f:
-            json.dump(self.times, f, indent=1)
+        before, t0 = self.times.get(name, 0.0), time.time()
+        stop = threading.Event()
+
+        def save():
+            with self.times_lock:
+                self.times[name] = before + time.time() - t0
+                with open(self.times_file + ".tmp", "w") as f:
+                    json.dump(self.times, f, indent=1)
+                os.replace(self.times_file + ".tmp", self.times_file)
+
+        def tick():
+            while not stop.wait(30):
+                save()
+
+        threading.Thread(target=tick, daemon=True).start()
+        try:
+            fn()
+        finally:
+            stop.set()
+            save()
 
     def prepare(self):
         p = self.p

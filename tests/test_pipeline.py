@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 import types
 import unittest
 
@@ -45,6 +46,30 @@ class StepRunner(unittest.TestCase):
         self.assertGreater(summary["steps"], 3)
         with open(os.path.join(TMP, "second.json")) as f:  # the command's stdout, kept as the step's output
             self.assertIn("best", f.read())
+
+
+    def test_a_stopped_step_keeps_its_time(self):
+        def pipe():
+            return pipeline.Pipeline(types.SimpleNamespace(preset="smoke", run=os.path.join(TMP, "timed"), bin=BIN,
+                                                           device="cpu", autocast="off", publish=False))
+        done = os.path.join(TMP, "timed", "done")
+
+        def stopped():
+            time.sleep(0.3)
+            sys.exit("stopped")
+
+        def finished():
+            time.sleep(0.2)
+            open(done, "w").close()
+
+        with self.assertRaises(SystemExit):
+            pipe().step("slow step", done, stopped)
+        first = pipe().times["slow step"]  # read back from the run's step_times.json
+        self.assertGreaterEqual(first, 0.3)
+        pipe().step("slow step", done, finished)
+        total = pipe().times["slow step"]
+        print(f"stopped attempt {first:.2f} s, with the finishing one {total:.2f} s")
+        self.assertGreaterEqual(total, first + 0.2)
 
 
 class TfidfReference(unittest.TestCase):
