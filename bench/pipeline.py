@@ -141,9 +141,7 @@ class Pipeline:
         def save():
             with self.times_lock:
                 self.times[name] = before + time.time() - t0
-                with open(self.times_file + ".tmp", "w") as f:
-                    json.dump(self.times, f, indent=1)
-                os.replace(self.times_file + ".tmp", self.times_file)
+                write_json(self.times_file, self.times)
 
         def tick():
             while not stop.wait(30):
