@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <map>
+
 #include "fixture_reference.h"
 #include "tinybert/io/checkpoint.h"
 
@@ -141,4 +143,36 @@ TEST(Parity, LastLayerAtOnePositionPerSequence) {
   const double d = max_diff(at, expect);
   std::printf("  last layer at one position vs full: max |diff| %.3g\n", d);
   EXPECT_LE(d, 1e-5);
+}
+
+TEST(Parity, ClsOnlyClassifierHasTheSameLogitsAndGradients) {
+  // Fine-tuning and the prediction stage train through classify_at_cls: its logits must be HF's
+  // and its gradients those of the full forward, for every parameter.
+  auto loaded = io::load_model(kFixtures + "/tiny-teacher-cls");
+  auto& m = *loaded.model;
+  m.eval();  // dropout off, so both passes are deterministic
+  const auto in = fixtures::reference_inputs();
+  torch::manual_seed(0);
+  const auto w = torch::randn({in.input_ids.size(0), m.config.num_labels()});  // (B, C)
+  auto grads = [&](const torch::Tensor& logits) {
+    m.zero_grad();
+    (logits * w).sum().backward();
+    std::map<std::string, torch::Tensor> g;
+    for (const auto& p : m.named_parameters()) g[p.key()] = p.value().grad().clone();
+    return g;
+  };
+  auto cls_logits = m.classify_at_cls(in);  // (B, C)
+  const double logit_diff = max_diff(cls_logits, reference().at("teacher.logits"));
+  const auto cls = grads(cls_logits), full = grads(m.forward(in).logits);
+  double grad_diff = 0;
+  for (const auto& [name, g] : full) {
+    ASSERT_TRUE(g.defined() && cls.at(name).defined()) << name;
+    grad_diff = std::max(grad_diff, max_diff(cls.at(name), g));
+  }
+  std::printf(
+      "  [CLS]-only classifier: logits vs HF max |diff| %.3g, gradients vs full forward "
+      "%.3g over %zu tensors\n",
+      logit_diff, grad_diff, full.size());
+  EXPECT_LE(logit_diff, 1e-5);
+  EXPECT_LE(grad_diff, 1e-5);
 }

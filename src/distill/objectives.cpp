@@ -74,7 +74,7 @@ NamedParams FinetuneObjective::trainable() {
 }
 
 LossTerms FinetuneObjective::loss(const data::TrainBatch& batch) {
-  auto logits = model_->forward(batch.inputs).logits.to(torch::kFloat);  // (B, C)
+  auto logits = model_->classify_at_cls(batch.inputs).to(torch::kFloat);  // (B, C)
   LossTerms l;
   if (model_->config.is_regression())
     l.total = torch::mse_loss(logits.view(-1), batch.labels);
@@ -193,7 +193,7 @@ NamedParams PredictionObjective::trainable() {
 LossTerms PredictionObjective::loss(const data::TrainBatch& batch) {
   auto rows = torch::tensor(batch.indices, torch::kLong).to(device_);
   auto teacher_logits = cache_.index_select(0, rows);  // (B, C)
-  auto s = student_->forward(batch.inputs).logits;     // (B, C)
+  auto s = student_->classify_at_cls(batch.inputs);    // (B, C)
   return prediction_loss(s, teacher_logits, batch.labels, student_->config.is_regression(), cfg_);
 }
 

@@ -1,6 +1,8 @@
 // The HF heads on top of BertModel.
 #include "tinybert/model/heads.h"
 
+#include "tinybert/core/error.h"
+
 namespace tinybert::model {
 
 namespace nn = torch::nn;
@@ -61,6 +63,14 @@ AutoBertImpl::AutoBertImpl(const BertConfig& c)
 
 torch::Tensor AutoBertImpl::classify(const torch::Tensor& pooled) {
   return classifier(dropout(pooled));  // (B, num_labels)
+}
+
+torch::Tensor AutoBertImpl::classify_at_cls(const BertInputs& in) {
+  if (!classifier || !bert->pooler)
+    fail("classify_at_cls needs a classification head and a pooler");
+  const auto cls = torch::zeros({in.input_ids.size(0)}, in.input_ids.options());  // (B)
+  auto h = bert->forward(in, {.last_layer_positions = cls}).last_hidden_state;    // (B, 1, H)
+  return classify(bert->pooler(h));                                               // (B, C)
 }
 
 ModelOutput AutoBertImpl::forward(const BertInputs& in, const ForwardOptions& opt) {

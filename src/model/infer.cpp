@@ -10,11 +10,7 @@ namespace tinybert::model {
 namespace {
 
 torch::Tensor served_output(AutoBertImpl& m, const BertInputs& in) {
-  if (m.classifier) {
-    const auto cls = torch::zeros({in.input_ids.size(0)}, in.input_ids.options());  // (B)
-    auto h = m.bert->forward(in, {.last_layer_positions = cls}).last_hidden_state;  // (B, 1, H)
-    return m.classify(m.bert->pooler(h));                                           // (B, C)
-  }
+  if (m.classifier) return m.classify_at_cls(in);  // (B, C)
   auto out = m.forward(in);
   return out.mlm_logits.defined() ? out.mlm_logits : out.bert.last_hidden_state;
 }

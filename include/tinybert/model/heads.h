@@ -52,6 +52,9 @@ class AutoBertImpl : public torch::nn::Module {
   ModelOutput forward(const BertInputs& in, const ForwardOptions& opt = {});
   // Classification/regression logits from the pooled output (B, H).
   torch::Tensor classify(const torch::Tensor& pooled);
+  // Classification/regression logits (B, num_labels) with the last layer run only at [CLS], the
+  // one position the pooler reads: the same logits and gradients as forward(), less work.
+  torch::Tensor classify_at_cls(const BertInputs& in);
 
   BertConfig config;
   BertModel bert;
