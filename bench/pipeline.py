@@ -39,6 +39,10 @@ TASKS = {  # name: (metric reported, what it is)
     "next": ("accuracy", "accuracy"),
 }
 
+# Tokens per task example when fine-tuning, distilling, evaluating and benchmarking, and the models'
+# position table (pre-training may use fewer: its max_length).
+SEQ = 128
+
 # Shapes: equal head counts, teacher layers a multiple of student layers, student encoder FLOPs
 # per token well under 1/8 of the teacher's. Sizes: corpus lines, training rows per task, epochs.
 PRESETS = {
@@ -182,7 +186,7 @@ class Pipeline:
                         dst.write(line)
             self.step("data " + task, self.path("data", task, "train.tsv"), copy)
         for name in ("teacher", "student"):
-            cfg = dict(p[name], max_position_embeddings=128, vocab_size=30522)
+            cfg = dict(p[name], max_position_embeddings=SEQ, vocab_size=30522)
             with open(self.path(name + ".json"), "w") as f:
                 json.dump(cfg, f)
 
@@ -215,7 +219,7 @@ class Pipeline:
         for task in p["tasks"]:  # the teachers first: how good they are decides what the rest is worth
             self.step("fine-tune teacher: " + task, path(task, "teacher", "summary.json"), lambda: tb(
                 "finetune", "--model", path("teacher-mlm", "best"), "--task", "generic", "--data", path("data", task),
-                "--output", path(task, "teacher"), *self.train_common(ft["lr"], ft["epochs"], 128)))
+                "--output", path(task, "teacher"), *self.train_common(ft["lr"], ft["epochs"], SEQ)))
         for task in p["tasks"]:
             data = path("data", task)
             aug = os.path.join(data, "train_aug.tsv")
@@ -229,7 +233,7 @@ class Pipeline:
                    "--task", "generic", "--data", data, "--output", out, *extra,
                    "--intermediate-epochs", td["intermediate_epochs"], "--prediction-epochs", td["prediction_epochs"],
                    "--intermediate-lr", td["intermediate_lr"], "--prediction-lr", td["prediction_lr"],
-                   "--batch-size", 32, "--max-length", 128, "--log-every", 50, "--seed", 42,
+                   "--batch-size", 32, "--max-length", SEQ, "--log-every", 50, "--seed", 42,
                    "--autocast", self.a.autocast, "--teacher-dtype", "bf16" if self.a.autocast == "bf16" else "fp32")
 
             self.step("task distillation (e): " + task, path(task, "tinybert", "summary.json"),
@@ -243,7 +247,7 @@ class Pipeline:
                           lambda: distill(path(task, "tinybert_nogd"), path("student-random"), aug))
                 self.step("fine-tune small BERT (b): " + task, path(task, "bert_small", "summary.json"), lambda: tb(
                     "finetune", "--model", path("small-mlm", "best"), "--task", "generic", "--data", data,
-                    "--output", path(task, "bert_small"), *self.train_common(ft["lr"] * 2, ft["epochs"], 128)))
+                    "--output", path(task, "bert_small"), *self.train_common(ft["lr"] * 2, ft["epochs"], SEQ)))
         for task in p["tasks"]:
             out = path(task, "tfidf_test_metrics.json")
             self.step("TF-IDF reference: " + task, out, lambda: write_json(out, tfidf_reference(path("data", task))))
@@ -253,12 +257,12 @@ class Pipeline:
                 out = path(task, key, "test_metrics.json")
                 self.step("evaluate %s: %s" % (key, task), out, lambda: tb(
                     "eval", "--model", path(task, key, "best"), "--task", "generic", "--data", path("data", task),
-                    "--split", "test", out=out))
+                    "--split", "test", "--max-length", SEQ, out=out))
         task0 = p["tasks"][0]
         for key, _ in models:
             out = path("bench_" + key + ".json")
             self.step("benchmark " + key, out, lambda: tb(
-                "bench", "--model", path(task0, key, "best"), "--batch", "1,32", "--seq", 128,
+                "bench", "--model", path(task0, key, "best"), "--batch", "1,32", "--seq", SEQ,
                 "--seconds", 3, "--json", out))
         return self.report(models)
 
@@ -295,8 +299,8 @@ class Pipeline:
         head = "| model | " + " | ".join("%s %s" % (t, TASKS[t][0]) for t in p["tasks"]) + \
                " | average | retention | parameters | size MB | batch-1 ms | batch-32 seq/s | speed-up |"
         lines = ["# TinyBERT pipeline on the offline data: preset `%s`" % self.a.preset, "",
-                 "Command: `%s` (git %s, %s, device %s). Test splits; speeds at seq 128 on this machine, "
-                 "`tinybert bench` fp32." % (command, rev, time.strftime("%Y-%m-%d %H:%M"), self.a.device), "",
+                 "Command: `%s` (git %s, %s, device %s). Test splits; speeds at seq %d on this machine, "
+                 "`tinybert bench` fp32." % (command, rev, time.strftime("%Y-%m-%d %H:%M"), self.a.device, SEQ), "",
                  "Teacher %s, student %s; corpus lines: %s; training rows per task: %s, texts cut to %d words "
                  "(augmentation masks every word of a text in turn, so its cost grows with the square of the "
                  "length); dev and test untouched." % (
@@ -416,7 +420,7 @@ def chart(rows, tfidf_avg, out, preset):
                label="TF-IDF + logistic regression, same rows")
     ax.legend(fontsize=8, loc="best")
     ax.set_xscale("log")
-    ax.set_xlabel("inference throughput, sequences/s (batch 32, seq 128, CPU, log scale)")
+    ax.set_xlabel("inference throughput, sequences/s (batch 32, seq %d, CPU, log scale)" % SEQ)
     ax.set_ylabel("average test score")
     ax.set_title("TinyBERT on the offline data (preset %s): score vs speed" % preset)
     ax.grid(True, which="both", alpha=0.3)

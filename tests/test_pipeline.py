@@ -47,7 +47,6 @@ class StepRunner(unittest.TestCase):
         with open(os.path.join(TMP, "second.json")) as f:  # the command's stdout, kept as the step's output
             self.assertIn("best", f.read())
 
-
     def test_a_stopped_step_keeps_its_time(self):
         def pipe():
             return pipeline.Pipeline(types.SimpleNamespace(preset="smoke", run=os.path.join(TMP, "timed"), bin=BIN,
