@@ -28,11 +28,12 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 DATA = os.path.join(ROOT, "data")
-# TF-IDF bigrams + logistic regression trained on the whole training splits (issue 6); the run
-# also trains one on its own training rows (tfidf_reference). A teacher worth distilling clearly
-# beats it on genre and next.
-TFIDF_FULL = {"spam": 0.98, "genre": 0.61, "next": 0.47}
-CHANCE = {"next": 0.5}  # balanced
+# A teacher worth distilling clearly beats TF-IDF bigrams + logistic regression (tfidf_reference)
+# on genre and next (issue 6, which measured 0.61 and 0.47 with the whole training splits): by
+# CLEAR_MARGIN, on the run's training rows and, where a preset names whole_split tasks, on the
+# whole training split too, both in the same run. Chance is the floor on the balanced next.
+CLEAR_MARGIN = 0.03
+CHANCE = {"next": 0.5}
 TASKS = {  # name: (metric reported, what it is)
     "spam": ("f1", "F1 of spam"),
     "genre": ("accuracy", "accuracy"),
@@ -50,8 +51,9 @@ PRESETS = {
     "smoke": dict(tasks=["spam", "genre", "next"], baselines=True, corpus_lines=1500, train_rows=200, words=40,
                   teacher=dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=256),
                   student=dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32),
-                  pretrain=dict(epochs=1, lr=1e-3, max_length=32), finetune=dict(epochs=1, lr=1e-3),
-                  general=dict(epochs=1, lr=1e-3, max_length=32), n_aug=2,
+                  pretrain=dict(epochs=1, lr=1e-3, max_length=32), pretrain_more=dict(epochs=1, lr=1e-3, max_length=32),
+                  finetune=dict(epochs=1, lr=1e-3), general=dict(epochs=1, lr=1e-3, max_length=32), n_aug=2,
+                  whole_split=["genre"],
                   task=dict(intermediate_epochs=1, prediction_epochs=1, intermediate_lr=1e-3, prediction_lr=1e-3)),
     # The README's main command: one task, everything small (about 10 minutes on 2 cores).
     "demo": dict(tasks=["spam"], baselines=False, corpus_lines=8000, train_rows=1000, words=40,
@@ -86,7 +88,7 @@ PRESETS = {
                               hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0),
                  student=dict(hidden_size=96, num_hidden_layers=2, num_attention_heads=4, intermediate_size=384),
                  pretrain=dict(epochs=8, lr=1e-3, max_length=64), pretrain_more=dict(epochs=8, lr=5e-4, max_length=64),
-                 finetune=dict(epochs=3, lr=1e-4),
+                 finetune=dict(epochs=3, lr=1e-4), whole_split=["genre"],
                  general=dict(epochs=2, lr=5e-4, max_length=64), n_aug=4,
                  task=dict(intermediate_epochs=1, prediction_epochs=2, intermediate_lr=5e-4, prediction_lr=3e-4)),
 }
@@ -261,9 +263,18 @@ class Pipeline:
         for task in p["tasks"]:
             out = path(task, "tfidf_test_metrics.json")
             self.step("TF-IDF reference: " + task, out, lambda: write_json(out, tfidf_reference(path("data", task))))
+        for task in p.get("whole_split", []):  # the issue's yardstick: every training row, texts uncut
+            whole = path(task, "teacher_whole")
+            self.step("fine-tune teacher, whole training split: " + task, os.path.join(whole, "summary.json"),
+                      lambda: tb("finetune", "--model", teacher_mlm, "--task", "generic", "--data",
+                                 os.path.join(DATA, task), "--output", whole,
+                                 *self.train_common(ft["lr"], ft["epochs"], SEQ)))
+            out = path(task, "tfidf_whole_test_metrics.json")
+            self.step("TF-IDF reference, whole training split: " + task, out,
+                      lambda: write_json(out, tfidf_reference(os.path.join(DATA, task))))
         models = [(k, label) for k, label in MODELS if p["baselines"] or k in ("teacher", "tinybert")]
         for task in p["tasks"]:
-            for key, _ in models:
+            for key in [k for k, _ in models] + (["teacher_whole"] if task in p.get("whole_split", []) else []):
                 out = path(task, key, "test_metrics.json")
                 self.step("evaluate %s: %s" % (key, task), out, lambda: tb(
                     "eval", "--model", path(task, key, "best"), "--task", "generic", "--data", path("data", task),
@@ -302,6 +313,11 @@ class Pipeline:
             with open(path(t, "tfidf_test_metrics.json")) as f:
                 tfidf[t] = json.load(f)
         tfidf_avg = sum(tfidf[t][TASKS[t][0]] for t in p["tasks"]) / len(p["tasks"])
+        whole = {}
+        for t in p.get("whole_split", []):
+            with open(path(t, "teacher_whole", "test_metrics.json")) as f, \
+                    open(path(t, "tfidf_whole_test_metrics.json")) as g:
+                whole[t] = dict(teacher=json.load(f), tfidf=json.load(g))
         for r in rows:
             r["retention_pct"] = 100 * r["average"] / teacher["average"] if teacher["average"] else 0
             r["speedup_b32"] = r["throughput_b32"] / teacher["throughput_b32"]
@@ -338,23 +354,32 @@ class Pipeline:
         if small:
             targets.insert(1, ("TinyBERT beats (b) on average", tiny["average"] > small["average"],
                                "%.3f vs %.3f" % (tiny["average"], small["average"])))
-        def bar(t):  # what the teacher has to beat clearly: the better TF-IDF reference, or chance
-            return max(tfidf[t][TASKS[t][0]], TFIDF_FULL[t], CHANCE.get(t, 0))
 
-        weak = [t for t in p["tasks"] if t in ("genre", "next") and teacher["scores"][t][TASKS[t][0]] <= bar(t) + 0.03]
+        def against(t):  # (teacher, TF-IDF or chance, on which rows) for each comparison the run made
+            m = TASKS[t][0]
+            floor = CHANCE.get(t, 0)
+            same = (teacher["scores"][t][m], max(tfidf[t][m], floor), "the same rows")
+            return [same] + ([(whole[t]["teacher"][m], max(whole[t]["tfidf"][m], floor), "the whole training split")]
+                             if t in whole else [])
+
+        checked = [t for t in p["tasks"] if t in ("genre", "next")]
+        weak = [t for t in checked if any(a - b <= CLEAR_MARGIN for a, b, _ in against(t))]
+        said = ", ".join("%s (%s)" % (t, "; ".join("%.3f vs %.3f on %s" % c for c in against(t))) for t in checked)
         if weak:
-            lines += ["Read with care: the teacher does not clearly beat the TF-IDF + logistic-regression references on "
-                      + ", ".join("%s (%.3f vs %.3f on the same rows, %.2f on the whole training split%s)" % (
-                          t, teacher["scores"][t][TASKS[t][0]], tfidf[t][TASKS[t][0]], TFIDF_FULL[t],
-                          ", chance %.2f" % CHANCE[t] if t in CHANCE else "") for t in weak)
-                      + ", so it has little to teach there and the differences between models on those tasks are "
-                      "within noise; pre-train longer or larger (preset full) before reading the targets below.", ""]
+            lines += ["Read with care: the teacher does not beat the TF-IDF + logistic-regression reference (or "
+                      "chance) by more than %.2f on %s: %s. It has little to teach there and the differences "
+                      "between models on those tasks are within noise; pre-train longer or larger (preset full) "
+                      "before reading the targets below." % (CLEAR_MARGIN, ", ".join(weak), said), ""]
+        elif checked:
+            lines += ["The teacher beats the TF-IDF + logistic-regression reference (or chance) by more than %.2f "
+                      "on %s." % (CLEAR_MARGIN, said), ""]
         lines.append("Targets:")
         lines += ["- %s: %s (%s)" % (t, "met" if ok else "MISSED", v) for t, ok, v in targets]
         lines += ["", "Wall time per step (s): " + ", ".join("%s %.0f" % kv for kv in self.times.items()),
                   "", "Total: %.0f s." % sum(self.times.values())]
         md = "\n".join(lines) + "\n"
         result = dict(command=command, git=rev, preset=self.a.preset, settings=p, models=rows, tfidf=tfidf,
+                      whole_split=whole,
                       targets={t: dict(met=ok, value=v) for t, ok, v in targets}, step_seconds=self.times)
         with open(path("report.md"), "w") as f:
             f.write(md)
