@@ -190,6 +190,7 @@ class Limits(unittest.TestCase):
         srv.proc.send_signal(signal.SIGTERM)
         for t in threads:
             t.join(60)
+        srv.proc.wait(60)  # not srv.stop() at once: a second SIGTERM during teardown kills it (-15)
         code = srv.stop()
         for key, n in (("busy", 256), ("queued", 2)):
             status, body, answered = results[key]
