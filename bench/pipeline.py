@@ -230,10 +230,14 @@ class Pipeline:
             self.step("random student (d)", path("student-random", "config.json"), lambda: tb(
                 "init", "--model-config", path("student.json"), "--vocab", vocab, "--output", path("student-random")))
         ft, td = p["finetune"], p["task"]
+
+        def finetune(model, data, out, lr):  # the step's work: out/best is the epoch best on dev
+            return lambda: tb("finetune", "--model", model, "--task", "generic", "--data", data, "--output", out,
+                              *self.train_common(lr, ft["epochs"], SEQ))
+
         for task in p["tasks"]:  # the teachers first: how good they are decides what the rest is worth
-            self.step("fine-tune teacher: " + task, path(task, "teacher", "summary.json"), lambda: tb(
-                "finetune", "--model", teacher_mlm, "--task", "generic", "--data", path("data", task),
-                "--output", path(task, "teacher"), *self.train_common(ft["lr"], ft["epochs"], SEQ)))
+            self.step("fine-tune teacher: " + task, path(task, "teacher", "summary.json"),
+                      finetune(teacher_mlm, path("data", task), path(task, "teacher"), ft["lr"]))
         for task in p["tasks"]:
             data = path("data", task)
             aug = os.path.join(data, "train_aug.tsv")
@@ -259,18 +263,15 @@ class Pipeline:
                 self.step("task distillation, no general distillation (d): " + task,
                           path(task, "tinybert_nogd", "summary.json"),
                           lambda: distill(path(task, "tinybert_nogd"), path("student-random"), aug))
-                self.step("fine-tune small BERT (b): " + task, path(task, "bert_small", "summary.json"), lambda: tb(
-                    "finetune", "--model", path("small-mlm", "best"), "--task", "generic", "--data", data,
-                    "--output", path(task, "bert_small"), *self.train_common(ft["lr"] * 2, ft["epochs"], SEQ)))
+                self.step("fine-tune small BERT (b): " + task, path(task, "bert_small", "summary.json"),
+                          finetune(path("small-mlm", "best"), data, path(task, "bert_small"), ft["lr"] * 2))
         for task in p["tasks"]:
             out = path(task, "tfidf_test_metrics.json")
             self.step("TF-IDF reference: " + task, out, lambda: write_json(out, tfidf_reference(path("data", task))))
         for task in p.get("whole_split", []):  # the yardstick: every training row, texts uncut
             whole = path(task, "teacher_whole")
             self.step("fine-tune teacher, whole training split: " + task, os.path.join(whole, "summary.json"),
-                      lambda: tb("finetune", "--model", teacher_mlm, "--task", "generic", "--data",
-                                 os.path.join(DATA, task), "--output", whole,
-                                 *self.train_common(ft["lr"], ft["epochs"], SEQ)))
+                      finetune(teacher_mlm, os.path.join(DATA, task), whole, ft["lr"]))
             out = path(task, "tfidf_whole_test_metrics.json")
             self.step("TF-IDF reference, whole training split: " + task, out,
                       lambda: write_json(out, tfidf_reference(os.path.join(DATA, task))))
