@@ -32,9 +32,7 @@ model::BertConfig shape(const std::vector<int64_t>& s, int64_t heads) {
 }
 
 model::AutoBert make(const model::BertConfig& c) {
-  model::AutoBert m(c);
-  model::init_weights(*m, c);
-  return m;
+  return model::init_model(c, 42);
 }
 
 template <typename F>

@@ -160,11 +160,81 @@ TEST(Checkpoint, MissingTensorIsNamed) {
 TEST(Checkpoint, ShapeMismatchNamesBothShapes) {
   Tensors t = fixture_tensors("tiny-teacher-cls");
   for (auto& [k, v] : t)
-    if (k == "bert.encoder.layer.0.intermediate.dense.weight") v = torch::zeros({48, 32});
+    if (k == "bert.encoder.layer.2.intermediate.dense.weight") v = torch::zeros({48, 32});
   TempDir tmp;
   auto err = load_error(write_model(tmp, "tiny-teacher-cls", t));
-  EXPECT_NE(err.find("shape mismatch: bert.encoder.layer.0.intermediate.dense.weight expected [64, "
+  EXPECT_NE(err.find("shape mismatch: bert.encoder.layer.2.intermediate.dense.weight expected [64, "
                      "32] found [48, 32]"),
+            std::string::npos)
+      << err;
+}
+
+TEST(Checkpoint, ConfigSizesAreCheckedAgainstTheWeightsBeforeBuilding) {
+  const std::string good = read_file(kFixtures + "/tiny-teacher-cls/config.json");
+  auto with = [&](const std::string& from, const std::string& to) {
+    std::string cfg = good;
+    cfg.replace(cfg.find(from), from.size(), to);
+    return cfg;
+  };
+  const std::pair<std::string, std::string> cases[] = {
+      // hidden_size 32768 would allocate gigabytes of embeddings: refused from the header alone
+      {with("\"hidden_size\": 32", "\"hidden_size\": 32768"),
+       "vocab_size 30522 and hidden_size 32768 give bert.embeddings.word_embeddings.weight "
+       "[30522, 32768], but"},
+      {with("\"vocab_size\": 30522", "\"vocab_size\": 16000000"),
+       "vocab_size 16000000 and hidden_size 32 give"},
+      {with("\"num_hidden_layers\": 4", "\"num_hidden_layers\": 1000"),
+       "num_hidden_layers is 1000, but"},
+      {with("\"intermediate_size\": 64", "\"intermediate_size\": 200000"),
+       "intermediate_size 200000 and hidden_size 32 give"},
+      {with("\"max_position_embeddings\": 128", "\"max_position_embeddings\": 1000000"),
+       "max_position_embeddings 1000000 and hidden_size 32 give"},
+  };
+  for (const auto& [cfg, fragment] : cases) {
+    TempDir tmp;
+    auto err =
+        load_error(write_model(tmp, "tiny-teacher-cls", fixture_tensors("tiny-teacher-cls"), cfg));
+    EXPECT_NE(err.find(fragment), std::string::npos) << err;
+    EXPECT_NE(err.find("does not belong to these weights"), std::string::npos) << err;
+  }
+}
+
+TEST(Checkpoint, LabelCountMismatchSaysSo) {
+  TempDir tmp;
+  auto err = load_error(kFixtures + "/tiny-teacher-cls",
+                        {.labels = std::vector<std::string>{"neg", "pos"}});
+  EXPECT_NE(err.find("label count mismatch"), std::string::npos) << err;
+  EXPECT_NE(err.find("a classifier for 3 labels, but 2 are expected (neg, pos)"), std::string::npos)
+      << err;
+  EXPECT_EQ(err.find("corrupted"), std::string::npos) << err;
+}
+
+TEST(Checkpoint, NonFiniteWeightsAreRefused) {
+  Tensors t = fixture_tensors("tiny-teacher-cls");
+  for (auto& [k, v] : t)
+    if (k == "bert.encoder.layer.1.attention.self.key.bias")
+      v[3] = NAN;
+    else if (k == "classifier.weight")
+      v[0][0] = INFINITY;
+  TempDir tmp;
+  auto err = load_error(write_model(tmp, "tiny-teacher-cls", t));
+  EXPECT_NE(
+      err.find("non-finite values (NaN or inf): bert.encoder.layer.1.attention.self.key.bias"),
+      std::string::npos)
+      << err;
+  EXPECT_NE(err.find("non-finite values (NaN or inf): classifier.weight"), std::string::npos)
+      << err;
+}
+
+TEST(Checkpoint, VocabularyLargerThanTheModelIsRefused) {
+  TempDir tmp;
+  write_model(tmp, "tiny-teacher-cls", fixture_tensors("tiny-teacher-cls"));
+  std::string vocab = read_file(kFixtures + "/tiny-teacher-cls/vocab.txt");
+  for (int i = 0; i < 5; ++i) vocab += "extra" + std::to_string(i) + "\n";
+  io::write_file_atomic(tmp / "vocab.txt", vocab);
+  auto err = load_error(tmp.path.string());
+  EXPECT_NE(err.find(tmp / "vocab.txt" + " has 30527 entries but " + (tmp / "config.json") +
+                     " says vocab_size 30522"),
             std::string::npos)
       << err;
 }
@@ -173,11 +243,11 @@ TEST(Checkpoint, WrongDtypeAndUnexpectedTensor) {
   Tensors t = fixture_tensors("tiny-teacher-cls");
   for (auto& [k, v] : t)
     if (k == "bert.pooler.dense.bias") v = v.to(torch::kInt);
-  t.emplace_back("bert.encoder.layer.9.output.dense.weight", torch::zeros({2}));
+  t.emplace_back("bert.encoder.layer.3.output.dense.scale", torch::zeros({2}));
   TempDir tmp;
   auto err = load_error(write_model(tmp, "tiny-teacher-cls", t));
   EXPECT_NE(err.find("wrong dtype: bert.pooler.dense.bias is I32"), std::string::npos) << err;
-  EXPECT_NE(err.find("unexpected: bert.encoder.layer.9.output.dense.weight [2]"), std::string::npos)
+  EXPECT_NE(err.find("unexpected: bert.encoder.layer.3.output.dense.scale [2]"), std::string::npos)
       << err;
 }
 

@@ -135,28 +135,143 @@ class Inspect(unittest.TestCase):
             self.assertIn("too short for the 8-byte header length", r.stderr)
 
 
+def softmax(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def copy_model(src, dst, drop=(), config=None, extra_vocab=0):
+    """A copy of a fixture model directory, with tensors dropped, config fields changed, or
+    vocabulary lines added."""
+    os.makedirs(dst, exist_ok=True)
+    tensors = {k: v for k, v in read_safetensors(os.path.join(src, "model.safetensors")).items()
+               if not any(k.startswith(d) for d in drop)}
+    write_safetensors(os.path.join(dst, "model.safetensors"), tensors)
+    with open(os.path.join(src, "config.json")) as f:
+        cfg = json.load(f)
+    cfg.update(config or {})
+    with open(os.path.join(dst, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    with open(os.path.join(src, "vocab.txt")) as f:
+        vocab = f.read()
+    with open(os.path.join(dst, "vocab.txt"), "w") as f:
+        f.write(vocab + "".join("extra%d\n" % i for i in range(extra_vocab)))
+    return dst
+
+
 class Predict(unittest.TestCase):
-    def test_labels_and_probabilities(self):
-        lines = [{"text": "The jury praised the city."}, {"text": "Free money!!!", "text_pair": "Click now"},
-                 {"text": "short"}]
-        stdin = "".join(json.dumps(l) + "\n" for l in lines)
-        r = run(["predict", "--model", os.path.join(FIX, "tiny-student-cls"), "--batch-size", "2"], stdin)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        outs = [json.loads(l) for l in r.stdout.splitlines()]
-        self.assertEqual(len(outs), 3)
-        for o in outs:
-            self.assertIn(o["label"], ["LABEL_0", "LABEL_1", "LABEL_2"])
-            self.assertAlmostEqual(sum(o["scores"]), 1.0, places=5)
-            self.assertEqual(o["label"], f"LABEL_{int(np.argmax(o['scores']))}")
-        # batching does not change results
-        r1 = run(["predict", "--model", os.path.join(FIX, "tiny-student-cls"), "--batch-size", "1"], stdin)
-        for a, b in zip(outs, [json.loads(l) for l in r1.stdout.splitlines()]):
-            np.testing.assert_allclose(a["scores"], b["scores"], atol=1e-6)
+    def test_probabilities_are_those_of_the_hf_logits(self):
+        # The fixture's sentences through `predict` must give softmax of the logits HF computed for
+        # them: a model answering anything else (a constant, another head) fails here.
+        with open(os.path.join(FIX, "reference.json")) as f:
+            sentences = json.load(f)["sentences"]
+        stdin = "".join(json.dumps({"text": a, "text_pair": b}) + "\n" for a, b in sentences)
+        ref = read_safetensors(os.path.join(FIX, "reference.safetensors"))
+        for name in ("teacher", "student"):
+            model = os.path.join(FIX, "tiny-%s-cls" % name)
+            want = softmax(ref[name + ".logits"].astype(np.float64))
+            for batch in ("1", "3"):
+                r = run(["predict", "--model", model, "--batch-size", batch], stdin)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                outs = [json.loads(l) for l in r.stdout.splitlines()]
+                got = np.array([o["scores"] for o in outs])
+                print("\npredict %s --batch-size %s vs softmax(HF logits): max |diff| %.3g"
+                      % (name, batch, np.abs(got - want).max()))
+                np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+                self.assertEqual([o["label"] for o in outs], ["LABEL_%d" % i for i in want.argmax(-1)])
+            # the inputs get answers further apart than the tolerance: a constant answer cannot pass
+            self.assertGreater(np.abs(want - want[0]).max(), 5e-6)
 
     def test_not_a_classifier(self):
         r = run(["predict", "--model", os.path.join(FIX, "tiny-mlm")], '{"text": "x"}\n')
         self.assertEqual(r.returncode, 1)
         self.assertIn("inference needs a BertForSequenceClassification", r.stderr)
+
+    def test_classifier_without_its_head_is_refused_unless_asked(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            m = copy_model(os.path.join(FIX, "tiny-student-cls"), os.path.join(tmp, "m"), drop=["classifier."])
+            r = run(["predict", "--model", m], '{"text": "x"}\n')
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("has no weights for classifier.weight", r.stderr)
+            self.assertIn("--allow-untrained-head", r.stderr)
+            r = run(["predict", "--model", m, "--allow-untrained-head"], '{"text": "x"}\n')
+            self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_vocabulary_larger_than_the_model_is_refused(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            m = copy_model(os.path.join(FIX, "tiny-student-cls"), os.path.join(tmp, "m"), extra_vocab=3)
+            for cmd in (["predict"], ["serve", "--port", "0"]):
+                r = run(cmd + ["--model", m], '{"text": "x"}\n')
+                self.assertEqual(r.returncode, 1, r.stderr)
+                self.assertIn("%s/vocab.txt has 30525 entries but %s/config.json says vocab_size 30522" % (m, m),
+                              r.stderr)
+
+    def test_deep_json_lines_fail_with_their_line_number(self):
+        deep = "[" * 100000 + "]" * 100000
+        lines = '{"text": "fine"}\n{"text": "x", "extra": %s}\n' % deep
+        for args in (["predict", "--model", os.path.join(FIX, "tiny-student-cls")],
+                     ["tokenize", "--vocab", os.path.join(FIX, "vocab.txt")]):
+            r = run(args, lines)
+            self.assertEqual(r.returncode, 1, r.stderr[-500:])
+            self.assertIn("stdin line 2: invalid JSON: nested deeper than 64 levels", r.stderr)
+
+
+class Hostile(unittest.TestCase):
+    """Wrong configs and absurd option values: a clear one-line error, never a crash, a LibTorch
+    backtrace or a huge allocation."""
+
+    def check_error(self, r, *fragments):
+        self.assertNotIn(r.returncode, (0, -6, -9, -11), r.stderr[-2000:])
+        for f in fragments:
+            self.assertIn(f, r.stderr)
+        for leak in ("Exception raised from", "frame #", "terminate called", "c10::"):
+            self.assertNotIn(leak, r.stderr)
+
+    def test_config_sizes_are_checked_before_allocating(self):
+        import resource
+        with tempfile.TemporaryDirectory() as tmp:
+            for field, value, fragment in (
+                    ("hidden_size", 65536, "vocab_size 30522 and hidden_size 65536 give"),
+                    ("num_hidden_layers", 1000, "num_hidden_layers is 1000, but"),
+                    ("intermediate_size", 262144, "intermediate_size 262144 and hidden_size 16 give"),
+                    ("hidden_size", 32.5, 'field "hidden_size" must be an integer, found 32.5'),
+                    ("num_hidden_layers", 1e30, 'field "num_hidden_layers" must be an integer'),
+                    ("vocab_size", 10 ** 12, "vocab_size 1000000000000 is larger than tinybert supports")):
+                m = copy_model(os.path.join(FIX, "tiny-student-cls"), os.path.join(tmp, field),
+                               config={field: value, "num_attention_heads": 1})
+                self.check_error(run(["predict", "--model", m], '{"text": "x"}\n'), fragment)
+        peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print("\nlargest resident size of a refused run: %.0f MiB" % peak_mib)
+        self.assertLess(peak_mib, 2048)  # hidden 65536 would have taken 8 GiB of embeddings
+
+    def test_absurd_option_values(self):
+        student = os.path.join(FIX, "tiny-student-cls")
+        train = ["finetune", "--model", student, "--task", "generic", "--data", "/nonexistent", "--output",
+                 "/tmp/never-written"]
+        cases = [
+            (train + ["--lr", "nan"], "--lr: must be in (0, 1], found nan"),
+            (train + ["--lr", "-1e-3"], "--lr: must be in (0, 1], found -1e-3"),
+            (train + ["--lr", "inf"], "--lr: must be in (0, 1], found inf"),
+            (train + ["--warmup", "1.5"], "--warmup: must be in [0, 1], found 1.5"),
+            (train + ["--log-every", "0"], "--log-every: must be in (0, "),
+            (train + ["--eval-batch-size", "0"], "--eval-batch-size: must be in (0, 65536], found 0"),
+            (train + ["--max-length", "0"], "--max-length: must be in [2, 1048576], found 0"),
+            (train + ["--batch-size", "32.5"], "--batch-size"),
+            (train + ["--epochs", "1e30"], "--epochs"),
+            (train + ["--threads", "-1"], "--threads: must be in [0, 1024], found -1"),
+            (train + ["--threads", "100000"], "--threads: must be in [0, 1024], found 100000"),
+            (["serve", "--model", student, "--timeout", "1e300"], "--timeout: must be in (0, 86400], found 1e300"),
+            (["serve", "--model", student, "--max-delay-ms", "-5"], "--max-delay-ms: must be in [0, 10000]"),
+            (["serve", "--model", student, "--max-body-kib", "0"], "--max-body-kib: must be in (0, 1048576]"),
+            (["serve", "--model", student, "--max-connections", "5000"], "--max-connections: must be in (0, 900]"),
+            (["predict", "--model", student, "--batch-size", "0"], "--batch-size: must be in (0, 65536]"),
+            (["augment", "--model", student, "--task", "generic", "--input", os.path.join(FIX, "vocab.txt"),
+              "--output", "/tmp/x.tsv", "--p", "2"], "--p: must be in [0, 1], found 2"),
+            (["pretrain", "--corpus", "x", "--output", "/tmp/never", "--mask-prob", "0"], "--mask-prob: must be in"),
+        ]
+        for args, fragment in cases:
+            with self.subTest(args=args[-2:]):
+                self.check_error(run(args), fragment)
 
 
 class Bench(unittest.TestCase):
@@ -180,7 +295,7 @@ class Bench(unittest.TestCase):
             self.assertIn("--seq 500 must be in 2..128", r.stderr)
             r = run(["bench", "--model", os.path.join(FIX, "tiny-teacher-cls"), "--workers", "-1"])
             self.assertNotEqual(r.returncode, 0)
-            self.assertIn("--workers: must be >= 0, found -1", r.stderr)
+            self.assertIn("--workers: must be in [0, 1024], found -1", r.stderr)
 
 
 class Init(unittest.TestCase):

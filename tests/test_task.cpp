@@ -120,6 +120,34 @@ TEST(Task, GenericTsvAndJsonl) {
             std::string::npos);
 }
 
+TEST(Task, MissingLabelsAndNonFiniteValuesAreNamed) {
+  Dir d;
+  d.write("nolabel.tsv", "text\ttext_pair\nhello\tworld\n");
+  EXPECT_NE(
+      error_of(task_spec("generic"), d, "nolabel")
+          .find("nolabel.tsv line 1: the header has no \"label\" column (found: text\ttext_pair)"),
+      std::string::npos);
+  d.write("unlabeled.jsonl", "{\"text\": \"x\", \"label\": \"a\"}\n{\"text\": \"y\"}\n");
+  auto g = task_spec("generic");
+  g.labels = {"a", "b"};
+  EXPECT_NE(error_of(g, d, "unlabeled").find("unlabeled.jsonl line 2: the row has no label"),
+            std::string::npos);
+  auto r = task_spec("generic");
+  r.regression = true;
+  for (const char* bad : {"nan", "inf", "-inf", "1e999", "3.5x"}) {
+    d.write("reg.tsv", std::string("text\tlabel\na\t1.5\nb\t") + bad + "\n");
+    EXPECT_NE(error_of(r, d, "reg").find(std::string("reg.tsv line 3: label \"") + bad),
+              std::string::npos)
+        << bad;
+  }
+  auto stsb = task_spec("sts-b");
+  d.write("dev.tsv",
+          "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
+          "0\tg\tf\t2012\t0\ts\ts\tA man.\tA man.\tNaN\n");
+  EXPECT_NE(error_of(stsb, d, "dev").find("dev.tsv line 2: label \"NaN\" is not a finite number"),
+            std::string::npos);
+}
+
 TEST(Task, UnknownTask) {
   try {
     task_spec("squad");

@@ -45,12 +45,18 @@ Runner add_bench(CLI::App& app) {
   auto o = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("bench", "inference latency and throughput of a model");
   cmd->add_option("--model", o->model, "HF-format model directory")->required();
-  cmd->add_option("--batch", o->batches, "batch sizes")->delimiter(',')->capture_default_str();
+  cmd->add_option("--batch", o->batches, "batch sizes")
+      ->delimiter(',')
+      ->capture_default_str()
+      ->check(positive(1 << 16));
   cmd->add_option("--seq", o->seq, "tokens per sequence")->capture_default_str();
   cmd->add_option("--dtype", o->dtype, "fp32 | bf16 | fp16 (GPU)")->capture_default_str();
   cmd->add_option("--seconds", o->seconds, "time spent measuring each batch size")
-      ->capture_default_str();
-  cmd->add_option("--warmup", o->warmup, "untimed runs first")->capture_default_str();
+      ->capture_default_str()
+      ->check(positive(86400));
+  cmd->add_option("--warmup", o->warmup, "untimed runs first")
+      ->capture_default_str()
+      ->check(non_negative(1e6));
   add_workers_option(cmd, o->workers);
   cmd->add_option("--json", o->json, "also write the results to this JSON file");
   add_common_options(cmd, o->common);

@@ -29,8 +29,12 @@ Runner add_eval(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--output", o->output,
                   "metrics JSON to write (default: MODEL/eval_TASK_SPLIT.json)");
-  cmd->add_option("--batch-size", o->batch_size, "examples per batch")->capture_default_str();
-  cmd->add_option("--max-length", o->max_length, "tokens per example")->capture_default_str();
+  cmd->add_option("--batch-size", o->batch_size, "examples per batch")
+      ->capture_default_str()
+      ->check(positive(1 << 16));
+  cmd->add_option("--max-length", o->max_length, "tokens per example")
+      ->capture_default_str()
+      ->check(in_range(2, 1 << 20));
   add_common_options(cmd, o->common);
   return [o]() {
     c10::Device device = start_runtime(o->common);

@@ -37,9 +37,7 @@ Runner add_init(CLI::App& app) {
     if (static_cast<int64_t>(tok.vocab().size()) != cfg.vocab_size)
       fail(o->vocab, " has ", tok.vocab().size(), " entries but ", o->config, " says vocab_size ",
            cfg.vocab_size);
-    torch::manual_seed(o->seed);
-    model::AutoBert m(cfg);
-    model::init_weights(*m, cfg);
+    auto m = model::init_model(cfg, o->seed);
     io::save_model(*m, tok, o->output);
     std::cout << "wrote " << model::architecture_name(cfg.architecture) << " (random init) to "
               << o->output << "\n";

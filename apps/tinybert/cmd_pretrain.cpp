@@ -34,7 +34,8 @@ Runner add_pretrain(CLI::App& app) {
   cmd->add_option("--model", o->model, "or: continue pre-training this model directory");
   cmd->add_option("--vocab", o->vocab, "vocab.txt for a new model");
   cmd->add_option("--mask-prob", o->mask_prob, "fraction of tokens predicted")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(in_range(0.001, 0.999));
   cmd->add_flag("--whole-word-mask", o->whole_word, "mask whole words (all their pieces) together");
   cmd->add_flag("--nsp", o->nsp,
                 "also train next-sentence prediction on sentence pairs cut from the corpus "
@@ -56,7 +57,6 @@ Runner add_pretrain(CLI::App& app) {
     print_settings("pretrain", settings);
     c10::Device device = start_runtime(o->t.common);
     o->t.train = train_config(o->t, device);
-    distill::install_stop_handlers();
     const auto architecture =
         o->nsp ? model::Architecture::PreTraining : model::Architecture::MaskedLM;
     model::AutoBert m{nullptr};
@@ -70,9 +70,7 @@ Runner add_pretrain(CLI::App& app) {
     } else {
       auto cfg = model::BertConfig::load(o->model_config);
       cfg.architecture = architecture;
-      torch::manual_seed(o->t.train.seed);
-      m = model::AutoBert(cfg);
-      model::init_weights(*m, cfg);
+      m = model::init_model(cfg, o->t.train.seed);
       m->to(device);
       tok = text::Tokenizer::from_vocab(o->vocab);
     }

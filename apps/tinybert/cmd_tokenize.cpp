@@ -23,7 +23,8 @@ Runner add_tokenize(CLI::App& app) {
   cmd->add_flag("--cased", o->cased, "keep case and accents (default: lowercase + strip accents)");
   cmd->add_option("--max-length", o->max_length,
                   "truncate longest_first to this many tokens (0: no truncation)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(non_negative(1 << 20));
   add_common_options(cmd, o->common);
   return [o]() {
     auto tok = text::Tokenizer::from_vocab(

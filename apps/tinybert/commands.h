@@ -4,6 +4,7 @@
 #include <c10/core/Device.h>
 
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <functional>
 #include <string>
 
@@ -18,10 +19,11 @@ struct CommonOptions {
 
 // Adds --device, --threads and --config to a subcommand.
 void add_common_options(CLI::App* cmd, CommonOptions& common);
-// Number checks that say the bound ("must be > 0, found -1"): CLI11's PositiveNumber and
-// NonNegativeNumber print their upper bound as a 300-digit number.
-CLI::Validator positive();
-CLI::Validator non_negative();
+// Number checks that say their bound ("--lr: must be > 0, found -1") and refuse NaN and
+// infinities (CLI11's Range lets NaN through; its PositiveNumber prints a 300-digit bound).
+CLI::Validator positive(double hi = HUGE_VAL);      // (0, hi]
+CLI::Validator non_negative(double hi = HUGE_VAL);  // [0, hi]
+CLI::Validator in_range(double lo, double hi);      // [lo, hi]
 // --workers of the inference commands (runtime::Workers; 0: one per thread).
 void add_workers_option(CLI::App* cmd, int& workers);
 // Applies --threads, resolves --device, and prints the runtime report to stderr.

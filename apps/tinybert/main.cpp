@@ -1,5 +1,8 @@
 // tinybert: one binary, one subcommand per step of TinyBERT distillation and serving.
+#include <c10/util/Exception.h>
+
 #include <algorithm>
+#include <cmath>
 #include <iostream>
 #include <vector>
 
@@ -12,7 +15,8 @@ namespace tinybert::cli {
 void add_common_options(CLI::App* cmd, CommonOptions& common) {
   cmd->add_option("--device", common.device, "cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_option("--threads", common.threads, "CPU threads (0: one per core)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(non_negative(1024));
   cmd->add_option(
       "--config", common.config,
       "TOML/INI file of options (keys are the long option names, e.g. max-length = 64); "
@@ -21,24 +25,35 @@ void add_common_options(CLI::App* cmd, CommonOptions& common) {
 
 namespace {
 
-CLI::Validator lower_bound(bool strict) {
+std::string number_text(double x) {
+  if (x == std::floor(x) && std::abs(x) < 1e15) return std::to_string(static_cast<int64_t>(x));
+  return cat(x);
+}
+
+// A number check: finite, and above `lo` (or at it, unless `open`) and at most `hi`.
+CLI::Validator bounded(double lo, bool open, double hi, std::string bound) {
   return CLI::Validator(
-      [strict](std::string& input) -> std::string {
+      [=](std::string& input) -> std::string {
         double value = 0;
         if (!CLI::detail::lexical_cast(input, value)) return "not a number: " + input;
-        if (strict ? value > 0 : value >= 0) return {};
-        return tinybert::cat("must be ", strict ? "> 0" : ">= 0", ", found ", input);
+        if (std::isfinite(value) && (open ? value > lo : value >= lo) && value <= hi) return {};
+        return cat("must be ", bound, ", found ", input);
       },
-      strict ? "POSITIVE" : "NONNEGATIVE");
+      bound);
 }
 
 }  // namespace
 
-CLI::Validator positive() {
-  return lower_bound(true);
+CLI::Validator positive(double hi) {
+  return bounded(0, true, hi,
+                 std::isinf(hi) ? std::string("> 0") : "in (0, " + number_text(hi) + "]");
 }
-CLI::Validator non_negative() {
-  return lower_bound(false);
+CLI::Validator non_negative(double hi) {
+  return bounded(0, false, hi,
+                 std::isinf(hi) ? std::string(">= 0") : "in [0, " + number_text(hi) + "]");
+}
+CLI::Validator in_range(double lo, double hi) {
+  return bounded(lo, false, hi, "in [" + number_text(lo) + ", " + number_text(hi) + "]");
 }
 
 void add_workers_option(CLI::App* cmd, int& workers) {
@@ -46,7 +61,7 @@ void add_workers_option(CLI::App* cmd, int& workers) {
                   "CPU: forwards run side by side on one thread each, a batch split between them "
                   "(0: one per thread; 1: one forward on all threads)")
       ->capture_default_str()
-      ->check(non_negative());
+      ->check(non_negative(1024));
 }
 
 namespace {
@@ -132,6 +147,9 @@ int main(int argc, char** argv) {
       if (cmd->parsed()) return run();
   } catch (const tinybert::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  } catch (const c10::Error& e) {  // what() would add a C++ backtrace
+    std::cerr << "error: " << e.what_without_backtrace() << "\n";
     return 1;
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";

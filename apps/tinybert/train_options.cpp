@@ -15,15 +15,21 @@ void add_train_options(CLI::App* cmd, TrainOptions& o, bool with_output) {
   if (with_output)
     cmd->add_option("--output", t.output, "run directory (best/, last/, metrics.jsonl)")
         ->required();
-  cmd->add_option("--epochs", t.epochs, "training epochs")->capture_default_str();
-  cmd->add_option("--lr", t.lr, "peak learning rate")->capture_default_str();
-  cmd->add_option("--batch-size", t.batch_size, "examples per batch")->capture_default_str();
+  cmd->add_option("--epochs", t.epochs, "training epochs")
+      ->capture_default_str()
+      ->check(positive(1e6));
+  cmd->add_option("--lr", t.lr, "peak learning rate")->capture_default_str()->check(positive(1));
+  cmd->add_option("--batch-size", t.batch_size, "examples per batch")
+      ->capture_default_str()
+      ->check(positive(1 << 16));
   cmd->add_option("--max-length", o.max_length, "tokens per example, truncated longest_first")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(in_range(2, 1 << 20));
   cmd->add_option("--seed", t.seed, "random seed (data order, init, dropout)")
       ->capture_default_str();
   cmd->add_option("--warmup", t.warmup, "linear warmup, as a fraction of the steps")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(in_range(0, 1));
   cmd->add_option("--schedule", t.schedule,
                   "learning-rate schedule after warmup: linear | constant")
       ->capture_default_str();
@@ -32,23 +38,31 @@ void add_train_options(CLI::App* cmd, TrainOptions& o, bool with_output) {
       ->capture_default_str();
   cmd->add_option("--weight-decay", t.optim.weight_decay,
                   "decoupled weight decay (not on bias, LayerNorm)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(in_range(0, 1));
   cmd->add_option("--max-grad-norm", t.optim.max_grad_norm, "gradient clipping norm (0: off)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(non_negative());
   cmd->add_option("--grad-accum", t.grad_accum, "batches per optimizer step")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(positive(1 << 16));
   cmd->add_option("--eval-every", t.eval_every, "steps between dev evaluations (0: each epoch end)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(non_negative(1e12));
   cmd->add_option("--eval-batch-size", o.eval_batch_size, "examples per evaluation batch")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(positive(1 << 16));
   cmd->add_option("--log-every", t.log_every, "steps between metrics.jsonl lines")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(positive(1e12));
   cmd->add_option("--save-every", t.save_every,
                   "steps between resumable checkpoints in OUTPUT/last (0: at epoch ends only)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(non_negative(1e12));
   cmd->add_option("--stop-after", t.stop_after,
                   "stop resumably after this many steps (0: run to the end)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(non_negative(1e12));
   cmd->add_flag("--resume", t.resume, "continue the run in --output from its last checkpoint");
   cmd->add_option("--autocast", o.autocast,
                   "mixed precision for the trained model's forward pass: off | bf16 | fp16 (GPU); "

@@ -45,7 +45,7 @@ Dataset Dataset::encode(const std::vector<Example>& examples, const TaskSpec& sp
       d.values_.push_back(0);
     } else if (spec.regression) {
       d.label_ids_.push_back(-1);
-      d.values_.push_back(std::stod(e.label));
+      d.values_.push_back(label_value(e, source));
     } else {
       d.label_ids_.push_back(label_id(spec, e, source));
       d.values_.push_back(0);

@@ -2,6 +2,7 @@
 #include "tinybert/data/task.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -9,6 +10,7 @@
 #include <sstream>
 
 #include "tinybert/core/error.h"
+#include "tinybert/core/json.h"
 
 namespace tinybert::data {
 
@@ -77,14 +79,7 @@ std::vector<Example> read_glue(const TaskSpec& spec, const std::string& path,
       fail(path, " line ", line_no, ": label \"", e.label, "\" is not one of the ", spec.name,
            " labels");
     }
-    if (spec.regression && !e.label.empty()) {
-      try {
-        std::stod(e.label);
-      } catch (const std::exception&) {
-        fail(path, " line ", line_no, ": \"", e.label, "\" is not a number (", spec.name,
-             " is a regression task)");
-      }
-    }
+    if (spec.regression && !e.label.empty()) label_value(e, path);
     out.push_back(std::move(e));
   }
   return out;
@@ -104,7 +99,10 @@ std::vector<Example> read_generic_tsv(const std::string& path) {
     return it == header.end() ? -1 : static_cast<int>(it - header.begin());
   };
   const int a = col("text"), b = col("text_pair"), label = col("label");
-  if (a < 0) fail(path, " line 1: the header has no \"text\" column (found: ", line, ")");
+  for (const auto& [index, name] : {std::pair{a, "text"}, std::pair{label, "label"}})
+    if (index < 0)
+      fail(path, " line 1: the header has no \"", name, "\" column (found: ", line,
+           "); expected text<TAB>label or text<TAB>text_pair<TAB>label");
   std::vector<Example> out;
   size_t line_no = 1;
   while (std::getline(in, line)) {
@@ -114,8 +112,8 @@ std::vector<Example> read_generic_tsv(const std::string& path) {
     auto cols = split_tabs(line);
     if (cols.size() != header.size())
       fail(path, " line ", line_no, ": ", cols.size(), " columns, the header has ", header.size());
-    Example e{cols[a], b >= 0 ? std::optional<std::string>(cols[b]) : std::nullopt,
-              label >= 0 ? cols[label] : "", line_no};
+    Example e{cols[a], b >= 0 ? std::optional<std::string>(cols[b]) : std::nullopt, cols[label],
+              line_no};
     out.push_back(std::move(e));
   }
   return out;
@@ -153,8 +151,8 @@ std::vector<std::string> split_tabs(const std::string& line) {
 TextLine parse_text_line(const std::string& line, size_t line_no, const std::string& where) {
   TextLine t;
   try {
-    t.object = nlohmann::ordered_json::parse(line);
-  } catch (const nlohmann::json::exception& e) {
+    t.object = parse_json<nlohmann::ordered_json>(line);
+  } catch (const JsonError& e) {
     fail(where, " line ", line_no, ": invalid JSON: ", e.what());
   }
   if (!t.object.is_object() || !t.object.contains("text") || !t.object["text"].is_string())
@@ -230,14 +228,8 @@ std::vector<Example> read_split(TaskSpec& spec, const std::string& dir, const st
       spec.labels = {"score"};
       spec.metrics = {"pearson", "spearman"};
       spec.main_metric = "pearson";
-      for (const auto& e : out) {
-        try {
-          if (!e.label.empty()) std::stod(e.label);
-        } catch (const std::exception&) {
-          fail(r.path, " line ", e.line, ": label \"", e.label,
-               "\" is not a number (regression task)");
-        }
-      }
+      for (const auto& e : out)
+        if (!e.label.empty()) label_value(e, r.path);
     } else {
       if (spec.labels.empty()) {
         std::set<std::string> seen;
@@ -263,7 +255,24 @@ std::vector<Example> read_split(TaskSpec& spec, const std::string& dir, const st
   return out;
 }
 
+double label_value(const Example& e, const std::string& source) {
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(e.label, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != e.label.size())
+    fail(source, " line ", e.line, ": label \"", e.label, "\" is not a number (regression task)");
+  if (!std::isfinite(v))
+    fail(source, " line ", e.line, ": label \"", e.label,
+         "\" is not a finite number; a regression label must be finite");
+  return v;
+}
+
 int64_t label_id(const TaskSpec& spec, const Example& e, const std::string& source) {
+  if (e.label.empty()) fail(source, " line ", e.line, ": the row has no label");
   auto it = std::find(spec.labels.begin(), spec.labels.end(), e.label);
   if (it == spec.labels.end()) {
     std::string known;

@@ -47,7 +47,59 @@ bool is_head_key(const std::string& key) {
          starts_with(key, "bert.pooler.");
 }
 
+// The file's tensors by the model's names (the tied decoder standing in for missing embeddings).
+std::map<std::string, const TensorInfo*> by_model_name(const SafetensorsFile& file) {
+  std::map<std::string, const TensorInfo*> out;
+  for (const auto& info : file.tensors()) {
+    const std::string key = info.name == "cls.predictions.decoder.weight"
+                                ? "bert.embeddings.word_embeddings.weight"
+                                : canonical_key(info.name);
+    if (!key.empty() && (!out.count(key) || info.name != "cls.predictions.decoder.weight"))
+      out[key] = &info;
+  }
+  return out;
+}
+
 }  // namespace
+
+void check_sizes(const model::BertConfig& c, const SafetensorsFile& file,
+                 const std::string& config_path) {
+  const auto tensors = by_model_name(file);
+  auto expect = [&](const std::string& name, std::vector<int64_t> shape, const std::string& why) {
+    auto it = tensors.find(name);
+    if (it == tensors.end() || it->second->shape == shape) return;
+    fail(config_path, ": ", why, " give ", name, " ", shape_str(shape), ", but ", file.source(),
+         " has ", it->second->name, " ", shape_str(it->second->shape),
+         ": this config.json does not belong to these weights");
+  };
+  const int64_t H = c.hidden_size;
+  expect("bert.embeddings.word_embeddings.weight", {c.vocab_size, H},
+         cat("vocab_size ", c.vocab_size, " and hidden_size ", H));
+  expect("bert.embeddings.position_embeddings.weight", {c.max_position_embeddings, H},
+         cat("max_position_embeddings ", c.max_position_embeddings, " and hidden_size ", H));
+  expect("bert.embeddings.token_type_embeddings.weight", {c.type_vocab_size, H},
+         cat("type_vocab_size ", c.type_vocab_size, " and hidden_size ", H));
+  expect("bert.encoder.layer.0.intermediate.dense.weight", {c.intermediate_size, H},
+         cat("intermediate_size ", c.intermediate_size, " and hidden_size ", H));
+  int64_t layers = 0;
+  const std::string prefix = "bert.encoder.layer.";
+  for (const auto& [name, info] : tensors)
+    if (starts_with(name, prefix))
+      layers = std::max<int64_t>(layers, std::atoll(name.c_str() + prefix.size()) + 1);
+  if (layers > 0 && layers != c.num_hidden_layers)
+    fail(config_path, ": num_hidden_layers is ", c.num_hidden_layers, ", but ", file.source(),
+         " has ", layers, " layers: this config.json does not belong to these weights");
+  auto head = tensors.find("classifier.weight");
+  if (c.architecture == model::Architecture::SequenceClassification && head != tensors.end() &&
+      head->second->shape.size() == 2 && head->second->shape[0] != c.num_labels()) {
+    std::string names;
+    for (const auto& l : c.labels) names += (names.empty() ? "" : ", ") + l;
+    fail("label count mismatch: ", file.source(), " has a classifier for ", head->second->shape[0],
+         " labels, but ", c.num_labels(), " are expected (", names,
+         "); a classifier trained for other labels cannot be reused as is: start from the "
+         "pre-trained encoder, or give the labels it was trained with");
+  }
+}
 
 std::string LoadReport::summary() const {
   std::string s;
@@ -108,8 +160,9 @@ LoadReport load_state(model::AutoBertImpl& model, const SafetensorsFile& file) {
     else if (at::IntArrayRef(info.shape) != param.sizes())
       problems.push_back(cat("shape mismatch: ", info.name, " expected ", shape_str(param.sizes()),
                              " found ", shape_str(info.shape)));
-    else
-      param.copy_(to_tensor(file, info));
+    else if (param.copy_(to_tensor(file, info)); !at::isfinite(param).all().item<bool>())
+      problems.push_back(cat("non-finite values (NaN or inf): ", info.name,
+                             " (a diverged run, or a corrupted file)"));
     by_name.erase(it);
   }
   if (tied_decoder && at::IntArrayRef(tied_decoder->shape) !=
@@ -147,18 +200,26 @@ LoadedModel load_model(const std::string& dir, const LoadOptions& options) {
            dir, "').save_pretrained('", dir, "')\"");
     fail(dir, " has no model.safetensors");
   }
-  model::BertConfig config = model::BertConfig::load((root / "config.json").string());
+  const std::string config_path = (root / "config.json").string();
+  model::BertConfig config = model::BertConfig::load(config_path);
   if (options.architecture) config.architecture = *options.architecture;
   if (options.labels) config.labels = *options.labels;
   if (config.architecture == model::Architecture::SequenceClassification && config.labels.empty())
     config.labels = model::default_labels(2);
-  config.validate((root / "config.json").string());
+  config.validate(config_path);
+  if (fs::exists(root / "vocab.txt")) {
+    const size_t entries = text::Vocab::load((root / "vocab.txt").string()).size();
+    if (static_cast<int64_t>(entries) > config.vocab_size)
+      fail((root / "vocab.txt").string(), " has ", entries, " entries but ", config_path,
+           " says vocab_size ", config.vocab_size,
+           ": token ids past the embedding table would fail or read garbage");
+  }
+  const auto file = SafetensorsFile::load(weights.string());
+  check_sizes(config, file, config_path);
 
-  torch::manual_seed(options.seed);
   LoadedModel out;
-  out.model = model::AutoBert(config);
-  model::init_weights(*out.model, config);
-  out.report = load_state(*out.model, SafetensorsFile::load(weights.string()));
+  out.model = model::init_model(config, options.seed);
+  out.report = load_state(*out.model, file);
   out.model->to(options.device, options.dtype);
   out.model->eval();
   return out;

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tinybert/core/error.h"
+#include "tinybert/core/json.h"
 #include "tinybert/io/atomic_file.h"
 
 namespace tinybert::io {
@@ -80,8 +81,8 @@ SafetensorsFile SafetensorsFile::parse(std::string bytes, const std::string& sou
 
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + n);
-  } catch (const nlohmann::json::exception& e) {
+    header = parse_json(std::string_view(bytes).substr(8, n));
+  } catch (const JsonError& e) {
     fail(corrupt, "header is not valid JSON: ", e.what());
   }
   if (!header.is_object()) fail(corrupt, "header is not a JSON object");

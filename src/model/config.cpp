@@ -2,8 +2,11 @@
 #include "tinybert/model/config.h"
 
 #include <algorithm>
+#include <cmath>
+#include <type_traits>
 
 #include "tinybert/core/error.h"
+#include "tinybert/core/json.h"
 
 namespace tinybert::model {
 
@@ -18,10 +21,21 @@ constexpr std::pair<Architecture, const char*> kArchitectures[] = {
 template <typename T>
 void read(const nlohmann::json& j, const char* key, T& out, const std::string& source) {
   if (!j.contains(key) || j[key].is_null()) return;
+  const auto& v = j[key];
+  // nlohmann would turn 32.5 into 32 and 1e30 into anything: an integer field takes integers only.
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    if (!v.is_number_integer())
+      fail(source, ": field \"", key, "\" must be an integer, found ", v.dump());
+    if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t{1} << 62)
+      fail(source, ": field \"", key, "\" is out of range: ", v.dump());
+  }
+  if constexpr (std::is_floating_point_v<T>) {
+    if (!v.is_number()) fail(source, ": field \"", key, "\" must be a number, found ", v.dump());
+  }
   try {
-    out = j[key].get<T>();
+    out = v.get<T>();
   } catch (const nlohmann::json::exception&) {
-    fail(source, ": field \"", key, "\" has the wrong type: ", j[key].dump());
+    fail(source, ": field \"", key, "\" has the wrong type: ", v.dump());
   }
 }
 
@@ -49,6 +63,24 @@ int64_t forward_flops(const BertConfig& c, int64_t seq) {
   return f;
 }
 
+int64_t parameter_count(const BertConfig& c) {
+  const int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
+  const int64_t dense = H * H + H, layer_norm = 2 * H;
+  int64_t n = (V + c.max_position_embeddings + c.type_vocab_size) * H + layer_norm;
+  n += c.num_hidden_layers * (4 * dense + (H * I + I) + (I * H + H) + 2 * layer_norm);
+  switch (c.architecture) {
+    case Architecture::Base:
+      return n + dense;  // pooler
+    case Architecture::SequenceClassification:
+      return n + dense + H * c.num_labels() + c.num_labels();
+    case Architecture::MaskedLM:  // no pooler; the decoder is the word embeddings, plus a bias
+      return n + dense + layer_norm + V;
+    case Architecture::PreTraining:
+      return n + dense + dense + layer_norm + V + 2 * H + 2;
+  }
+  return n;
+}
+
 std::vector<std::string> default_labels(int64_t n) {
   std::vector<std::string> labels;
   for (int64_t i = 0; i < n; ++i) labels.push_back("LABEL_" + std::to_string(i));
@@ -56,16 +88,20 @@ std::vector<std::string> default_labels(int64_t n) {
 }
 
 void BertConfig::validate(const std::string& source) const {
-  auto positive = [&](const char* name, int64_t v) {
+  // Bounds well above any BERT, so that a typo fails here rather than in an allocation.
+  auto size = [&](const char* name, int64_t v, int64_t max) {
     if (v <= 0) fail(source, ": ", name, " must be positive, found ", v);
+    if (v > max) fail(source, ": ", name, " ", v, " is larger than tinybert supports (", max, ")");
   };
-  positive("vocab_size", vocab_size);
-  positive("hidden_size", hidden_size);
-  positive("num_hidden_layers", num_hidden_layers);
-  positive("num_attention_heads", num_attention_heads);
-  positive("intermediate_size", intermediate_size);
-  positive("max_position_embeddings", max_position_embeddings);
-  positive("type_vocab_size", type_vocab_size);
+  size("vocab_size", vocab_size, int64_t{1} << 24);
+  size("hidden_size", hidden_size, int64_t{1} << 16);
+  size("num_hidden_layers", num_hidden_layers, 1024);
+  size("num_attention_heads", num_attention_heads, int64_t{1} << 16);
+  size("intermediate_size", intermediate_size, int64_t{1} << 18);
+  size("max_position_embeddings", max_position_embeddings, int64_t{1} << 20);
+  size("type_vocab_size", type_vocab_size, int64_t{1} << 16);
+  if (num_labels() > (int64_t{1} << 20))
+    fail(source, ": ", num_labels(), " labels is more than tinybert supports (", 1 << 20, ")");
   if (hidden_size % num_attention_heads != 0)
     fail(source, ": hidden_size ", hidden_size, " is not divisible by num_attention_heads ",
          num_attention_heads, " (each head needs hidden_size / heads dimensions)");
@@ -73,8 +109,11 @@ void BertConfig::validate(const std::string& source) const {
     fail(source, ": hidden_act \"", hidden_act, "\" is not supported (use gelu, gelu_new or relu)");
   for (double p :
        {hidden_dropout_prob, attention_probs_dropout_prob, classifier_dropout.value_or(0)})
-    if (p < 0 || p >= 1) fail(source, ": dropout probabilities must be in [0, 1), found ", p);
-  if (layer_norm_eps <= 0) fail(source, ": layer_norm_eps must be positive");
+    if (!(p >= 0 && p < 1)) fail(source, ": dropout probabilities must be in [0, 1), found ", p);
+  if (!(layer_norm_eps > 0 && layer_norm_eps < 1))
+    fail(source, ": layer_norm_eps must be in (0, 1), found ", layer_norm_eps);
+  if (!(initializer_range >= 0 && initializer_range < 10))
+    fail(source, ": initializer_range must be in [0, 10), found ", initializer_range);
   if (pad_token_id < 0 || pad_token_id >= vocab_size)
     fail(source, ": pad_token_id ", pad_token_id, " is outside the vocabulary of ", vocab_size);
   if (!problem_type.empty() && problem_type != "regression" &&
@@ -172,8 +211,8 @@ BertConfig BertConfig::from_json(const nlohmann::json& j, const std::string& sou
 BertConfig BertConfig::load(const std::string& path) {
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::exception& e) {
+    j = parse_json(read_file(path));
+  } catch (const JsonError& e) {
     fail(path, ": invalid JSON: ", e.what());
   }
   return from_json(j, path);

@@ -1,6 +1,9 @@
 // The HF heads on top of BertModel.
 #include "tinybert/model/heads.h"
 
+#include <torch/utils.h>
+#include <unistd.h>
+
 #include "tinybert/core/error.h"
 
 namespace tinybert::model {
@@ -84,6 +87,21 @@ ModelOutput AutoBertImpl::forward(const BertInputs& in, const ForwardOptions& op
     if (cls->seq_relationship) out.nsp_logits = cls->seq_relationship(out.bert.pooled);
   }
   return out;
+}
+
+AutoBert init_model(const BertConfig& c, uint64_t seed) {
+  const int64_t n = parameter_count(c);
+  const double gib = double(1 << 30), bytes = 4.0 * double(n);
+  const double memory = double(::sysconf(_SC_PHYS_PAGES)) * double(::sysconf(_SC_PAGE_SIZE));
+  if (memory > 0 && bytes > memory)
+    fail("a ", architecture_name(c.architecture), " of ", c.num_hidden_layers, " layers, hidden ",
+         c.hidden_size, ", feed-forward ", c.intermediate_size, ", vocabulary ", c.vocab_size,
+         " has ", n, " parameters: ", bytes / gib, " GiB in fp32, more than this machine's ",
+         memory / gib, " GiB of memory (check the sizes in its config)");
+  torch::manual_seed(seed);
+  AutoBert m(c);
+  init_weights(*m, c);
+  return m;
 }
 
 }  // namespace tinybert::model

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tinybert/core/error.h"
+#include "tinybert/core/json.h"
 #include "tinybert/text/pre_tokenizer.h"
 
 namespace tinybert::text {
@@ -25,8 +26,8 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
   if (fs::exists(config)) {
     nlohmann::json j;
     try {
-      j = nlohmann::json::parse(read_file(config.string()));
-    } catch (const nlohmann::json::exception& e) {
+      j = parse_json(read_file(config.string()));
+    } catch (const JsonError& e) {
       fail(config.string(), ": invalid JSON: ", e.what());
     }
     try {

@@ -62,6 +62,9 @@ struct TextLine {
 };
 TextLine parse_text_line(const std::string& line, size_t line_no, const std::string& where);
 
+// Value of a regression example's label, failing with the line unless it is a finite number.
+double label_value(const Example& e, const std::string& source);
+
 // Label id of an example (classification), failing with the line for an unknown label.
 int64_t label_id(const TaskSpec& spec, const Example& e, const std::string& source);
 

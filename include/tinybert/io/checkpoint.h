@@ -29,6 +29,12 @@ struct LoadReport {
 // unexpected or mis-shaped fails with all such tensors named.
 LoadReport load_state(model::AutoBertImpl& model, const SafetensorsFile& file);
 
+// Fails, naming the field and the tensor, when the sizes in a config.json disagree with the
+// weights file (or a classifier's label count with its head); run before the model is built, so
+// a wrong config never allocates.
+void check_sizes(const model::BertConfig& c, const SafetensorsFile& file,
+                 const std::string& config_path);
+
 struct LoadOptions {
   std::optional<model::Architecture>
       architecture;  // override config.json's (e.g. a classifier from an MLM)

@@ -51,6 +51,9 @@ struct BertConfig {
 // pooler and classifier; embeddings, softmax and LayerNorm are not counted.
 int64_t forward_flops(const BertConfig& c, int64_t seq);
 
+// Parameters of a model of this config and architecture (the decoder tied to the embeddings).
+int64_t parameter_count(const BertConfig& c);
+
 // Label names LABEL_0..LABEL_{n-1}, HF's defaults.
 std::vector<std::string> default_labels(int64_t n);
 

@@ -64,4 +64,8 @@ class AutoBertImpl : public torch::nn::Module {
 };
 TORCH_MODULE(AutoBert);
 
+// A new model of config `c`, initialised as HF does after torch::manual_seed(seed). Fails before
+// allocating anything when its fp32 weights would not fit in this machine's memory.
+AutoBert init_model(const BertConfig& c, uint64_t seed);
+
 }  // namespace tinybert::model

@@ -1,0 +1,39 @@
+// JSON parsing with a nesting limit: nlohmann's parser and destructor recurse once per level, so
+// a body of 100,000 '[' would overflow the stack; deeper input fails cleanly here instead.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "tinybert/core/error.h"
+
+namespace tinybert {
+
+// Deep enough for any config, request or data line we read (HF configs nest 3 levels).
+constexpr size_t kMaxJsonDepth = 64;
+
+// Text that is not JSON, or nests deeper than allowed; what() says why, without nlohmann's
+// "[json.exception...]" prefix.
+struct JsonError : Error {
+  using Error::Error;
+};
+
+// Fails with JsonError when arrays/objects in `text` nest deeper than `max_depth` (strings
+// and their escapes are skipped; the text need not be valid JSON otherwise).
+void check_json_depth(std::string_view text, size_t max_depth = kMaxJsonDepth);
+
+// Parses `text` after check_json_depth; JsonError for invalid JSON.
+template <typename Json = nlohmann::json>
+Json parse_json(std::string_view text, size_t max_depth = kMaxJsonDepth) {
+  check_json_depth(text, max_depth);
+  try {
+    return Json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    std::string what = e.what();
+    if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
+    throw JsonError(what);
+  }
+}
+
+}  // namespace tinybert
