@@ -41,6 +41,20 @@ torch::Tensor layer_norm(torch::nn::LayerNorm& ln, const torch::Tensor& x) {
       .to(dtype);
 }
 
+torch::Tensor dropout_at(torch::nn::Dropout& dropout, const torch::Tensor& x, at::IntArrayRef full,
+                         int64_t dim, const torch::Tensor& positions) {
+  const double p = dropout->options.p();
+  if (!positions.defined() || !dropout->is_training() || p == 0) return dropout(x);
+  // as at::dropout draws it for the full tensor: bernoulli(1 - p) / (1 - p), in memory order
+  auto noise = torch::empty(full, x.options()).bernoulli_(1 - p).div_(1 - p);
+  std::vector<int64_t> index_shape(full.size(), 1);
+  index_shape[0] = full[0];
+  auto sizes = full.vec();
+  sizes[dim] = 1;
+  auto index = positions.view(index_shape).expand(sizes);  // the position of each row along dim
+  return x * noise.gather(dim, index);
+}
+
 torch::Tensor attention_mask_bias(const torch::Tensor& attention_mask, torch::ScalarType dtype) {
   // (B, T) -> (B, 1, 1, T): (1 - mask) * -10000, as BERT and TinyBERT compute it
   return (1.0 - attention_mask.to(dtype)).mul(-10000.0).unsqueeze(1).unsqueeze(2);
@@ -108,9 +122,12 @@ bool BertSelfAttentionImpl::fused() const {
 
 torch::Tensor BertSelfAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask_bias,
                                              torch::Tensor* scores_out, torch::Tensor* probs_out,
-                                             const torch::Tensor& queries) {
-  const int64_t B = x.size(0), T = x.size(1);
-  const int64_t Tq = queries.defined() ? queries.size(1) : T;
+                                             const torch::Tensor& positions) {
+  const int64_t B = x.size(0), T = x.size(1), H = x.size(2);
+  const torch::Tensor queries =  // (B, 1, H) at the positions
+      positions.defined() ? x.gather(1, positions.view({B, 1, 1}).expand({B, 1, H}))
+                          : torch::Tensor();
+  const int64_t Tq = queries.defined() ? 1 : T;
   torch::Tensor q, k, v;  // (B, heads, Tq|T, d)
   if (!queries.defined() && !torch::GradMode::is_enabled() && fused()) {
     auto qkv = linear(x, qkv_weight_, qkv_bias_)  // (B, T, 3H)
@@ -139,7 +156,8 @@ torch::Tensor BertSelfAttentionImpl::forward(const torch::Tensor& x, const torch
   if (scores_out) *scores_out = scores;
   auto probs = torch::softmax(scores, -1);  // (B, heads, Tq, T)
   if (probs_out) *probs_out = probs;
-  auto ctx = torch::matmul(dropout(probs), v);                     // (B, heads, Tq, d)
+  auto ctx = torch::matmul(dropout_at(dropout, probs, {B, heads, T, T}, 2, positions),
+                           v);                                     // (B, heads, Tq, d)
   return ctx.transpose(1, 2).reshape({B, Tq, heads * head_size});  // (B, Tq, H)
 }
 
@@ -152,9 +170,11 @@ BertResidualOutputImpl::BertResidualOutputImpl(int64_t in, const BertConfig& c)
   register_module("dropout", dropout);
 }
 
-torch::Tensor BertResidualOutputImpl::forward(const torch::Tensor& x,
-                                              const torch::Tensor& residual) {
-  return layer_norm(LayerNorm, dropout(linear(x, dense->weight, dense->bias)) + residual);
+torch::Tensor BertResidualOutputImpl::forward(const torch::Tensor& x, const torch::Tensor& residual,
+                                              const torch::Tensor& positions, int64_t T) {
+  auto h = linear(x, dense->weight, dense->bias);  // (B, Tq, H)
+  return layer_norm(LayerNorm,
+                    dropout_at(dropout, h, {h.size(0), T, h.size(2)}, 1, positions) + residual);
 }
 
 BertAttentionImpl::BertAttentionImpl(const BertConfig& c) : self(c), output(c.hidden_size, c) {
@@ -182,10 +202,13 @@ BertLayerImpl::BertLayerImpl(const BertConfig& c)
 
 torch::Tensor BertLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& mask_bias,
                                      torch::Tensor* scores_out, torch::Tensor* probs_out,
-                                     const torch::Tensor& queries) {
-  auto a = attention->output(attention->self(x, mask_bias, scores_out, probs_out, queries),
-                             queries.defined() ? queries : x);  // (B, Tq, H)
-  return output(intermediate(a), a);                            // (B, Tq, H)
+                                     const torch::Tensor& positions) {
+  const int64_t B = x.size(0), T = x.size(1), H = x.size(2);
+  const auto residual =
+      positions.defined() ? x.gather(1, positions.view({B, 1, 1}).expand({B, 1, H})) : x;
+  auto a = attention->output(attention->self(x, mask_bias, scores_out, probs_out, positions),
+                             residual, positions, T);  // (B, Tq, H)
+  return output(intermediate(a), a, positions, T);     // (B, Tq, H)
 }
 
 BertEncoderImpl::BertEncoderImpl(const BertConfig& c) {
@@ -225,14 +248,11 @@ BertOutput BertModelImpl::forward(const BertInputs& in, const ForwardOptions& op
   const int64_t layers = opt.max_layers < 0 ? config.num_hidden_layers
                                             : std::min(opt.max_layers, config.num_hidden_layers);
   for (int64_t l = 0; l < layers; ++l) {
-    torch::Tensor scores, probs, queries;
-    if (l == layers - 1 && opt.last_layer_positions.defined()) {
-      const auto& pos = opt.last_layer_positions;                                     // (B)
-      queries = x.gather(1, pos.view({-1, 1, 1}).expand({x.size(0), 1, x.size(2)}));  // (B, 1, H)
-    }
+    torch::Tensor scores, probs;
+    const bool last = l == layers - 1;
     x = encoder->layer[l]->as<BertLayerImpl>()->forward(
         x, mask_bias, opt.attention_scores ? &scores : nullptr,
-        opt.attention_probs ? &probs : nullptr, queries);
+        opt.attention_probs ? &probs : nullptr, last ? opt.last_layer_positions : torch::Tensor());
     if (opt.hidden_states) out.hidden_states.push_back(x);
     if (opt.attention_scores) out.attention_scores.push_back(scores);
     if (opt.attention_probs) out.attention_probs.push_back(probs);

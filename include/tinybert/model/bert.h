@@ -31,7 +31,9 @@ struct ForwardOptions {
   bool heads = true;              // run the pooler and task heads (off: encoder outputs only)
   // (B) int64: the last layer runs its queries and feed-forward only at this position of each
   // sequence (keys and values everywhere), so last_hidden_state is (B, 1, H); no pooler. For
-  // masked-LM predictions at one position, as augmentation asks.
+  // masked-LM predictions at one position (augmentation) and classification at [CLS]. In
+  // training, its dropout keeps the full forward's masks at those positions (the same random
+  // draws), so that it trains exactly as the full forward does.
   torch::Tensor last_layer_positions;
 };
 
@@ -70,11 +72,11 @@ TORCH_MODULE(BertEmbeddings);
 class BertSelfAttentionImpl : public torch::nn::Module {
  public:
   explicit BertSelfAttentionImpl(const BertConfig& c);
-  // x (B, T, H), mask_bias (B, 1, 1, T) additive; fills scores/probs when asked. `queries`
-  // (B, Tq, H), when given, are attended from instead of x: the output is (B, Tq, H).
+  // x (B, T, H), mask_bias (B, 1, 1, T) additive; fills scores/probs when asked. With
+  // `positions` (B), only the query at that position of each row attends: output (B, 1, H).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask_bias,
                         torch::Tensor* scores_out, torch::Tensor* probs_out,
-                        const torch::Tensor& queries = {});
+                        const torch::Tensor& positions = {});
   // Moves the query, key and value weights into one (3H, H) matrix they become views of, so
   // that inference runs one GEMM instead of three; parameters and checkpoints are unchanged.
   void fuse_qkv();
@@ -92,7 +94,10 @@ TORCH_MODULE(BertSelfAttention);
 class BertResidualOutputImpl : public torch::nn::Module {
  public:
   BertResidualOutputImpl(int64_t in, const BertConfig& c);
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual);
+  // x (B, Tq, in), residual (B, Tq, H); with `positions` (B), the rows are those positions of a
+  // (B, T, H) tensor (for dropout_at).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual,
+                        const torch::Tensor& positions = {}, int64_t T = 0);
   torch::nn::Linear dense;
   torch::nn::LayerNorm LayerNorm;
   torch::nn::Dropout dropout;
@@ -119,10 +124,10 @@ TORCH_MODULE(BertIntermediate);
 class BertLayerImpl : public torch::nn::Module {
  public:
   explicit BertLayerImpl(const BertConfig& c);
-  // (B, T, H) -> (B, T, H), or (B, Tq, H) at the given queries (see BertSelfAttention).
+  // (B, T, H) -> (B, T, H), or (B, 1, H) at the given positions (see BertSelfAttention).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask_bias,
                         torch::Tensor* scores_out, torch::Tensor* probs_out,
-                        const torch::Tensor& queries = {});
+                        const torch::Tensor& positions = {});
   BertAttention attention;
   BertIntermediate intermediate;
   BertResidualOutput output;
@@ -162,6 +167,12 @@ void fuse_qkv(BertModelImpl& m);
 // HF's initialisation: normal(0, initializer_range) for Linear and Embedding weights (pad row 0),
 // zero biases, LayerNorm weight 1 and bias 0.
 void init_weights(torch::nn::Module& m, const BertConfig& c);
+
+// Dropout of x, which holds only the rows at `positions` (B) along `dim` of a tensor of shape
+// `full`: the full tensor's mask is drawn and those rows are kept. Without positions, plain
+// dropout.
+torch::Tensor dropout_at(torch::nn::Dropout& dropout, const torch::Tensor& x, at::IntArrayRef full,
+                         int64_t dim, const torch::Tensor& positions);
 
 // The additive attention mask (B, 1, 1, T): 0 where attended, -10000 where padded.
 torch::Tensor attention_mask_bias(const torch::Tensor& attention_mask, torch::ScalarType dtype);
