@@ -6,13 +6,16 @@ after --stop-after and after SIGTERM (bit-identical to an uninterrupted run), an
 Usage: test_distill_e2e.py TINYBERT_BINARY FIXTURES_DIR
 """
 import json
+import math
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -81,6 +84,27 @@ def write_small_config(name, max_positions):
     return path
 
 
+def majority_share(tsv):
+    """The share of the most frequent label (last column) of a TSV with a header."""
+    with open(tsv) as f:
+        labels = [line.rstrip("\n").split("\t")[-1] for line in f][1:]
+    return max(labels.count(x) for x in set(labels)) / len(labels)
+
+
+def write_regression(name, labels):
+    """A generic regression task: train.tsv with the given labels, dev.tsv with sane ones."""
+    d = os.path.join(TMP, name)
+    os.makedirs(d, exist_ok=True)
+    rng = random.Random(3)
+    words = "the a cat dog sat ran on in park home".split()
+    for split, ys in (("train", labels), ("dev", [0.5, 1.5, 2.5, 3.5])):
+        with open(os.path.join(d, split + ".tsv"), "w") as f:
+            f.write("text\tlabel\n")
+            for y in ys:
+                f.write(" ".join(rng.choice(words) for _ in range(6)) + "\t" + y.__str__() + "\n")
+    return d
+
+
 def same_file(a, b):
     with open(a, "rb") as fa, open(b, "rb") as fb:
         return fa.read() == fb.read()
@@ -98,7 +122,14 @@ class E2E(unittest.TestCase):
     def setUpClass(cls):
         make_task()
         run(["finetune", "--model", os.path.join(FIX, "tiny-teacher-cls"), "--task", "mnli", "--data", DATA,
-             "--output", TEACHER, "--epochs", "4", "--lr", "1e-3", "--batch-size", "16"])
+             "--output", TEACHER, "--epochs", "10", "--lr", "1e-3", "--batch-size", "16"])
+
+    def test_0_teacher_beats_the_majority_class(self):
+        with open(os.path.join(TEACHER, "summary.json")) as f:
+            best = json.load(f)["best"]["accuracy"]
+        majority = majority_share(os.path.join(DATA, "dev_matched.tsv"))
+        print(f"teacher dev accuracy {best:.3f}, majority class {majority:.3f}")
+        self.assertGreater(best, majority + 0.3)
 
     def test_1_finetune_wrote_run_directory(self):
         for f in ("run_config.json", "metrics.jsonl", "summary.json", "best/model.safetensors",
@@ -113,7 +144,7 @@ class E2E(unittest.TestCase):
         out = os.path.join(TMP, "task")
         r = run(["distill", "--stage", "task", "--teacher", os.path.join(TEACHER, "best"), "--student",
                  os.path.join(FIX, "tiny-student-cls"), "--task", "mnli", "--data", DATA, "--output", out,
-                 "--intermediate-epochs", "3", "--prediction-epochs", "2", "--intermediate-lr", "1e-3",
+                 "--intermediate-epochs", "3", "--prediction-epochs", "10", "--intermediate-lr", "1e-3",
                  "--prediction-lr", "1e-3", "--batch-size", "16", "--log-every", "4"])
         self.assertIn("layer map: hidden 0<-0 1<-2 2<-4; attention 0<-1 1<-3", r.stderr)
         inter = [m for m in metrics(os.path.join(out, "intermediate")) if "loss" in m]
@@ -124,6 +155,9 @@ class E2E(unittest.TestCase):
         self.assertTrue(os.path.exists(os.path.join(out, "intermediate", "best", "fit_dense.safetensors")))
         ev = run(["eval", "--model", os.path.join(out, "best"), "--task", "mnli", "--data", DATA])
         self.assertEqual(set(json.loads(ev.stdout)), {"accuracy"})
+        student, majority = json.loads(ev.stdout)["accuracy"], majority_share(os.path.join(DATA, "dev_matched.tsv"))
+        print(f"distilled student dev accuracy {student:.3f}, majority class {majority:.3f}")
+        self.assertGreater(student, majority + 0.3)
         self.assertTrue(os.path.exists(os.path.join(out, "best", "eval_mnli_dev.json")))
 
     def test_3_resume_after_stop_is_bit_identical(self):
@@ -306,6 +340,110 @@ class E2E(unittest.TestCase):
         self.assertIn('--autocast must be off, bf16 or fp16, found "int8"', r.stderr)
         r = run(INTER + teacher + ["--output", os.path.join(TMP, "autocast_bad"), "--autocast", "fp16"], check=False)
         self.assertIn("fp16 is not supported on the CPU", r.stderr)
+
+
+class Hostile(unittest.TestCase):
+    def test_10_non_finite_labels_and_losses(self):
+        d = write_regression("nan-label", [0.5, 1.0, "nan", 2.0])
+        r = run(["finetune", "--model", os.path.join(FIX, "tiny-student-cls"), "--task", "generic", "--regression",
+                 "--data", d, "--output", os.path.join(TMP, "nan-label-run")], check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(os.path.join(d, "train.tsv") + ' line 4: label "nan" is not a finite number', r.stderr)
+        # a label too large for fp32 arithmetic makes the loss infinite when its batch comes
+        d = write_regression("inf-loss", [float(i % 5) for i in range(60)] + [1e30] + [1.0] * 3)
+        out = os.path.join(TMP, "inf-loss-run")
+        r = run(["finetune", "--model", os.path.join(FIX, "tiny-mlm"), "--task", "generic", "--regression",
+                 "--data", d, "--output", out, "--batch-size", "4", "--save-every", "1", "--lr", "1e-3"],
+                check=False)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        m = re.search(r"the loss is inf at step (\d+) .*stopped without saving it\. (\S+) holds the last good "
+                      r"state \(step (\d+)\)", r.stderr)
+        self.assertIsNotNone(m, r.stderr)
+        step, saved = int(m.group(1)), int(m.group(3))
+        print(f"infinite loss at step {step}; last/ kept step {saved}")
+        self.assertEqual(saved, step - 1)
+        with open(os.path.join(out, "last", "trainer_state.json")) as f:
+            self.assertEqual(json.load(f)["step"], step - 1)
+        ev = run(["eval", "--model", os.path.join(out, "last"), "--task", "generic", "--regression", "--data", d])
+        self.assertTrue(all(math.isfinite(v) for v in json.loads(ev.stdout).values()), ev.stdout)
+
+    def test_11_one_run_per_output_and_leftovers_of_a_killed_save(self):
+        out = os.path.join(TMP, "locked")
+        args = INTER + ["--teacher", os.path.join(TEACHER, "best"), "--epochs", "400", "--save-every", "2",
+                        "--output", out]
+        p = subprocess.Popen([BIN] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            state = os.path.join(out, "last", "trainer_state.json")
+            deadline = time.time() + 60
+            while time.time() < deadline and not os.path.exists(state):
+                time.sleep(0.1)
+            for extra in ([], ["--resume"]):
+                r = run(args + extra, check=False)
+                self.assertEqual(r.returncode, 1, r.stderr)
+                self.assertIn(f"{out} is in use by another run (process {p.pid} ", r.stderr)
+        finally:
+            p.kill()
+            p.communicate(timeout=60)
+        # what a save killed half-way leaves behind: a temporary directory and a temporary file
+        os.makedirs(os.path.join(out, ".last.tmp12345678", "x"))
+        with open(os.path.join(out, "metrics.jsonl.tmp.4242.17"), "w") as f:
+            f.write("half")
+        r = run(args + ["--resume", "--stop-after", "1"])
+        self.assertIn(f"taking over the lock of process {p.pid} ", r.stderr)
+        self.assertIn("removed 2 temporary file(s) left by an interrupted save", r.stderr)
+        self.assertEqual(sorted(x for x in os.listdir(out) if "tmp" in x), [])
+
+    def test_12_stop_signals_during_loading_and_evaluation(self):
+        # 24,000 rows, read one at a time (--eval-batch-size 1): caching the teacher's logits or
+        # evaluating takes far longer than a stop signal is allowed to.
+        big = os.path.join(TMP, "bigdata")
+        os.makedirs(big, exist_ok=True)
+        for name in ("train.tsv", "dev_matched.tsv"):
+            with open(os.path.join(DATA, name)) as f:
+                lines = f.read().splitlines()
+            with open(os.path.join(big, name), "w") as f:
+                f.write("\n".join([lines[0]] + (lines[1:] * 500)[:24000]) + "\n")
+
+        def stop_when(args, ready, out):
+            """Starts tinybert, sends SIGTERM once ready(stderr so far) is true; (exit, seconds, stderr)."""
+            p = subprocess.Popen([BIN] + args + ["--output", out], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, text=True)
+            err = []
+            reader = threading.Thread(target=lambda: err.extend(p.stderr))
+            reader.start()
+            deadline = time.time() + 120
+            while time.time() < deadline and not ready("".join(err)):
+                time.sleep(0.05)
+            sent = time.time()
+            p.send_signal(signal.SIGTERM)
+            p.wait(120)
+            took = time.time() - sent
+            reader.join(10)
+            p.stderr.close()
+            return p.returncode, took, "".join(err)
+
+        teacher, student = os.path.join(TEACHER, "best"), os.path.join(FIX, "tiny-student-cls")
+        # before training starts (caching the teacher's logits) there is nothing to save: it ends at once
+        code, took, err = stop_when(
+            ["distill", "--stage", "prediction", "--teacher", teacher, "--student", student, "--task", "mnli",
+             "--data", big, "--eval-batch-size", "1"],
+            lambda e: "dev: " in e and time.sleep(1) is None, os.path.join(TMP, "sig-cache"))
+        print(f"SIGTERM while caching the teacher's logits: exit {code} after {took:.2f} s")
+        self.assertEqual(code, -signal.SIGTERM, err)
+        self.assertLess(took, 5)
+        # during an evaluation, the run saves its step and stops without finishing the evaluation
+        out = os.path.join(TMP, "sig-eval")
+        code, took, err = stop_when(
+            ["finetune", "--model", teacher, "--task", "mnli", "--data", big, "--eval-every", "1",
+             "--log-every", "1", "--batch-size", "16", "--eval-batch-size", "1"],
+            lambda e: os.path.exists(os.path.join(out, "metrics.jsonl")) and
+            os.path.getsize(os.path.join(out, "metrics.jsonl")) > 0, out)
+        print(f"SIGTERM during the evaluation of 24,000 rows one at a time: stopped after {took:.2f} s")
+        self.assertEqual(code, 0, err)
+        self.assertIn("stopped at step 1", err)
+        self.assertLess(took, 10)
+        with open(os.path.join(out, "last", "trainer_state.json")) as f:
+            self.assertEqual(json.load(f)["step"], 1)
 
 
 def tearDownModule():

@@ -10,10 +10,12 @@
 
 #include "tinybert/augment/augmenter.h"
 #include "tinybert/core/error.h"
+#include "tinybert/core/json.h"
 #include "tinybert/core/progress.h"
 #include "tinybert/data/task.h"
 #include "tinybert/io/atomic_file.h"
 #include "tinybert/io/checkpoint.h"
+#include "tinybert/io/run_lock.h"
 #include "train_options.h"
 
 namespace tinybert::cli {
@@ -61,7 +63,7 @@ struct Format {
 
   std::string with_texts(const std::string& line, const std::vector<std::string>& t) const {
     if (jsonl) {
-      auto j = nlohmann::ordered_json::parse(line);
+      auto j = parse_json<nlohmann::ordered_json>(line);
       j["text"] = t[0];
       if (t.size() > 1) j["text_pair"] = t[1];
       return j.dump();
@@ -128,19 +130,28 @@ Runner add_augment(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--output", o->output, "augmented file to write (same format)")->required();
-  cmd->add_option("--n-aug", o->cfg.n_aug, "N_a: tries per row")->capture_default_str();
-  cmd->add_option("--p", o->cfg.p, "p_t: replacement probability per word")->capture_default_str();
-  cmd->add_option("--k", o->cfg.k, "K: candidates per word")->capture_default_str();
+  cmd->add_option("--n-aug", o->cfg.n_aug, "N_a: tries per row")
+      ->capture_default_str()
+      ->check(positive(10000));
+  cmd->add_option("--p", o->cfg.p, "p_t: replacement probability per word")
+      ->capture_default_str()
+      ->check(in_range(0, 1));
+  cmd->add_option("--k", o->cfg.k, "K: candidates per word")
+      ->capture_default_str()
+      ->check(positive(10000));
   cmd->add_option(
       "--glove", o->glove,
       "GloVe-format word vectors for multi-piece words (default: the MLM's embeddings)");
   cmd->add_option("--glove-max-words", o->glove_max_words,
                   "read only the first N GloVe words (0: all)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(non_negative(1e9));
   cmd->add_option("--batch-size", o->cfg.mlm_batch_size, "masked inputs per MLM forward")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(positive(1 << 16));
   cmd->add_option("--chunk-rows", o->chunk_rows, "rows whose words are batched together")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(positive(1 << 20));
   cmd->add_option("--seed", o->seed, "random seed (same seed, same file)")->capture_default_str();
   cmd->add_flag("--resume", o->resume, "continue an interrupted run from its last completed row");
   add_common_options(cmd, o->common);
@@ -166,10 +177,11 @@ Runner add_augment(CLI::App& app) {
       if (fmt.header) --total;
     }
     const std::string partial = o->output + ".partial", state_path = o->output + ".progress";
+    const io::RunLock lock(o->output + ".lock", o->output);  // one run writes this output
     int64_t done_rows = 0;
     std::ofstream out;
     if (o->resume && fs::exists(state_path) && fs::exists(partial)) {
-      auto st = nlohmann::json::parse(read_file(state_path));
+      auto st = parse_json(read_file(state_path));
       if (st["settings"] != settings)
         fail("--resume: ", state_path, " was written with other settings");
       done_rows = st["rows"];
@@ -256,6 +268,7 @@ Runner add_augment(CLI::App& app) {
     out.close();
     fs::rename(partial, o->output);
     fs::remove(state_path);
+    lock.remove_file();
     std::cerr << "augmented " << row << " rows into " << written << " (" << o->output << ")"
               << (skipped ? cat(", ", skipped, " malformed rows skipped") : "")
               << "; MLM forward passes: " << aug.mlm_forwards() << "\n";

@@ -8,6 +8,7 @@
 #include "tinybert/core/error.h"
 #include "tinybert/distill/objectives.h"
 #include "tinybert/io/checkpoint.h"
+#include "tinybert/io/run_lock.h"
 #include "tinybert/runtime/runtime.h"
 #include "train_options.h"
 
@@ -76,9 +77,7 @@ int run_general(DistillOptions& o, c10::Device device) {
   if (cfg.vocab_size != tc.vocab_size)
     fail(o.student_config, ": vocab_size ", cfg.vocab_size, " differs from the teacher's ",
          tc.vocab_size);
-  torch::manual_seed(o.t.train.seed);
-  model::AutoBert student(cfg);
-  model::init_weights(*student, cfg);
+  auto student = model::init_model(cfg, o.t.train.seed);
   student->to(device);
   auto map = layer_map(o, tc, cfg);
   auto fit = distill::make_fit_dense(cfg.hidden_size, tc.hidden_size, "", cfg.initializer_range);
@@ -184,30 +183,39 @@ Runner add_distill(CLI::App& app) {
                   "fp32 | bf16 (faster teacher; student stays fp32)")
       ->capture_default_str();
   cmd->add_option("--temperature", o->loss.temperature, "soft cross-entropy temperature")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(positive(1000));
   cmd->add_flag("--t2-scaling", o->loss.t2_scaling, "multiply the soft loss by T^2");
   cmd->add_option("--hard-label-weight", o->loss.hard_label_weight,
                   "weight of a gold-label loss (paper: 0)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(non_negative(1e6));
   cmd->add_option("--attention-weight", o->loss.attention_weight, "weight of the attention loss")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(non_negative(1e6));
   cmd->add_option("--hidden-weight", o->loss.hidden_weight, "weight of the hidden-state loss")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(non_negative(1e6));
   cmd->add_option("--prediction-weight", o->loss.prediction_weight, "weight of the prediction loss")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(non_negative(1e6));
   cmd->add_flag("--regression-to-teacher", o->loss.regression_to_teacher,
                 "regression: fit the teacher's outputs, not the gold values");
   cmd->add_option("--intermediate-epochs", o->intermediate_epochs,
                   "task: epochs of the intermediate step")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(positive(1e6));
   cmd->add_option("--intermediate-lr", o->intermediate_lr,
                   "task: learning rate of the intermediate step")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(positive(1));
   cmd->add_option("--prediction-epochs", o->prediction_epochs,
                   "task: epochs of the prediction step")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(positive(1e6));
   cmd->add_option("--prediction-lr", o->prediction_lr, "task: learning rate of the prediction step")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(positive(1));
   add_train_options(cmd, o->t);
   return [o]() {
     auto* cmd = o->cmd;
@@ -236,7 +244,6 @@ Runner add_distill(CLI::App& app) {
     }
     c10::Device device = start_runtime(o->t.common);
     t = train_config(o->t, device);
-    distill::install_stop_handlers();
     if (o->stage == "general") {
       print_settings("distill", train_json(o->t));
       return run_general(*o, device);
@@ -249,6 +256,7 @@ Runner add_distill(CLI::App& app) {
       return 0;
     }
     // task = intermediate into OUTPUT/intermediate, then prediction from its result into OUTPUT.
+    const auto lock = io::lock_run_directory(t.output);
     const fs::path out(t.output);
     distill::TrainConfig inter = t, pred = t;
     inter.output = (out / "intermediate").string();

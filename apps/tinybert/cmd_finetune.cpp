@@ -45,7 +45,6 @@ Runner add_finetune(CLI::App& app) {
     print_settings("finetune", settings);
     c10::Device device = start_runtime(o->t.common);
     o->t.train = train_config(o->t, device);
-    distill::install_stop_handlers();
     auto tok = text::Tokenizer::from_dir(o->model);
     auto task = load_task(o->task, o->data_dir, tok, o->t.max_length, o->labels, o->regression,
                           o->train_file);

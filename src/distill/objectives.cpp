@@ -37,6 +37,7 @@ Predictions predict(model::AutoBertImpl& m, const data::Dataset& d, bool regress
   torch::NoGradGuard no_grad;
   Predictions p;
   for (size_t start = 0; start < d.size(); start += batch_size) {
+    if (stop_requested()) throw Interrupted();
     std::vector<int64_t> idx;
     for (size_t i = start; i < std::min(d.size(), start + batch_size); ++i)
       idx.push_back(static_cast<int64_t>(i));
@@ -321,6 +322,7 @@ std::map<std::string, double> PretrainObjective::evaluate() {
   int64_t mlm_correct = 0, mlm_total = 0, nsp_correct = 0, sequences = 0;
   eval_->start_epoch(0);
   while (auto batch = eval_->next()) {
+    if (stop_requested()) throw Interrupted();
     auto in = batch->inputs;
     auto labels = mask(in.input_ids, in.attention_mask, gen);
     auto r = forward(in, labels, batch->labels);

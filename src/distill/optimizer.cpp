@@ -40,6 +40,7 @@ double Optimizer::step(double lr) {
     std::vector<at::Tensor> norms;
     for (auto& g : grads) norms.push_back(g.norm(2).to(at::kFloat));
     norm = torch::stack(norms).norm(2).item<double>();
+    if (!std::isfinite(norm)) throw NonFiniteGradient(norm);
     if (cfg_.max_grad_norm > 0 && norm > cfg_.max_grad_norm) {
       const double scale = cfg_.max_grad_norm / (norm + 1e-6);
       for (auto& g : grads) g.mul_(scale);

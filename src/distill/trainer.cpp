@@ -2,18 +2,22 @@
 #include "tinybert/distill/trainer.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Context.h>
 #include <torch/torch.h>
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 
 #include "tinybert/core/error.h"
+#include "tinybert/core/json.h"
 #include "tinybert/core/progress.h"
 #include "tinybert/io/atomic_file.h"
+#include "tinybert/io/run_lock.h"
 #include "tinybert/io/tensor_file.h"
 #include "tinybert/runtime/runtime.h"
 
@@ -24,46 +28,317 @@ namespace fs = std::filesystem;
 // ---- stop signals
 
 namespace {
+
 std::atomic<bool> g_stop{false};
 extern "C" void on_stop_signal(int sig) {
   if (g_stop.exchange(true)) std::_Exit(128 + sig);  // second signal: leave now
 }
-}  // namespace
 
-void install_stop_handlers() {
-  std::signal(SIGINT, on_stop_signal);
-  std::signal(SIGTERM, on_stop_signal);
-}
+// While the loop runs, SIGINT/SIGTERM ask it to save and stop (a second one exits at once);
+// before and after, they act as they did (loading and caching end at once: nothing to save).
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop = false;
+    old_int_ = std::signal(SIGINT, on_stop_signal);
+    old_term_ = std::signal(SIGTERM, on_stop_signal);
+  }
+  ~StopSignals() {
+    std::signal(SIGINT, old_int_);
+    std::signal(SIGTERM, old_term_);
+  }
+
+ private:
+  void (*old_int_)(int) = SIG_DFL;
+  void (*old_term_)(int) = SIG_DFL;
+};
+
+}  // namespace
 
 bool stop_requested() {
   return g_stop.load();
 }
 
+// ---- the loop
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The default random generator of a device (the CPU's, or a GPU's).
+at::Generator generator(c10::Device device) {
+  return device.is_cpu() ? at::detail::getDefaultCPUGenerator()
+                         : at::globalContext().defaultGenerator(device);
+}
+
+at::Tensor rng_state(c10::Device device) {
+  auto gen = generator(device);
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return gen.get_state();
+}
+
+void set_rng_state(c10::Device device, const at::Tensor& t) {
+  auto gen = generator(device);
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  gen.set_state(t);
+}
+
+// Where the loop is; saved in last/trainer_state.json.
 struct State {
   int64_t step = 0, epoch = 0, batch_in_epoch = 0;
   double best = -1e300;
   nlohmann::json best_metrics = nlohmann::json::object();
 };
 
-at::Tensor rng_state() {
-  auto gen = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  return gen.get_state();
-}
+// Loss sums between two metrics.jsonl lines.
+struct Window {
+  double loss = 0;
+  int64_t batches = 0;
+  std::map<std::string, double> terms;
+};
 
-void set_rng_state(const at::Tensor& t) {
-  auto gen = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(gen.mutex());
-  gen.set_state(t);
-}
+class Loop {
+ public:
+  Loop(const TrainConfig& cfg, Objective& obj, data::BatchSource& data)
+      : cfg_(cfg),
+        obj_(obj),
+        data_(data),
+        out_(cfg.output),
+        last_(out_ / "last"),
+        best_(out_ / "best"),
+        opt_(obj.trainable(), cfg.optim),
+        steps_per_epoch_((data.batches_per_epoch() + cfg.grad_accum - 1) / cfg.grad_accum),
+        total_(steps_per_epoch_ * cfg.epochs),
+        has_metric_(!obj.main_metric().empty()),
+        progress_(total_, cfg.log_every, "ex/s") {}
 
-std::string json_metrics(const std::map<std::string, double>& m) {
-  return nlohmann::json(m).dump();
-}
+  TrainSummary run(const nlohmann::json& resolved) {
+    start(resolved);
+    const int64_t start_step = st_.step;
+    while (st_.epoch < cfg_.epochs) {
+      data_.start_epoch(st_.epoch);
+      if (st_.batch_in_epoch > 0) data_.skip(st_.batch_in_epoch);
+      obj_.train_mode(true);
+      while (st_.batch_in_epoch < data_.batches_per_epoch()) {
+        step();
+        if (has_metric_ && cfg_.eval_every > 0 && st_.step % cfg_.eval_every == 0) evaluate();
+        if (cfg_.save_every > 0 && st_.step % cfg_.save_every == 0) save_last();
+        if (stop_requested() || (cfg_.stop_after > 0 && st_.step - start_step >= cfg_.stop_after))
+          return pause();
+      }
+      if (has_metric_ && (cfg_.eval_every == 0 || st_.step % cfg_.eval_every != 0)) evaluate();
+      st_.batch_in_epoch = 0;
+      ++st_.epoch;
+      save_last();  // resumes at the start of the next epoch
+    }
+    return finish();
+  }
+
+ private:
+  // Refuses a used directory (unless resuming), saves the settings, restores a checkpoint.
+  void start(const nlohmann::json& resolved) {
+    if (!cfg_.resume && fs::exists(last_))
+      fail(cfg_.output, " already holds a run (", last_.string(),
+           "); add --resume to continue it, or choose a new --output");
+    if (cfg_.resume && !fs::exists(last_ / "trainer_state.json"))
+      fail("--resume: ", cfg_.output, " has no resumable checkpoint (",
+           (last_ / "trainer_state.json").string(), ")");
+    io::write_file_atomic((out_ / "run_config.json").string(), resolved.dump(2) + "\n");
+    if (cfg_.resume) {
+      resume();
+    } else {
+      torch::manual_seed(cfg_.seed);
+      std::ofstream(out_ / "metrics.jsonl", std::ios::trunc);
+    }
+    metrics_.open(out_ / "metrics.jsonl", std::ios::app);
+    t0_ = Clock::now();
+  }
+
+  void resume() {
+    const std::string state_path = (last_ / "trainer_state.json").string();
+    obj_.load_trainable(last_.string());
+    opt_.load((last_ / "optimizer.safetensors").string());
+    try {
+      auto j = parse_json(read_file(state_path));
+      st_.step = j.at("step");
+      st_.epoch = j.at("epoch");
+      st_.batch_in_epoch = j.at("batch_in_epoch");
+      st_.best = j.at("best");
+      st_.best_metrics = j.at("best_metrics");
+      if (j.value("total_steps", total_) != total_)
+        fail("--resume: the run was planned for ", j["total_steps"], " steps, these settings give ",
+             total_, " (keep --epochs, --batch-size and the data the same)");
+    } catch (const nlohmann::json::exception& e) {
+      fail(state_path, ": ", e.what());
+    } catch (const JsonError& e) {
+      fail(state_path, ": invalid JSON: ", e.what());
+    }
+    auto rng = io::load_tensors((last_ / "rng.safetensors").string());
+    set_rng_state(c10::kCPU, rng.at("cpu"));
+    if (!cfg_.device.is_cpu()) {
+      if (rng.count("cuda"))
+        set_rng_state(cfg_.device, rng.at("cuda"));
+      else
+        std::cerr << "warning: " << last_.string() << " has no GPU random state (saved on the "
+                  << "CPU?): dropout draws will differ from an uninterrupted run\n";
+    }
+    last_saved_ = st_.step;
+    std::cerr << "resuming at step " << st_.step << " (epoch " << st_.epoch + 1 << ", batch "
+              << st_.batch_in_epoch << ")\n";
+  }
+
+  // One optimizer step over up to grad_accum batches (fewer at the end of an epoch).
+  void step() {
+    const int64_t group = std::min(cfg_.grad_accum, data_.batches_per_epoch() - st_.batch_in_epoch);
+    for (int64_t i = 0; i < group; ++i) {
+      auto batch = data_.next();
+      if (!batch) fail("the data ended ", group - i, " batches early in epoch ", st_.epoch + 1);
+      LossTerms l;
+      {
+        runtime::Autocast precision(cfg_.device, cfg_.autocast);
+        l = obj_.loss(*batch);
+      }
+      const double loss = l.total.item<double>();
+      if (!std::isfinite(loss)) non_finite(cat("the loss is ", loss));
+      (l.total / static_cast<double>(group)).backward();
+      window_.loss += loss;
+      ++window_.batches;
+      for (const auto& [k, v] : l.terms) window_.terms[k] += v;
+      examples_ += batch->size();
+      ++st_.batch_in_epoch;
+    }
+    const double lr = scheduled_lr(cfg_.lr, st_.step, total_, cfg_.warmup, cfg_.schedule);
+    double grad_norm = 0;
+    try {
+      grad_norm = opt_.step(lr);
+    } catch (const NonFiniteGradient& e) {
+      non_finite(cat("the gradient norm is ", e.norm));
+    }
+    opt_.zero_grad();
+    ++st_.step;
+    log(lr, grad_norm);
+  }
+
+  // Stops the run on a NaN/inf before it reaches the weights; last/ keeps the last good state.
+  [[noreturn]] void non_finite(const std::string& what) {
+    fail(what, " at step ", st_.step + 1, " (epoch ", st_.epoch + 1, ", batch ",
+         st_.batch_in_epoch + 1, "); stopped without saving it. ",
+         last_saved_ >= 0 ? cat(last_.string(), " holds the last good state (step ", last_saved_,
+                                "): continue from it with --resume after lowering --lr (now ",
+                                cfg_.lr, ") or fixing the data")
+                          : cat("No checkpoint was saved yet: lower --lr (now ", cfg_.lr,
+                                "), or check the data for extreme values"));
+  }
+
+  void log(double lr, double grad_norm) {
+    const double elapsed = std::chrono::duration<double>(Clock::now() - t0_).count();
+    const double ex_per_s = examples_ / std::max(1e-9, elapsed);
+    const double loss = window_.loss / static_cast<double>(std::max<int64_t>(1, window_.batches));
+    progress_.update(st_.step,
+                     cat("epoch ", st_.epoch + 1, "/", cfg_.epochs, " loss ", loss, " lr ", lr),
+                     ex_per_s);
+    if (st_.step % cfg_.log_every != 0 && st_.step != total_) return;
+    nlohmann::json j = {{"step", st_.step}, {"epoch", st_.epoch + 1}, {"lr", lr},
+                        {"loss", loss},     {"grad_norm", grad_norm}, {"examples_per_s", ex_per_s}};
+    for (const auto& [k, v] : window_.terms) j[k] = v / static_cast<double>(window_.batches);
+    metrics_ << j.dump() << "\n" << std::flush;
+    window_ = {};
+  }
+
+  void evaluate() {
+    std::map<std::string, double> m;
+    try {
+      m = obj_.evaluate();
+    } catch (const Interrupted&) {  // a stop signal mid-evaluation: the step itself is done
+      obj_.train_mode(true);
+      return;
+    }
+    obj_.train_mode(true);
+    if (m.empty()) return;
+    summary_.last_metrics = m;
+    metrics_ << nlohmann::json{{"step", st_.step}, {"epoch", st_.epoch + 1}, {"eval", m}}.dump()
+             << "\n"
+             << std::flush;
+    const double v = m.at(obj_.main_metric());
+    std::string line = cat("eval at step ", st_.step, ": ", nlohmann::json(m).dump());
+    if (v > st_.best) {
+      st_.best = v;
+      st_.best_metrics = m;
+      save_best();
+      line += cat("  (best ", obj_.main_metric(), " so far: saved to ", best_.string(), ")");
+    }
+    progress_.message(line);
+  }
+
+  void save_last() {
+    const std::string tmp = io::temp_sibling(last_.string());
+    fs::create_directories(tmp);
+    obj_.save(tmp);
+    opt_.save((fs::path(tmp) / "optimizer.safetensors").string());
+    std::vector<std::pair<std::string, at::Tensor>> rng = {{"cpu", rng_state(c10::kCPU)}};
+    if (!cfg_.device.is_cpu()) rng.emplace_back("cuda", rng_state(cfg_.device));
+    io::save_tensors((fs::path(tmp) / "rng.safetensors").string(), rng);
+    nlohmann::json j = {{"step", st_.step},
+                        {"epoch", st_.epoch},
+                        {"batch_in_epoch", st_.batch_in_epoch},
+                        {"best", st_.best},
+                        {"best_metrics", st_.best_metrics},
+                        {"total_steps", total_}};
+    io::write_file_atomic((fs::path(tmp) / "trainer_state.json").string(), j.dump(2) + "\n");
+    io::replace_directory(tmp, last_.string());
+    last_saved_ = st_.step;
+  }
+
+  void save_best() {
+    const std::string tmp = io::temp_sibling(best_.string());
+    fs::create_directories(tmp);
+    obj_.save(tmp);
+    io::replace_directory(tmp, best_.string());
+  }
+
+  TrainSummary pause() {
+    save_last();
+    progress_.message(cat(stop_requested() ? "stopped" : "paused", " at step ", st_.step,
+                          "; continue with --resume (", last_.string(), ")"));
+    summary_.interrupted = true;
+    summary_.steps = st_.step;
+    return summary_;
+  }
+
+  TrainSummary finish() {
+    progress_.finish();
+    if (!has_metric_) save_best();  // no task metric in this stage: best/ is the final model
+    summary_.steps = st_.step;
+    summary_.seconds = std::chrono::duration<double>(Clock::now() - t0_).count();
+    summary_.best = st_.best;
+    summary_.best_metrics = st_.best_metrics.get<std::map<std::string, double>>();
+    nlohmann::json s = {
+        {"steps", st_.step},
+        {"epochs", cfg_.epochs},
+        {"seconds", summary_.seconds},
+        {"examples_per_s", examples_ / std::max(1e-9, summary_.seconds)},
+        {"best", has_metric_ ? nlohmann::json(st_.best_metrics) : nlohmann::json(nullptr)},
+        {"last", summary_.last_metrics},
+        {"main_metric", obj_.main_metric()}};
+    io::write_file_atomic((out_ / "summary.json").string(), s.dump(2) + "\n");
+    return summary_;
+  }
+
+  const TrainConfig& cfg_;
+  Objective& obj_;
+  data::BatchSource& data_;
+  const fs::path out_, last_, best_;
+  Optimizer opt_;
+  const int64_t steps_per_epoch_, total_;
+  const bool has_metric_;
+  Progress progress_;
+  std::ofstream metrics_;
+  State st_;
+  Window window_;
+  TrainSummary summary_;
+  int64_t examples_ = 0, last_saved_ = -1;
+  Clock::time_point t0_;
+};
 
 }  // namespace
 
@@ -72,175 +347,14 @@ TrainSummary train(const TrainConfig& cfg, Objective& obj, data::BatchSource& da
   if (cfg.output.empty()) fail("no --output directory");
   if (cfg.epochs <= 0) fail("--epochs must be positive");
   if (cfg.grad_accum <= 0) fail("--grad-accum must be positive");
-  const fs::path out(cfg.output), last = out / "last", best = out / "best";
-  if (!cfg.resume && fs::exists(last))
-    fail(cfg.output, " already holds a run (", last.string(),
-         "); add --resume to continue it, or choose a new --output");
-  if (cfg.resume && !fs::exists(last / "trainer_state.json"))
-    fail("--resume: ", cfg.output, " has no resumable checkpoint (",
-         (last / "trainer_state.json").string(), ")");
-  fs::create_directories(out);
-  io::write_file_atomic((out / "run_config.json").string(), resolved.dump(2) + "\n");
-
-  Optimizer opt(obj.trainable(), cfg.optim);
-  const int64_t batches = data.batches_per_epoch();
-  const int64_t steps_per_epoch = (batches + cfg.grad_accum - 1) / cfg.grad_accum;
-  const int64_t total = steps_per_epoch * cfg.epochs;
-  const bool has_metric = !obj.main_metric().empty();
-
-  State st;
-  if (cfg.resume) {
-    obj.load_trainable(last.string());
-    opt.load((last / "optimizer.safetensors").string());
-    auto j = nlohmann::json::parse(read_file((last / "trainer_state.json").string()));
-    st.step = j["step"];
-    st.epoch = j["epoch"];
-    st.batch_in_epoch = j["batch_in_epoch"];
-    st.best = j["best"];
-    st.best_metrics = j["best_metrics"];
-    if (j.value("total_steps", total) != total)
-      fail("--resume: the run was planned for ", j["total_steps"], " steps, these settings give ",
-           total, " (keep --epochs, --batch-size and the data the same)");
-    set_rng_state(io::load_tensors((last / "rng.safetensors").string()).at("cpu"));
-    std::cerr << "resuming at step " << st.step << " (epoch " << st.epoch + 1 << ", batch "
-              << st.batch_in_epoch << ")\n";
-  } else {
-    torch::manual_seed(cfg.seed);
-    std::ofstream(out / "metrics.jsonl", std::ios::trunc);
-  }
-  std::ofstream metrics(out / "metrics.jsonl", std::ios::app);
-
-  auto save_last = [&]() {
-    const std::string tmp = io::temp_sibling(last.string());
-    fs::create_directories(tmp);
-    obj.save(tmp);
-    opt.save((fs::path(tmp) / "optimizer.safetensors").string());
-    io::save_tensors((fs::path(tmp) / "rng.safetensors").string(), {{"cpu", rng_state()}});
-    nlohmann::json j = {{"step", st.step},
-                        {"epoch", st.epoch},
-                        {"batch_in_epoch", st.batch_in_epoch},
-                        {"best", st.best},
-                        {"best_metrics", st.best_metrics},
-                        {"total_steps", total}};
-    io::write_file_atomic((fs::path(tmp) / "trainer_state.json").string(), j.dump(2) + "\n");
-    io::replace_directory(tmp, last.string());
-  };
-  auto save_best = [&]() {
-    const std::string tmp = io::temp_sibling(best.string());
-    fs::create_directories(tmp);
-    obj.save(tmp);
-    io::replace_directory(tmp, best.string());
-  };
-
-  TrainSummary summary;
-  Progress progress(total, cfg.log_every, "ex/s");
-  auto evaluate = [&]() {
-    auto m = obj.evaluate();
-    obj.train_mode(true);
-    if (m.empty()) return;
-    summary.last_metrics = m;
-    metrics << nlohmann::json{{"step", st.step}, {"epoch", st.epoch + 1}, {"eval", m}}.dump()
-            << "\n"
-            << std::flush;
-    const double v = m.at(obj.main_metric());
-    std::string line = cat("eval at step ", st.step, ": ", json_metrics(m));
-    if (v > st.best) {
-      st.best = v;
-      st.best_metrics = m;
-      save_best();
-      line += cat("  (best ", obj.main_metric(), " so far: saved to ", best.string(), ")");
-    }
-    progress.message(line);
-  };
-
-  const int64_t start_step = st.step;
-  const auto t0 = Clock::now();
-  int64_t examples = 0;
-  std::map<std::string, double> term_sums;
-  double loss_sum = 0;
-  int64_t loss_count = 0;
-  while (st.epoch < cfg.epochs) {
-    data.start_epoch(st.epoch);
-    if (st.batch_in_epoch > 0) data.skip(st.batch_in_epoch);
-    obj.train_mode(true);
-    bool epoch_done = false;
-    while (!epoch_done) {
-      int64_t in_step = 0;
-      for (; in_step < cfg.grad_accum; ++in_step) {
-        auto batch = data.next();
-        if (!batch) {
-          epoch_done = true;
-          break;
-        }
-        LossTerms l;
-        {
-          runtime::Autocast precision(cfg.device, cfg.autocast);
-          l = obj.loss(*batch);
-        }
-        (l.total / static_cast<double>(cfg.grad_accum)).backward();
-        loss_sum += l.total.item<double>();
-        ++loss_count;
-        for (const auto& [k, v] : l.terms) term_sums[k] += v;
-        examples += batch->size();
-        ++st.batch_in_epoch;
-      }
-      if (in_step == 0) break;
-      const double lr = scheduled_lr(cfg.lr, st.step, total, cfg.warmup, cfg.schedule);
-      const double grad_norm = opt.step(lr);
-      opt.zero_grad();
-      ++st.step;
-      const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
-      const double ex_per_s = examples / std::max(1e-9, elapsed);
-      progress.update(
-          st.step,
-          cat("epoch ", st.epoch + 1, "/", cfg.epochs, " loss ",
-              loss_sum / static_cast<double>(std::max<int64_t>(1, loss_count)), " lr ", lr),
-          ex_per_s);
-      if (st.step % cfg.log_every == 0 || st.step == total) {
-        nlohmann::json j = {{"step", st.step},
-                            {"epoch", st.epoch + 1},
-                            {"lr", lr},
-                            {"loss", loss_sum / loss_count},
-                            {"grad_norm", grad_norm},
-                            {"examples_per_s", ex_per_s}};
-        for (const auto& [k, v] : term_sums) j[k] = v / loss_count;
-        metrics << j.dump() << "\n" << std::flush;
-        term_sums.clear();
-        loss_sum = 0;
-        loss_count = 0;
-      }
-      if (has_metric && cfg.eval_every > 0 && st.step % cfg.eval_every == 0) evaluate();
-      if (cfg.save_every > 0 && st.step % cfg.save_every == 0) save_last();  // survives a crash
-      if (stop_requested() || (cfg.stop_after > 0 && st.step - start_step >= cfg.stop_after)) {
-        save_last();
-        progress.message(cat(stop_requested() ? "stopped" : "paused", " at step ", st.step,
-                             "; continue with --resume (", last.string(), ")"));
-        summary.interrupted = true;
-        summary.steps = st.step;
-        return summary;
-      }
-    }
-    if (has_metric && (cfg.eval_every == 0 || st.step % cfg.eval_every != 0)) evaluate();
-    st.batch_in_epoch = 0;
-    ++st.epoch;
-    save_last();  // resumes at the start of the next epoch
-  }
-  progress.finish();
-  if (!has_metric) save_best();  // no task metric in this stage: best/ is the final model
-  summary.steps = st.step;
-  summary.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  summary.best = st.best;
-  summary.best_metrics = st.best_metrics.get<std::map<std::string, double>>();
-  nlohmann::json s = {
-      {"steps", st.step},
-      {"epochs", cfg.epochs},
-      {"seconds", summary.seconds},
-      {"examples_per_s", examples / std::max(1e-9, summary.seconds)},
-      {"best", has_metric ? nlohmann::json(st.best_metrics) : nlohmann::json(nullptr)},
-      {"last", summary.last_metrics},
-      {"main_metric", obj.main_metric()}};
-  io::write_file_atomic((out / "summary.json").string(), s.dump(2) + "\n");
-  return summary;
+  if (cfg.log_every <= 0) fail("--log-every must be positive");
+  if (!(std::isfinite(cfg.lr) && cfg.lr > 0))
+    fail("--lr must be a positive number, found ", cfg.lr);
+  if (!(cfg.warmup >= 0 && cfg.warmup <= 1)) fail("--warmup must be in [0, 1], found ", cfg.warmup);
+  if (data.batches_per_epoch() <= 0) fail("no training batches: the training data is empty");
+  const auto lock = io::lock_run_directory(cfg.output);
+  const StopSignals signals;
+  return Loop(cfg, obj, data).run(resolved);
 }
 
 }  // namespace tinybert::distill

@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "tinybert/core/error.h"
+
 namespace tinybert::distill {
 
 struct OptimizerConfig {
@@ -21,10 +23,18 @@ struct OptimizerConfig {
 
 using NamedParams = std::vector<std::pair<std::string, at::Tensor>>;
 
+// Optimizer::step found a NaN or infinite gradient norm; the weights were left untouched.
+struct NonFiniteGradient : Error {
+  explicit NonFiniteGradient(double norm)
+      : Error(cat("non-finite gradient norm ", norm)), norm(norm) {}
+  double norm;
+};
+
 class Optimizer {
  public:
   Optimizer(NamedParams params, OptimizerConfig cfg);
-  // Clips the gradients to max_grad_norm (returns the norm before clipping) and updates.
+  // Clips the gradients to max_grad_norm (returns the norm before clipping) and updates;
+  // NonFiniteGradient, before any change, when the norm is NaN or infinite.
   double step(double lr);
   void zero_grad();
   int64_t steps() const { return steps_; }

@@ -55,13 +55,17 @@ struct TrainSummary {
   std::map<std::string, double> best_metrics, last_metrics;
 };
 
-// Runs the loop; `resolved` (the command's settings) is saved as OUTPUT/run_config.json.
+// Runs the loop; `resolved` (the command's settings) is saved as OUTPUT/run_config.json. Holds
+// OUTPUT/.lock meanwhile (a second run into OUTPUT is refused). A NaN or infinite loss or
+// gradient stops it with an error, before the weights change, leaving last/ as it was.
 TrainSummary train(const TrainConfig& cfg, Objective& objective, data::BatchSource& data,
                    const nlohmann::json& resolved);
 
-// Installs SIGINT/SIGTERM handlers that ask the running loop to save and stop (a second signal
-// exits at once).
-void install_stop_handlers();
+// While train() runs, SIGINT/SIGTERM ask it to save last/ and stop (a second signal exits at
+// once); long loops inside it (evaluation) poll this and throw Interrupted.
 bool stop_requested();
+struct Interrupted : Error {
+  Interrupted() : Error("interrupted by a stop signal") {}
+};
 
 }  // namespace tinybert::distill

@@ -1,0 +1,114 @@
+// Run locks (flock) and the clean-up of what an interrupted save left behind.
+#include "tinybert/io/run_lock.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <regex>
+
+#include "tinybert/core/error.h"
+
+namespace tinybert::io {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Held {
+  int fd = -1;
+  int count = 0;
+};
+std::mutex g_mu;
+std::map<std::string, Held> g_held;  // canonical lock path -> this process's hold
+
+std::string command_line() {
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  std::string s((std::istreambuf_iterator<char>(in)), {});
+  for (auto& c : s)
+    if (c == '\0') c = ' ';
+  return s.size() > 200 ? s.substr(0, 200) + "..." : s;
+}
+
+// "pid command" as a previous holder wrote it, or "" when unreadable.
+std::string holder_of(int fd) {
+  char buf[512] = {};
+  const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+  std::string s = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+bool alive(const std::string& holder) {
+  const long pid = std::atol(holder.c_str());
+  return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
+}
+
+}  // namespace
+
+RunLock::RunLock(const std::string& lock_path, const std::string& what) {
+  fs::create_directories(fs::absolute(lock_path).parent_path());
+  path_ = fs::weakly_canonical(fs::absolute(lock_path)).string();
+  std::lock_guard lock(g_mu);
+  Held& h = g_held[path_];
+  if (h.count++ > 0) return;
+  h.fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (h.fd < 0) {
+    g_held.erase(path_);
+    fail("cannot open the lock file ", path_, ": ", std::strerror(errno));
+  }
+  if (::flock(h.fd, LOCK_EX | LOCK_NB) != 0) {
+    const std::string holder = holder_of(h.fd);
+    ::close(h.fd);
+    g_held.erase(path_);
+    fail(what, " is in use by another run (process ", holder.empty() ? "unknown" : holder,
+         ", lock ", path_, "); wait for it to finish, or choose another output");
+  }
+  const std::string previous = holder_of(h.fd);
+  if (!previous.empty() && !alive(previous))
+    std::cerr << "notice: " << what << ": taking over the lock of process " << previous
+              << ", which is no longer running\n";
+  const std::string me = cat(::getpid(), " ", command_line(), "\n");
+  if (::ftruncate(h.fd, 0) != 0 || ::pwrite(h.fd, me.data(), me.size(), 0) < 0)
+    std::cerr << "warning: cannot write " << path_ << ": " << std::strerror(errno) << "\n";
+}
+
+RunLock::~RunLock() {
+  if (path_.empty()) return;  // moved from
+  std::lock_guard lock(g_mu);
+  auto it = g_held.find(path_);
+  if (it == g_held.end() || --it->second.count > 0) return;
+  [[maybe_unused]] int r = ::ftruncate(it->second.fd, 0);
+  ::close(it->second.fd);  // releases the flock
+  g_held.erase(it);
+}
+
+void RunLock::remove_file() const {
+  std::error_code ec;
+  fs::remove(path_, ec);
+}
+
+RunLock lock_run_directory(const std::string& dir) {
+  fs::create_directories(dir);
+  RunLock lock((fs::path(dir) / ".lock").string(), dir);
+  // Names made by temp_sibling (".NAME.tmp123") and write_atomic ("NAME.tmp.PID.123").
+  static const std::regex temp(R"(\..+\.tmp[0-9]+|.+\.tmp\.[0-9]+\.[0-9]+)");
+  size_t removed = 0;
+  for (const auto& entry : fs::directory_iterator(dir))
+    if (std::regex_match(entry.path().filename().string(), temp))
+      removed += fs::remove_all(entry.path()) > 0;
+  if (removed)
+    std::cerr << "notice: " << dir << ": removed " << removed
+              << " temporary file(s) left by an interrupted save\n";
+  return lock;
+}
+
+}  // namespace tinybert::io
