@@ -6,7 +6,9 @@ Usage: test_serve.py TINYBERT_BINARY FIXTURES_DIR
 """
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -204,6 +206,192 @@ class Limits(unittest.TestCase):
         print("\nSIGTERM; the in-flight and the queued request answered %.0f and %.0f ms later; exit code %d"
               % ((results["busy"][2] - sent) * 1000, (results["queued"][2] - sent) * 1000, code))
         self.assertTrue(wait_port_closed(srv.port))
+
+
+def rss_mib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(next(l for l in f if l.startswith("VmRSS:")).split()[1]) / 1024
+
+
+def raw_exchange(port, data, read_timeout=10):
+    """Sends raw bytes on a fresh connection (as much as the server takes) and returns the
+    response bytes: for requests http.client cannot send."""
+    s = socket.create_connection(("127.0.0.1", port))
+    try:
+        try:
+            s.sendall(data)
+        except OSError:  # the server answered and closed before taking everything
+            pass
+        s.settimeout(read_timeout)
+        out = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                out += chunk
+        except (socket.timeout, ConnectionResetError):
+            pass
+        return out
+    finally:
+        s.close()
+
+
+def status_and_json(response):
+    """Status and JSON body of the first response in `response`."""
+    head, _, rest = response.partition(b"\r\n\r\n")
+    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+    return int(head.split(b" ")[1]), json.loads(rest[:length] or b"{}")
+
+
+class Hostile(unittest.TestCase):
+    """What an attacker or a clumsy client sends: the server answers it clearly and keeps serving
+    everyone else."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(BIN, MODEL, "--threads", "1", "--max-body-kib", "64", "--request-timeout", "3",
+                         "--max-connections", "300")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+
+    def assert_alive(self):
+        self.assertEqual(self.srv.json("POST", "/v1/predict", {"inputs": "still here"})[0], 200)
+
+    def test_deep_json_is_a_400_not_a_crash(self):
+        for body in (b"[" * 30000 + b"]" * 30000, b'{"inputs": ' + b"[" * 30000 + b"]" * 30000 + b"}"):
+            st, _, data = self.srv.request("POST", "/v1/predict", body, {"Content-Type": "application/json"})
+            err = json.loads(data)
+            self.assertEqual((st, err["type"]), (400, "invalid_json"), err)
+            self.assertIn("nested deeper than 64 levels", err["error"])
+        self.assert_alive()
+
+    def test_body_limit_holds_for_chunked_and_length_less_bodies(self):
+        port, before = self.srv.port, rss_mib(self.srv.proc.pid)
+        head = b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        chunk = b"10000\r\n" + b"a" * 65536 + b"\r\n"
+        t0 = time.time()
+        st, err = status_and_json(raw_exchange(port, head + chunk * 400))  # 26 MB, limit 64 KiB
+        grown = rss_mib(self.srv.proc.pid) - before
+        print("\n26 MB chunked body: %d in %.2f s, server memory grew %.1f MiB" % (st, time.time() - t0, grown))
+        self.assertEqual((st, err["type"]), (413, "payload_too_large"), err)
+        self.assertLess(grown, 16)
+        # a small chunked body is read and answered
+        body = json.dumps({"inputs": "a fine film"}).encode()
+        s = socket.create_connection(("127.0.0.1", port))  # kept alive: read one response only
+        try:
+            s.sendall(head + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n")
+            s.settimeout(10)
+            self.assertIn(b"HTTP/1.1 200 OK", s.recv(65536))
+        finally:
+            s.close()
+        # a POST with neither Content-Length nor chunked has no body (it is not read until EOF)
+        st, err = status_and_json(raw_exchange(port, b"POST /v1/predict HTTP/1.1\r\nHost: x\r\n\r\n" + b"x" * 1000))
+        self.assertEqual((st, err["type"]), (400, "invalid_json"), err)
+        # a Content-Length over the limit is refused without reading the body
+        st, err = status_and_json(raw_exchange(
+            port, b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n" + b"x" * 1000))
+        self.assertEqual((st, err["type"]), (413, "payload_too_large"), err)
+        self.assert_alive()
+
+    def test_any_content_type_up_to_the_limit(self):
+        body = json.dumps({"inputs": ["word " * 2000, "fine"]}).encode()  # 20 KB, as `curl -d` sends it
+        for ctype in ("application/x-www-form-urlencoded", "text/plain", "application/octet-stream"):
+            st, _, data = self.srv.request("POST", "/v1/predict", body, {"Content-Type": ctype})
+            self.assertEqual(st, 200, (ctype, data[:200]))
+            self.assertEqual(len(json.loads(data)["predictions"]), 2)
+        # a multipart form is a container, not a body: said so
+        st, _, data = self.srv.request("POST", "/v1/predict", body, {"Content-Type": "multipart/form-data; boundary=x"})
+        self.assertEqual((st, json.loads(data)["type"]), (415, "unsupported_media_type"))
+
+    def test_slow_clients_do_not_starve_others(self):
+        port, socks, stop = self.srv.port, [], threading.Event()
+        for _ in range(200):  # headers trickled one byte every half second, never finished
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\n")
+            socks.append(s)
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(50)]  # connected, silent
+
+        def trickle():
+            while not stop.wait(0.5):
+                for s in socks:
+                    try:
+                        s.send(b"X")
+                    except OSError:
+                        pass
+
+        t = threading.Thread(target=trickle)
+        t.start()
+        try:
+            time.sleep(1)
+            worst = 0.0
+            for _ in range(5):
+                t0 = time.time()
+                self.assert_alive()
+                worst = max(worst, time.time() - t0)
+            print("\nwith 200 clients trickling headers and 50 idle: slowest of 5 requests %.3f s" % worst)
+            self.assertLess(worst, 1.0)
+            # a request still incomplete after --request-timeout is answered 408 and closed
+            time.sleep(3)
+            out = b""
+            socks[0].settimeout(5)
+            try:
+                out = socks[0].recv(4096)
+            except OSError:
+                pass
+            self.assertIn(b"408 Request Timeout", out)
+        finally:
+            stop.set()
+            t.join()
+            for s in socks + idle:
+                s.close()
+        self.assert_alive()
+
+    def test_connection_limit_and_oversized_heads(self):
+        conns = [socket.create_connection(("127.0.0.1", self.srv.port)) for _ in range(310)]
+        try:
+            time.sleep(0.5)
+            st, err = status_and_json(raw_exchange(self.srv.port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"))
+            self.assertEqual((st, err["type"]), (503, "too_many_connections"), err)
+        finally:
+            for c in conns:
+                c.close()
+        time.sleep(0.5)
+        st, err = status_and_json(raw_exchange(
+            self.srv.port, b"GET /health HTTP/1.1\r\nHost: x\r\n" + b"X-Pad: " + b"a" * 20000 + b"\r\n\r\n"))
+        self.assertEqual((st, err["type"]), (431, "headers_too_large"), err)
+        many = b"".join(b"X-H%d: v\r\n" % i for i in range(5000))
+        st, err = status_and_json(raw_exchange(self.srv.port, b"GET /health HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n"))
+        self.assertEqual(st, 431, err)
+        self.assert_alive()
+
+    def test_methods_and_unknown_paths(self):
+        for method in ("PUT", "PATCH", "DELETE"):
+            st, headers, data = self.srv.request(method, "/v1/predict", b'{"inputs": "x"}',
+                                                 {"Content-Type": "application/json"})
+            self.assertEqual((st, json.loads(data)["type"], headers.get("Allow")), (405, "method_not_allowed", "POST"))
+        st, _, data = self.srv.request("POST", "/nowhere", b"x" * 1000)
+        self.assertEqual((st, json.loads(data)["type"]), (404, "not_found"))
+        self.assert_alive()
+
+    def test_pairs_on_keep_alive_and_pipelined_requests(self):
+        one = json.dumps({"inputs": "a fine film"}).encode()
+        req = b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(one), one)
+        s = socket.create_connection(("127.0.0.1", self.srv.port))
+        try:
+            s.sendall(req * 3)  # three requests in one write
+            s.settimeout(10)
+            out = b""
+            while out.count(b"HTTP/1.1 200") < 3:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                out += chunk
+            self.assertEqual(out.count(b"HTTP/1.1 200 OK"), 3, out[:500])
+        finally:
+            s.close()
 
 
 class StartUp(unittest.TestCase):

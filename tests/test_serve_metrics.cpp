@@ -1,6 +1,9 @@
 // Prometheus rendering of the server's metrics: cumulative buckets, sums, counts and labels.
 #include <gtest/gtest.h>
 
+#include <sstream>
+
+#include "tinybert/serve/errors.h"
 #include "tinybert/serve/metrics.h"
 
 using tinybert::serve::Histogram;
@@ -38,4 +41,22 @@ TEST(ServeMetrics, RequestsByRouteAndStatus) {
   EXPECT_NE(out.find("tinybert_inputs_total 5\n"), std::string::npos);
   EXPECT_NE(out.find("tinybert_queue_depth 2\n"), std::string::npos);
   EXPECT_NE(out.find("tinybert_ready 1\n"), std::string::npos);
+}
+
+TEST(ServeErrors, InternalErrorsShowAnIdAndNothingOfTheError) {
+  std::ostringstream log;
+  const std::string detail =
+      "c10::Error: index out of range in self\nException raised from "
+      "operator() at ../aten/src/ATen/native/TensorAdvancedIndexing.cpp";
+  auto a = tinybert::serve::internal_error_body(detail, log);
+  auto b = tinybert::serve::internal_error_body(detail, log);
+  EXPECT_EQ(a["type"], "internal");
+  const std::string body = a.dump();
+  EXPECT_EQ(body.find("index out of range"), std::string::npos) << body;
+  EXPECT_EQ(body.find("TensorAdvancedIndexing"), std::string::npos) << body;
+  EXPECT_NE(a["error"].get<std::string>().find(a["id"].get<std::string>()), std::string::npos);
+  EXPECT_NE(a["id"], b["id"]);
+  EXPECT_NE(log.str().find("internal error " + a["id"].get<std::string>() + ": " + detail),
+            std::string::npos)
+      << log.str();
 }

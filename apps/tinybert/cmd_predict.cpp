@@ -14,6 +14,7 @@ Runner add_predict(CLI::App& app) {
   struct Options {
     std::string model, dtype = "fp32";
     size_t max_length = 128, batch_size = 32;
+    bool allow_untrained_head = false;
     CommonOptions common;
   };
   auto o = std::make_shared<Options>();
@@ -22,17 +23,21 @@ Runner add_predict(CLI::App& app) {
   cmd->add_option("--model", o->model, "HF-format BertForSequenceClassification directory")
       ->required();
   cmd->add_option("--max-length", o->max_length, "truncate inputs to this many tokens")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(in_range(2, 1 << 20));
   cmd->add_option("--batch-size", o->batch_size, "lines per forward pass")
       ->capture_default_str()
-      ->check(positive());
+      ->check(positive(1 << 16));
   cmd->add_option("--dtype", o->dtype, "fp32 | bf16 | fp16 (GPU)")->capture_default_str();
+  cmd->add_flag("--allow-untrained-head", o->allow_untrained_head,
+                "use a classifier whose checkpoint lacks its head (random predictions)");
   add_common_options(cmd, o->common);
   return [o]() {
     c10::Device device = start_runtime(o->common);
     serve::Predictor predictor(o->model, {.device = device,
                                           .dtype = runtime::parse_dtype(o->dtype, device),
-                                          .max_length = o->max_length});
+                                          .max_length = o->max_length,
+                                          .allow_untrained_head = o->allow_untrained_head});
     std::cerr << predictor.load_summary;
     const auto& labels = predictor.config().labels;
     std::vector<text::Encoding> batch;

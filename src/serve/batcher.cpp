@@ -72,30 +72,41 @@ void Batcher::loop() {
 
 void Batcher::run(std::vector<Job>& jobs) {
   const auto now = Clock::now();
-  std::vector<const text::Encoding*> rows;
   std::vector<Job*> live;
   for (auto& job : jobs) {
-    if (now > job.deadline) {
+    if (now > job.deadline)
       job.done.set_exception(std::make_exception_ptr(Timeout()));
-      continue;
-    }
-    live.push_back(&job);
-    for (const auto& r : job.rows) rows.push_back(&r);
+    else
+      live.push_back(&job);
   }
-  if (rows.empty()) return;
+  if (!live.empty()) answer(live);
+}
+
+void Batcher::answer(const std::vector<Job*>& jobs) {
+  std::vector<const text::Encoding*> rows;
+  for (const Job* job : jobs)
+    for (const auto& r : job->rows) rows.push_back(&r);
+  std::vector<Prediction> predictions;
   try {
-    auto predictions = predictor_.predict(rows, options_.max_batch);
-    for (size_t start = 0; start < rows.size(); start += options_.max_batch)
-      metrics_.batch(std::min(options_.max_batch, rows.size() - start));
-    metrics_.inputs(rows.size());
-    size_t at = 0;
-    for (Job* job : live) {
-      const size_t n = job->rows.size();
-      job->done.set_value({predictions.begin() + at, predictions.begin() + at + n});
-      at += n;
-    }
+    predictions = predictor_.predict(rows, options_.max_batch);
   } catch (...) {
-    for (Job* job : live) job->done.set_exception(std::current_exception());
+    // One request's bad input must not fail the others batched with it: each is run alone,
+    // and only the ones that fail alone get the error.
+    if (jobs.size() == 1) {
+      jobs[0]->done.set_exception(std::current_exception());
+      return;
+    }
+    for (Job* job : jobs) answer({job});
+    return;
+  }
+  for (size_t start = 0; start < rows.size(); start += options_.max_batch)
+    metrics_.batch(std::min(options_.max_batch, rows.size() - start));
+  metrics_.inputs(rows.size());
+  size_t at = 0;
+  for (Job* job : jobs) {
+    const size_t n = job->rows.size();
+    job->done.set_value({predictions.begin() + at, predictions.begin() + at + n});
+    at += n;
   }
 }
 

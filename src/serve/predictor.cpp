@@ -26,6 +26,10 @@ Predictor::Predictor(const std::string& dir, const PredictorOptions& options)
   if (model_->config.architecture != model::Architecture::SequenceClassification)
     fail(dir, " is a ", model::architecture_name(model_->config.architecture),
          "; inference needs a BertForSequenceClassification (fine-tune or distill one first)");
+  if (!loaded.report.initialized.empty() && !options.allow_untrained_head)
+    fail(dir, "/model.safetensors has no weights for ", loaded.report.initialized.front(),
+         ": its predictions would come from a randomly initialised head. Fine-tune or distill it "
+         "first (or pass --allow-untrained-head to use it anyway)");
   load_summary = loaded.report.summary();
   max_length_ = std::min<size_t>(options.max_length, model_->config.max_position_embeddings);
   if (device_.is_cpu() && options.workers != 1)
@@ -40,6 +44,8 @@ int64_t Predictor::parameters() const {
 
 text::Encoding Predictor::encode(std::string_view text, std::optional<std::string_view> pair,
                                  bool truncate) const {
+  if (pair && model_->config.type_vocab_size < 2)
+    throw InvalidInput("this model takes single texts, not pairs (its type_vocab_size is 1)");
   auto e = tokenizer_.encode(text, pair);
   if (e.ids.size() <= max_length_) return e;
   if (!truncate) throw TooLong(e.ids.size(), max_length_);

@@ -2,8 +2,6 @@
 // SIGINT/SIGTERM drain.
 #include "tinybert/serve/server.h"
 
-#include <httplib.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -12,7 +10,10 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "http_server.h"
 #include "page.h"
+#include "tinybert/core/json.h"
+#include "tinybert/serve/errors.h"
 #include "tinybert/text/normalizer.h"
 
 namespace tinybert::serve {
@@ -38,9 +39,7 @@ void send_json(httplib::Response& res, int status, const json& body) {
 
 void send_error(httplib::Response& res, int status, const std::string& type,
                 const std::string& message, const json& extra = json::object()) {
-  json body = {{"error", message}, {"type", type}};
-  body.update(extra);
-  send_json(res, status, body);
+  send_json(res, status, error_body(type, message, extra));
 }
 
 const char* type_name(const json& j) {
@@ -63,11 +62,9 @@ std::vector<Input> parse_inputs(const std::string& body, size_t max_inputs, bool
     throw HttpError(400, "invalid_utf8", cat("request body is not valid UTF-8 at byte ", *at));
   json j;
   try {
-    j = json::parse(body);
-  } catch (const json::parse_error& e) {
-    std::string what = e.what();
-    if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
-    throw HttpError(400, "invalid_json", "request body is not valid JSON: " + what);
+    j = parse_json<json>(body);
+  } catch (const JsonError& e) {
+    throw HttpError(400, "invalid_json", cat("request body is not valid JSON: ", e.what()));
   }
   if (!j.is_object() || !j.contains("inputs"))
     throw HttpError(422, "invalid_request",
@@ -136,225 +133,318 @@ extern "C" void on_serve_signal(int) {
   [[maybe_unused]] auto n = ::write(g_signal_pipe[1], &b, 1);
 }
 
-// httplib's listen backlog is a compile-time 5 in the Debian build; a burst of connections
-// (64 load-test clients) then waits for SYN retries. listen() again raises it.
-class HttpServer : public httplib::Server {
- public:
-  void raise_backlog(int n) { ::listen(svr_sock_, n); }
-};
-
 thread_local Clock::time_point t_request_start;
+
+// A 500 that shows the client no internals: an id to quote, the detail in the server log.
+void send_internal_error(httplib::Response& res, const std::string& detail) {
+  send_json(res, 500, internal_error_body(detail, std::cerr));
+}
+
+// The body, read whatever its transfer encoding or content type, within `max` bytes (413).
+std::string read_body(const httplib::Request& req, const httplib::ContentReader& reader,
+                      size_t max) {
+  if (req.is_multipart_form_data())
+    throw HttpError(415, "unsupported_media_type",
+                    "a multipart form is not read: send the JSON itself as the request body");
+  std::string body;
+  bool too_large = false;
+  const bool ok = reader([&](const char* data, size_t n) {
+    too_large = body.size() + n > max;
+    if (!too_large) body.append(data, n);
+    return !too_large;
+  });
+  const auto declared = req.get_header_value("Content-Length");
+  if (too_large || (!declared.empty() && std::strtoull(declared.c_str(), nullptr, 10) > max))
+    throw HttpError(413, "payload_too_large",
+                    cat("request body over the limit of ", max / 1024, " KiB"));
+  if (!ok)
+    throw HttpError(400, "bad_request",
+                    "the request body could not be read (cut short or "
+                    "malformed chunked encoding)");
+  HttpServer::body_read();
+  return body;
+}
+
+// Runs a handler's work; its errors become JSON replies, so nothing a client sends takes the
+// server down or sees internals.
+template <typename Fn>
+void answer(httplib::Response& res, Fn&& fn) {
+  try {
+    fn();
+  } catch (const HttpError& e) {
+    send_error(res, e.status, e.type, e.what(), e.extra);
+  } catch (const std::exception& e) {
+    send_internal_error(res, e.what());
+  } catch (...) {
+    send_internal_error(res, "unknown exception");
+  }
+}
+
+// The running service: the HTTP front end, the model once loaded, its batcher and the metrics.
+class Service {
+ public:
+  explicit Service(const ServerOptions& o)
+      : o_(o),
+        name_(o.name.empty() ? std::filesystem::path(o.model).lexically_normal().filename().string()
+                             : o.name),
+        http_(o.connections) {}
+
+  // Binds, loads the model on a thread while /health answers 503, serves until a signal, drains.
+  int run() {
+    port_ = bind();
+    add_routes();
+    SignalPipe signals;
+    std::exception_ptr load_error;
+    std::thread loader([&] {
+      try {
+        load();
+      } catch (...) {
+        load_error = std::current_exception();
+        signals.notify();
+      }
+    });
+    std::atomic<bool> listen_returned{false};
+    std::thread watcher([&] {
+      signals.wait();
+      if (!load_error) std::cerr << "stopping: answering the requests in flight" << std::endl;
+      // stop() does nothing before listening starts: a signal right at start-up waits for it.
+      while (!http_.is_running() && !listen_returned)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      http_.stop();
+    });
+    std::cerr << "listening on http://" << o_.host << ":" << port_ << "/ (loading " << o_.model
+              << ")" << std::endl;
+    http_.listen_after_bind();  // returns after stop()
+    listen_returned = true;
+    http_.drain();  // answers the requests received, closes idle connections
+    loader.join();
+    signals.notify();  // wakes the watcher if listening ended on its own
+    watcher.join();
+    if (batcher_) batcher_->stop();
+    if (load_error) std::rethrow_exception(load_error);
+    std::cerr << "stopped" << std::endl;
+    return 0;
+  }
+
+ private:
+  // SIGINT/SIGTERM -> a byte on a pipe that the watcher waits for; the old actions come back
+  // at destruction.
+  class SignalPipe {
+   public:
+    SignalPipe() {
+      if (::pipe(g_signal_pipe) != 0) fail("pipe() failed");
+      struct sigaction sa {};
+      sa.sa_handler = on_serve_signal;
+      sigemptyset(&sa.sa_mask);
+      sigaction(SIGINT, &sa, &old_int_);
+      sigaction(SIGTERM, &sa, &old_term_);
+    }
+    ~SignalPipe() {
+      sigaction(SIGINT, &old_int_, nullptr);
+      sigaction(SIGTERM, &old_term_, nullptr);
+      ::close(g_signal_pipe[0]);
+      ::close(g_signal_pipe[1]);
+    }
+    void notify() { on_serve_signal(0); }
+    void wait() {
+      char b;
+      while (::read(g_signal_pipe[0], &b, 1) < 0 && errno == EINTR) {
+      }
+    }
+
+   private:
+    struct sigaction old_int_ {
+    }, old_term_{};
+  };
+
+  // Binds first, so that the port is known (and /health answers) while the model loads.
+  int bind() {
+    // httplib's default adds SO_REUSEPORT, which lets a second server share a busy port silently.
+    http_.set_socket_options([](int sock) {
+      int yes = 1;
+      ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
+    int port = o_.port;
+    if (port == 0) {
+      port = http_.bind_to_any_port(o_.host);
+      if (port < 0) fail("cannot listen on ", o_.host, " (any port)");
+    } else if (!http_.bind_to_port(o_.host, port)) {
+      fail("cannot listen on ", o_.host, ":", port, " (in use, or not an address of this machine)");
+    }
+    http_.raise_backlog(1024);
+    return port;
+  }
+
+  void load() {
+    predictor_ = std::make_unique<Predictor>(o_.model, o_.predictor);
+    std::cerr << predictor_->load_summary;
+    model_info_ = describe_model();
+    batcher_ = std::make_unique<Batcher>(*predictor_, o_.batcher, metrics_);
+    ready_ = true;
+    metrics_.ready(true);
+    std::cerr << "ready: " << name_ << " at http://" << o_.host << ":" << port_
+              << "/ (POST /v1/predict; GET / to try it)" << std::endl;
+  }
+
+  json describe_model() const {
+    const auto& c = predictor_->config();
+    const auto dtype = o_.predictor.dtype;
+    return {{"name", name_},
+            {"path", o_.model},
+            {"architecture", model::architecture_name(c.architecture)},
+            {"task", c.is_regression() ? "regression" : "classification"},
+            {"labels", c.labels},
+            {"max_length", predictor_->max_length()},
+            {"num_hidden_layers", c.num_hidden_layers},
+            {"hidden_size", c.hidden_size},
+            {"num_attention_heads", c.num_attention_heads},
+            {"intermediate_size", c.intermediate_size},
+            {"vocab_size", c.vocab_size},
+            {"parameters", predictor_->parameters()},
+            {"dtype", dtype == c10::kFloat      ? "fp32"
+                      : dtype == c10::kBFloat16 ? "bf16"
+                      : dtype == c10::kHalf     ? "fp16"
+                                                : c10::toString(dtype)},
+            {"device", o_.predictor.device.str()},
+            {"max_batch", o_.batcher.max_batch}};
+  }
+
+  void require_ready() const {
+    if (!ready_) throw HttpError(503, "not_ready", "the model is still loading");
+  }
+
+  void add_routes() {
+    http_.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+      t_request_start = Clock::now();
+      return httplib::Server::HandlerResponse::Unhandled;
+    });
+    // Counted once the status is final but before the response is written: a client that has
+    // its answer sees it in /metrics.
+    http_.on_response([this](const httplib::Request& req, const httplib::Response& res) {
+      const double s = t_request_start == Clock::time_point{}
+                           ? 0.0
+                           : std::chrono::duration<double>(Clock::now() - t_request_start).count();
+      t_request_start = {};
+      metrics_.request(route_of(req.path), res.status, s);
+    });
+    http_.on_gate_reply([this](int status) { metrics_.request("other", status, 0.0); });
+    http_.set_exception_handler(
+        [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+          send_internal_error(res, "exception in the HTTP layer");
+        });
+    http_.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+      if (!res.body.empty()) return;
+      if (res.status == 404)
+        send_error(res, 404, "not_found", "no route " + req.method + " " + req.path);
+      else if (res.status == 413)
+        send_error(res, 413, "payload_too_large", "request body over the size limit");
+      else
+        send_error(res, res.status, "bad_request", "the request could not be read");
+    });
+
+    http_.Get("/", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(kPage, "text/html; charset=utf-8");
+    });
+    http_.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+      send_json(res, ready_ ? 200 : 503, {{"status", ready_ ? "ok" : "loading"}, {"model", name_}});
+    });
+    http_.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(metrics_.prometheus(), "text/plain; version=0.0.4");
+    });
+    http_.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
+      answer(res, [&] {
+        require_ready();
+        send_json(res, 200, {{"models", json::array({model_info_})}});
+      });
+    });
+    http_.Get("/v1/predict",
+              [](const httplib::Request&, httplib::Response& res) { method_not_allowed(res); });
+    // Bodies are read by our handlers only (httplib would read a chunked body without limit).
+    http_.Post("/v1/predict", [this](const httplib::Request& req, httplib::Response& res,
+                                     const httplib::ContentReader& reader) {
+      answer(res, [&] { predict(read_body(req, reader, o_.connections.max_body), res); });
+    });
+    auto other = [](const httplib::Request& req, httplib::Response& res,
+                    const httplib::ContentReader&) {
+      if (req.path == "/v1/predict")
+        method_not_allowed(res);
+      else
+        send_error(res, 404, "not_found", "no route " + req.method + " " + req.path);
+    };
+    http_.Post(".*", other);
+    http_.Put(".*", other);
+    http_.Patch(".*", other);
+    http_.Delete(".*", other);
+  }
+
+  static void method_not_allowed(httplib::Response& res) {
+    res.set_header("Allow", "POST");
+    send_error(res, 405, "method_not_allowed", "use POST /v1/predict with a JSON body");
+  }
+
+  void predict(const std::string& body, httplib::Response& res) {
+    require_ready();
+    const auto deadline = Clock::now() + o_.timeout;
+    batcher_->arriving(+1);
+    bool submitted = false;
+    struct Leave {
+      Batcher& b;
+      bool& submitted;
+      ~Leave() {
+        if (!submitted) b.arriving(-1);
+      }
+    } leave{*batcher_, submitted};
+    bool truncate = true;
+    auto inputs = parse_inputs(body, o_.max_inputs, truncate);
+    std::vector<text::Encoding> rows;
+    rows.reserve(inputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      try {
+        rows.push_back(predictor_->encode(
+            inputs[i].text,
+            inputs[i].pair ? std::optional<std::string_view>(*inputs[i].pair) : std::nullopt,
+            truncate));
+      } catch (const TooLong& e) {
+        throw HttpError(422, "input_too_long", cat("inputs[", i, "]: ", e.what()),
+                        {{"index", i}, {"tokens", e.tokens}, {"max_length", e.max_length}});
+      } catch (const InvalidInput& e) {
+        throw HttpError(422, "invalid_request", cat("inputs[", i, "]: ", e.what()), {{"index", i}});
+      }
+    }
+    std::future<std::vector<Prediction>> result;
+    try {
+      result = batcher_->submit(std::move(rows), deadline);
+    } catch (const QueueFull& e) {
+      throw HttpError(429, "queue_full", e.what());
+    }
+    submitted = true;
+    batcher_->arriving(-1);
+    std::vector<Prediction> predictions;
+    try {
+      predictions = result.get();
+    } catch (const Timeout& e) {
+      throw HttpError(503, "timeout", e.what());
+    }
+    json out = json::array();
+    for (const auto& p : predictions) out.push_back(render(p, predictor_->config()));
+    send_json(res, 200, {{"predictions", out}});
+  }
+
+  const ServerOptions& o_;
+  const std::string name_;
+  HttpServer http_;
+  int port_ = 0;
+  Metrics metrics_;
+  std::unique_ptr<Predictor> predictor_;
+  std::unique_ptr<Batcher> batcher_;
+  std::atomic<bool> ready_{false};
+  json model_info_;
+};
 
 }  // namespace
 
 int run_server(const ServerOptions& o) {
-  Metrics metrics;
-  std::unique_ptr<Predictor> predictor;
-  std::unique_ptr<Batcher> batcher;
-  std::atomic<bool> ready{false};
-  const std::string name =
-      o.name.empty() ? std::filesystem::path(o.model).lexically_normal().filename().string()
-                     : o.name;
-  json model_info;
-
-  HttpServer svr;
-  svr.new_task_queue = [n = o.http_threads] { return new httplib::ThreadPool(n); };
-  svr.set_payload_max_length(o.max_body);
-  svr.set_read_timeout(o.read_timeout.count());
-  svr.set_tcp_nodelay(true);
-  svr.set_keep_alive_max_count(1000);
-  // httplib's default adds SO_REUSEPORT, which lets a second server share a busy port silently.
-  svr.set_socket_options([](int sock) {
-    int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  });
-
-  // Every handler answers errors as JSON; nothing a client sends takes the server down.
-  auto guarded = [](auto fn) {
-    return [fn](const httplib::Request& req, httplib::Response& res) {
-      try {
-        fn(req, res);
-      } catch (const HttpError& e) {
-        send_error(res, e.status, e.type, e.what(), e.extra);
-      } catch (const std::exception& e) {
-        send_error(res, 500, "internal", e.what());
-      }
-    };
-  };
-  auto require_ready = [&] {
-    if (!ready) throw HttpError(503, "not_ready", "the model is still loading");
-  };
-
-  svr.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
-    t_request_start = Clock::now();
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-  // Counted after the error handler has set the final status but before the response is written:
-  // a client that has its answer sees it in /metrics.
-  svr.set_post_routing_handler([&](const httplib::Request& req, httplib::Response& res) {
-    const double s = t_request_start == Clock::time_point{}
-                         ? 0.0
-                         : std::chrono::duration<double>(Clock::now() - t_request_start).count();
-    t_request_start = {};
-    metrics.request(route_of(req.path), res.status, s);
-  });
-  svr.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return;
-    if (res.status == 404)
-      send_error(res, 404, "not_found", "no route " + req.method + " " + req.path);
-    else if (res.status == 413)
-      send_error(res, 413, "payload_too_large", "request body over the size limit");
-    else
-      send_error(res, res.status, "bad_request", "the request could not be read");
-  });
-
-  svr.Get("/", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content(kPage, "text/html; charset=utf-8");
-  });
-  svr.Get("/health", [&](const httplib::Request&, httplib::Response& res) {
-    if (ready)
-      send_json(res, 200, {{"status", "ok"}, {"model", name}});
-    else
-      send_json(res, 503, {{"status", "loading"}, {"model", name}});
-  });
-  svr.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
-    res.set_content(metrics.prometheus(), "text/plain; version=0.0.4");
-  });
-  svr.Get("/v1/models", guarded([&](const httplib::Request&, httplib::Response& res) {
-            require_ready();
-            send_json(res, 200, {{"models", json::array({model_info})}});
-          }));
-  svr.Get("/v1/predict", [](const httplib::Request&, httplib::Response& res) {
-    res.set_header("Allow", "POST");
-    send_error(res, 405, "method_not_allowed", "use POST /v1/predict with a JSON body");
-  });
-  svr.Post(
-      "/v1/predict", guarded([&](const httplib::Request& req, httplib::Response& res) {
-        require_ready();
-        const auto deadline = Clock::now() + o.timeout;
-        batcher->arriving(+1);
-        bool submitted = false;
-        struct Leave {
-          Batcher& b;
-          bool& submitted;
-          ~Leave() {
-            if (!submitted) b.arriving(-1);
-          }
-        } leave{*batcher, submitted};
-        bool truncate = true;
-        auto inputs = parse_inputs(req.body, o.max_inputs, truncate);
-        std::vector<text::Encoding> rows;
-        rows.reserve(inputs.size());
-        for (size_t i = 0; i < inputs.size(); ++i) {
-          try {
-            rows.push_back(predictor->encode(
-                inputs[i].text,
-                inputs[i].pair ? std::optional<std::string_view>(*inputs[i].pair) : std::nullopt,
-                truncate));
-          } catch (const TooLong& e) {
-            throw HttpError(422, "input_too_long", cat("inputs[", i, "]: ", e.what()),
-                            {{"index", i}, {"tokens", e.tokens}, {"max_length", e.max_length}});
-          }
-        }
-        std::future<std::vector<Prediction>> result;
-        try {
-          result = batcher->submit(std::move(rows), deadline);
-        } catch (const QueueFull& e) {
-          throw HttpError(429, "queue_full", e.what());
-        }
-        submitted = true;
-        batcher->arriving(-1);
-        std::vector<Prediction> predictions;
-        try {
-          predictions = result.get();
-        } catch (const Timeout& e) {
-          throw HttpError(503, "timeout", e.what());
-        }
-        json out = json::array();
-        for (const auto& p : predictions) out.push_back(render(p, predictor->config()));
-        send_json(res, 200, {{"predictions", out}});
-      }));
-
-  // Bind first, so the port is known (and /health answers) while the model loads.
-  int port = o.port;
-  if (port == 0) {
-    port = svr.bind_to_any_port(o.host);
-    if (port < 0) fail("cannot listen on ", o.host, " (any port)");
-  } else if (!svr.bind_to_port(o.host, port)) {
-    fail("cannot listen on ", o.host, ":", port, " (in use, or not an address of this machine)");
-  }
-  svr.raise_backlog(1024);
-
-  if (::pipe(g_signal_pipe) != 0) fail("pipe() failed");
-  struct sigaction sa {};
-  sa.sa_handler = on_serve_signal;
-  sigemptyset(&sa.sa_mask);
-  struct sigaction old_int {
-  }, old_term{};
-  sigaction(SIGINT, &sa, &old_int);
-  sigaction(SIGTERM, &sa, &old_term);
-
-  std::exception_ptr load_error;
-  std::thread loader([&] {
-    try {
-      predictor = std::make_unique<Predictor>(o.model, o.predictor);
-      std::cerr << predictor->load_summary;
-      const auto& c = predictor->config();
-      model_info = {{"name", name},
-                    {"path", o.model},
-                    {"architecture", model::architecture_name(c.architecture)},
-                    {"task", c.is_regression() ? "regression" : "classification"},
-                    {"labels", c.labels},
-                    {"max_length", predictor->max_length()},
-                    {"num_hidden_layers", c.num_hidden_layers},
-                    {"hidden_size", c.hidden_size},
-                    {"num_attention_heads", c.num_attention_heads},
-                    {"intermediate_size", c.intermediate_size},
-                    {"vocab_size", c.vocab_size},
-                    {"parameters", predictor->parameters()},
-                    {"dtype", o.predictor.dtype == c10::kFloat      ? "fp32"
-                              : o.predictor.dtype == c10::kBFloat16 ? "bf16"
-                                                                    : "fp16"},
-                    {"device", o.predictor.device.str()},
-                    {"max_batch", o.batcher.max_batch}};
-      batcher = std::make_unique<Batcher>(*predictor, o.batcher, metrics);
-      ready = true;
-      metrics.ready(true);
-      std::cerr << "ready: " << name << " at http://" << o.host << ":" << port
-                << "/ (POST /v1/predict; GET / to try it)" << std::endl;
-    } catch (...) {
-      load_error = std::current_exception();
-      on_serve_signal(0);
-    }
-  });
-  std::atomic<bool> listen_returned{false};
-  std::thread watcher([&] {
-    char b;
-    while (::read(g_signal_pipe[0], &b, 1) < 0 && errno == EINTR) {
-    }
-    if (!load_error) std::cerr << "stopping: answering the requests in flight" << std::endl;
-    // stop() does nothing before listening starts: a signal or load failure right at start-up
-    // waits for it.
-    while (!svr.is_running() && !listen_returned)
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    svr.stop();
-  });
-
-  std::cerr << "listening on http://" << o.host << ":" << port << "/ (loading " << o.model << ")"
-            << std::endl;
-  svr.listen_after_bind();  // returns after stop(), once every open connection is answered
-  listen_returned = true;
-  loader.join();
-  on_serve_signal(0);  // wakes the watcher if listen ended on its own
-  watcher.join();
-  if (batcher) batcher->stop();
-  sigaction(SIGINT, &old_int, nullptr);
-  sigaction(SIGTERM, &old_term, nullptr);
-  ::close(g_signal_pipe[0]);
-  ::close(g_signal_pipe[1]);
-  if (load_error) std::rethrow_exception(load_error);
-  std::cerr << "stopped" << std::endl;
-  return 0;
+  return Service(o).run();
 }
 
 }  // namespace tinybert::serve

@@ -53,7 +53,9 @@ class Batcher {
     std::promise<std::vector<Prediction>> done;
   };
   void loop();
-  void run(std::vector<Job>& jobs);
+  void run(std::vector<Job>& jobs);  // times out late jobs, answers the rest
+  // Predicts the jobs' rows together; when that fails, each job alone.
+  void answer(const std::vector<Job*>& jobs);
 
   Predictor& predictor_;
   BatcherOptions options_;

@@ -23,6 +23,7 @@ struct PredictorOptions {
   c10::ScalarType dtype = c10::kFloat;
   size_t max_length = 128;  // capped at the model's max_position_embeddings
   int workers = 0;  // CPU: forwards side by side, one thread each (0: one per thread; 1: none)
+  bool allow_untrained_head = false;  // load a checkpoint without classifier weights (random head)
 };
 
 struct Prediction {
@@ -30,6 +31,10 @@ struct Prediction {
   std::vector<float> scores;  // softmax probabilities per class, or {value} for regression
 };
 
+// Thrown by encode() for an input the model cannot take.
+struct InvalidInput : Error {
+  using Error::Error;
+};
 // Thrown by encode() for an input longer than max_length when truncation is off.
 struct TooLong : Error {
   TooLong(size_t tokens, size_t max_length);
@@ -42,6 +47,7 @@ class Predictor {
   Predictor(const std::string& dir, const PredictorOptions& options);
 
   // [CLS] text [SEP] (pair [SEP]); longer than max_length: truncated, or TooLong when !truncate.
+  // InvalidInput for a pair when the model has one token type only.
   text::Encoding encode(std::string_view text, std::optional<std::string_view> pair,
                         bool truncate = true) const;
   // One forward pass per max_batch rows, each padded to its longest row (on the CPU its rows

@@ -11,6 +11,19 @@
 
 namespace tinybert::serve {
 
+// What one client may take of the HTTP front end. A request is read whole by one thread for all
+// connections before a worker serves it, so slow or idle clients hold no worker.
+struct ConnectionLimits {
+  size_t workers = 128;          // requests processed at once (--http-threads)
+  size_t max_connections = 512;  // open at once; more are answered 503 and closed
+  size_t max_head = 16 << 10;    // request line + headers in bytes; more: 431
+  size_t max_body = 1 << 20;     // body bytes, whatever the transfer encoding; more: 413
+  size_t keep_alive_max = 1000;  // requests per connection
+  std::chrono::milliseconds request_timeout{10000};  // first byte to last of a request: else 408
+  std::chrono::milliseconds idle_timeout{5000};      // keep-alive wait for the next request
+  std::chrono::milliseconds write_timeout{10000};    // a client this slow to read is dropped
+};
+
 struct ServerOptions {
   std::string model;               // HF-format BertForSequenceClassification directory
   std::string name;                // shown by /v1/models; default: the directory's name
@@ -18,11 +31,9 @@ struct ServerOptions {
   int port = 8080;                 // 0: any free port (printed at start)
   PredictorOptions predictor;
   BatcherOptions batcher;
-  size_t http_threads = 128;                 // connections served at once
-  size_t max_body = 1 << 20;                 // bytes; larger bodies get 413
+  ConnectionLimits connections;
   size_t max_inputs = 256;                   // texts per request; more get 413
   std::chrono::milliseconds timeout{30000};  // queue wait before 503
-  std::chrono::seconds read_timeout{10};     // a client this slow to send is cut off
 };
 
 // Listens, loads the model (GET /health is 503 until then), serves until SIGINT/SIGTERM, then
