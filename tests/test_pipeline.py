@@ -26,7 +26,7 @@ class StepRunner(unittest.TestCase):
             for d in range(12):
                 f.write("".join(f"the {d} cat sat on mat number {i} today .\n" for i in range(8)) + "\n")
         p = pipeline.Pipeline(types.SimpleNamespace(preset="smoke", run=os.path.join(TMP, "run"), bin=BIN,
-                                                    device="cpu", autocast="bf16", publish=False))
+                                                    device="cpu", autocast="bf16", publish=False, seed=42))
         out = os.path.join(TMP, "mlm")
         args = ["pretrain", "--corpus", corpus, "--model-config", os.path.join(FIX, "tiny-mlm", "config.json"),
                 "--vocab", os.path.join(FIX, "vocab.txt"), "--output", out, "--save-every", "2",
@@ -50,7 +50,7 @@ class StepRunner(unittest.TestCase):
     def test_a_stopped_step_keeps_its_time(self):
         def pipe():
             return pipeline.Pipeline(types.SimpleNamespace(preset="smoke", run=os.path.join(TMP, "timed"), bin=BIN,
-                                                           device="cpu", autocast="off", publish=False))
+                                                           device="cpu", autocast="off", publish=False, seed=42))
         done = os.path.join(TMP, "timed", "done")
 
         def stopped():
