@@ -4,6 +4,7 @@ clients (http.client), every error case, concurrency, metrics, and the SIGTERM d
 
 Usage: test_serve.py TINYBERT_BINARY FIXTURES_DIR
 """
+import gzip
 import json
 import os
 import re
@@ -375,6 +376,72 @@ class Hostile(unittest.TestCase):
         st, _, data = self.srv.request("POST", "/nowhere", b"x" * 1000)
         self.assertEqual((st, json.loads(data)["type"]), (404, "not_found"))
         self.assert_alive()
+
+    def test_framing_cannot_smuggle_or_hold_workers(self):
+        port = self.srv.port
+        # a rejected request line is answered 400 and the rest of its head is not run as a request
+        out = raw_exchange(port, b"BAD\r\nPOST /v1/predict HTTP/1.1\r\nContent-Length: 21\r\n\r\n"
+                                 b'{"inputs":"smuggled"}', read_timeout=5)
+        self.assertTrue(out.startswith(b"HTTP/1.1 400"), out[:200])
+        self.assertNotIn(b"predictions", out)
+        for head in (b"Content-Length: 5\r\nTransfer-Encoding: chunked",
+                     b"Content-Length : 5", b"Transfer-Encoding: gzip, chunked"):
+            st, err = status_and_json(raw_exchange(
+                port, b"POST /v1/predict HTTP/1.1\r\n" + head + b"\r\n\r\nhello"))
+            self.assertEqual((st, err["type"]), (400, "bad_request"), head)
+        # chunks that announce more than they send, "ending" early, hold no worker
+        fake = (b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b'40\r\n{"inputs":"hello"}\r\n0\r\n\r\n')
+        socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(150)]
+        try:
+            for s in socks:
+                s.sendall(fake)
+            time.sleep(0.5)
+            t0 = time.time()
+            self.assert_alive()
+            print("\nwith 150 connections sending chunks shorter than announced: a request took %.3f s"
+                  % (time.time() - t0))
+            self.assertLess(time.time() - t0, 1.0)
+        finally:
+            for s in socks:
+                s.close()
+        # chunk extensions and trailers are valid HTTP and work
+        body = json.dumps({"inputs": "a fine film"}).encode()
+        s = socket.create_connection(("127.0.0.1", port))
+        try:
+            s.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                      b"%x;ext=1\r\n" % len(body) + body + b"\r\n0\r\nX-Trailer: t\r\n\r\n")
+            s.settimeout(10)
+            self.assertIn(b"HTTP/1.1 200 OK", s.recv(65536))
+        finally:
+            s.close()
+
+    def test_bodies_that_parse_badly_or_decode_big(self):
+        for body, status, type_ in ((b'{"inputs": "a", "truncate": 1e99999}', 400, "invalid_json"),
+                                    (b'{"inputs": "a"}\x00{{{', 400, "invalid_json"),
+                                    (b'{"inputs": ' + b"9" * 30000 + b"}", 400, "invalid_json")):
+            st, _, data = self.srv.request("POST", "/v1/predict", body, {"Content-Type": "application/json"})
+            err = json.loads(data)
+            self.assertEqual((st, err["type"]), (status, type_), err)
+            self.assertLess(len(data), 1000)
+        st, _, data = self.srv.request("POST", "/v1/predict", b'{"inputs": "a"}', {"Content-Encoding": "zstd"})
+        self.assertEqual((st, json.loads(data)["type"]), (415, "unsupported_media_type"))
+        bomb = gzip.compress(b"[" + b" " * (50 << 20) + b"]")  # 50 MB inflated, 50 KB sent
+        st, _, data = self.srv.request("POST", "/v1/predict", bomb, {"Content-Encoding": "gzip"})
+        self.assertEqual((st, json.loads(data)["type"]), (413, "payload_too_large"))
+        self.assert_alive()
+
+    def test_memory_does_not_keep_what_requests_brought(self):
+        before = rss_mib(self.srv.proc.pid)
+        big = json.dumps({"inputs": "!" * 60000, "truncate": False}).encode()  # 60 KB, one token each
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(lambda _: self.srv.request("POST", "/v1/predict", big,
+                                                                {"Content-Type": "application/json"})[0],
+                                     range(64)))
+        self.assertEqual(set(statuses), {422})
+        grown = rss_mib(self.srv.proc.pid) - before
+        print("\n64 requests of 60 KB each: server memory grew %.1f MiB" % grown)
+        self.assertLess(grown, 24)
 
     def test_pairs_on_keep_alive_and_pipelined_requests(self):
         one = json.dumps({"inputs": "a fine film"}).encode()

@@ -27,70 +27,14 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// What a request head says of the body after it.
-struct Framing {
-  enum Kind { None, Length, Chunked } kind = None;
-  uint64_t length = 0;
-  bool bad = false;  // unreadable Content-Length, or a Transfer-Encoding other than chunked
-  size_t expect_begin = 0, expect_end = 0;  // the "Expect: 100-continue" line, if any
-};
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-// Reads Content-Length, Transfer-Encoding and Expect from a head ending in "\r\n\r\n".
-Framing parse_framing(std::string_view head) {
-  Framing f;
-  bool has_length = false, has_encoding = false;
-  size_t line = head.find("\r\n") + 2;  // after the request line
-  while (line < head.size()) {
-    const size_t end = head.find("\r\n", line);
-    const std::string_view h = head.substr(line, end - line);
-    const size_t colon = h.find(':');
-    if (colon != std::string_view::npos) {
-      const std::string_view name = h.substr(0, colon), value = trim(h.substr(colon + 1));
-      if (iequals(name, "Content-Length")) {
-        uint64_t n = 0;
-        const bool digits =
-            !value.empty() && value.size() <= 19 &&
-            std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
-        for (char c : value) n = n * 10 + static_cast<uint64_t>(c - '0');
-        f.bad |= !digits || (has_length && n != f.length);
-        has_length = true;
-        f.length = n;
-      } else if (iequals(name, "Transfer-Encoding")) {  // httplib reads "chunked" and no other
-        f.bad |= has_encoding || !iequals(value, "chunked");
-        has_encoding = true;
-        f.kind = Framing::Chunked;
-      } else if (iequals(name, "Expect") && iequals(value, "100-continue")) {
-        f.expect_begin = line, f.expect_end = end + 2;
-      }
-    }
-    line = end + 2;
-  }
-  if (f.kind != Framing::Chunked && has_length) f.kind = Framing::Length;
-  return f;
-}
-
-// Waits until `fd` is ready for `events` or `until` passes.
+// Waits until `fd` is ready for `events` or `until` passes (a time already past: polls once).
 bool wait_for(int fd, short events, Clock::time_point until) {
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
-    if (left.count() < 0) return false;
     pollfd p{fd, events, 0};
-    const int r = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count() + 1, 1 << 30)));
-    if (r > 0) return true;
-    if (r < 0 && errno != EINTR) return false;
+    const int r =
+        ::poll(&p, 1, static_cast<int>(std::clamp<int64_t>(left.count() + 1, 0, 1 << 30)));
+    if (r >= 0 || errno != EINTR) return r > 0;
   }
 }
 
@@ -108,20 +52,23 @@ struct InlineQueue : httplib::TaskQueue {
   void shutdown() override {}
 };
 
-constexpr auto kLinger =
-    std::chrono::seconds(2);  // after an error reply, for the client to read it
+constexpr auto kLinger = std::chrono::seconds(2);  // after an error reply, for it to be read
 
-thread_local bool t_body_read = false, t_unread_body = false;
+// The path of the request line at the start of `buf` ("METHOD /path?query HTTP/1.1"), or "".
+std::string request_path(const std::string& buf) {
+  const size_t end = buf.find("\r\n");
+  const size_t a = buf.find(' ');
+  if (end == std::string::npos || a == std::string::npos || a > end) return "";
+  const size_t b = buf.find_first_of(" ?", a + 1);
+  return buf.substr(a + 1, std::min(b, end) - a - 1);
+}
 
 }  // namespace
 
 struct Connection {
   int fd = -1;
-  std::string buf;          // received, not yet consumed by a request
-  size_t scanned = 0;       // bytes of buf searched for the end of the head
-  size_t head_end = 0;      // 0 until the head is whole
-  size_t body_scanned = 0;  // bytes after the head searched for the last chunk
-  Framing framing;
+  std::string buf;  // received, not yet consumed by a request
+  std::unique_ptr<RequestReader> reader;
   Clock::time_point deadline;
   bool started = false;    // the current request has begun to arrive
   bool eof = false;        // the client shut its side
@@ -130,8 +77,7 @@ struct Connection {
 
   // Ready for the next request: whatever is buffered already belongs to it.
   void next_request(const ConnectionLimits& l) {
-    scanned = head_end = body_scanned = 0;
-    framing = {};
+    reader->reset();
     started = !buf.empty();
     deadline = Clock::now() + (started ? l.request_timeout : l.idle_timeout);
   }
@@ -139,107 +85,23 @@ struct Connection {
 
 namespace {
 
-// Bytes of chunked body (framing included) accepted before the handler is left to answer 413.
-size_t chunked_budget(const ConnectionLimits& l) {
-  return 2 * l.max_body + (64 << 10);
-}
-
-enum class Readiness { Wait, Ready, HeadTooLarge, BadRequest };
-
-// Whether the gate holds a whole request: its head and, when the head announces one that is
-// within limits, its body. Answers "Expect: 100-continue" itself (the body is then awaited here).
-Readiness check(Connection& c, const ConnectionLimits& l) {
-  if (!c.head_end) {
-    size_t skip = 0;  // empty lines before a request line are allowed (RFC 9112 2.2)
-    while (skip + 1 < c.buf.size() && c.buf[skip] == '\r' && c.buf[skip + 1] == '\n') skip += 2;
-    if (skip) c.buf.erase(0, skip), c.scanned = 0;
-    const size_t at = c.buf.find("\r\n\r\n", c.scanned > 3 ? c.scanned - 3 : 0);
-    if (at == std::string::npos) {
-      c.scanned = c.buf.size();
-      return c.buf.size() > l.max_head ? Readiness::HeadTooLarge : Readiness::Wait;
-    }
-    if (at + 4 > l.max_head) return Readiness::HeadTooLarge;
-    c.head_end = at + 4;
-    c.framing = parse_framing(std::string_view(c.buf).substr(0, c.head_end));
-    if (c.framing.bad) return Readiness::BadRequest;
-    if (c.framing.expect_end) {
-      c.buf.erase(c.framing.expect_begin, c.framing.expect_end - c.framing.expect_begin);
-      c.head_end -= c.framing.expect_end - c.framing.expect_begin;
-      c.framing.expect_end = 0;
-      const bool wanted = c.framing.kind != Framing::Length || c.framing.length <= l.max_body;
-      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      if (wanted) (void)::send(c.fd, kContinue.data(), kContinue.size(), MSG_NOSIGNAL);
-    }
-  }
-  const std::string_view body = std::string_view(c.buf).substr(c.head_end);
-  switch (c.framing.kind) {
-    case Framing::None:
-      return Readiness::Ready;
-    case Framing::Length:
-      return c.framing.length > l.max_body || body.size() >= c.framing.length ? Readiness::Ready
-                                                                              : Readiness::Wait;
-    case Framing::Chunked: {
-      if (body.size() > chunked_budget(l) || body.rfind("0\r\n\r\n", 0) == 0)
-        return Readiness::Ready;
-      const size_t from = c.body_scanned > 7 ? c.body_scanned - 7 : 0;
-      c.body_scanned = body.size();
-      return body.find("\r\n0\r\n\r\n", from) != std::string_view::npos ? Readiness::Ready
-                                                                        : Readiness::Wait;
-    }
-  }
-  return Readiness::Wait;
-}
-
-// httplib's view of one request: the gate's buffer first, then the socket, never past the end
-// the head announced, within the request's deadline and the body budget.
+// httplib's view of one request: the bytes the gate read, up to the request's end, and writes
+// to the socket within the write timeout. Nothing is read from the socket here.
 class ConnectionStream final : public httplib::Stream {
  public:
-  ConnectionStream(Connection& c, const ConnectionLimits& l) : c_(c), l_(l) {
-    switch (c.framing.kind) {
-      case Framing::None:
-        end_ = c.head_end;
-        break;
-      case Framing::Length:
-        end_ = c.head_end + (c.framing.length > l.max_body ? 0 : c.framing.length);
-        break;
-      case Framing::Chunked: {
-        end_ = std::string::npos;
-        const size_t have = c.buf.size() - c.head_end;
-        budget_ = have < chunked_budget(l) ? chunked_budget(l) - have : 0;
-        break;
-      }
-    }
-    if (end_ != std::string::npos && end_ > c.buf.size()) budget_ = end_ - c.buf.size();
-  }
+  ConnectionStream(Connection& c, const ConnectionLimits& l)
+      : c_(c), l_(l), end_(c.reader->request_end()) {}
 
-  bool is_readable() const override {
-    return pos_ < std::min(c_.buf.size(), end_) || wait_for(c_.fd, POLLIN, Clock::now());
-  }
+  bool is_readable() const override { return pos_ < end_; }
   bool is_writable() const override {
     return wait_for(c_.fd, POLLOUT, Clock::now() + l_.write_timeout);
   }
 
   ssize_t read(char* ptr, size_t size) override {
-    const size_t buffered = std::min(c_.buf.size(), end_);
-    if (pos_ < buffered) {
-      size = std::min(size, buffered - pos_);
-      std::memcpy(ptr, c_.buf.data() + pos_, size);
-      pos_ += size;
-      return static_cast<ssize_t>(size);
-    }
-    if (budget_ == 0) return 0;  // the request has no more bytes
-    size = std::min(size, budget_);
-    for (;;) {
-      const ssize_t n = ::recv(c_.fd, ptr, size, 0);
-      if (n > 0) {
-        budget_ -= static_cast<size_t>(n);
-        return n;
-      }
-      if (n == 0) return 0;
-      if (errno == EINTR) continue;
-      if ((errno != EAGAIN && errno != EWOULDBLOCK) || !wait_for(c_.fd, POLLIN, c_.deadline))
-        return -1;
-    }
+    size = std::min(size, end_ - pos_);
+    std::memcpy(ptr, c_.buf.data() + pos_, size);
+    pos_ += size;
+    return static_cast<ssize_t>(size);
   }
 
   ssize_t write(const char* ptr, size_t size) override {
@@ -268,12 +130,6 @@ class ConnectionStream final : public httplib::Stream {
   }
   socket_t socket() const override { return c_.fd; }
 
-  // Drops what this request read from the buffer; the rest belongs to the next request.
-  void consume() {
-    c_.buf.erase(0, std::min(pos_, c_.buf.size()));
-    pos_ = 0;
-  }
-
  private:
   template <typename Fn>
   void address(Fn fn, std::string& ip, int& port) const {
@@ -297,9 +153,8 @@ class ConnectionStream final : public httplib::Stream {
 
   Connection& c_;
   const ConnectionLimits& l_;
-  size_t pos_ = 0;                  // bytes of c_.buf read
-  size_t end_ = std::string::npos;  // the request's end in c_.buf, when the head says
-  size_t budget_ = 0;               // bytes still allowed from the socket
+  size_t pos_ = 0;  // bytes of c_.buf read
+  const size_t end_;
 };
 
 }  // namespace
@@ -311,12 +166,6 @@ HttpServer::HttpServer(const ConnectionLimits& limits) : limits_(limits) {
   set_keep_alive_timeout(std::max<time_t>(
       1, std::chrono::duration_cast<std::chrono::seconds>(limits_.idle_timeout).count()));
   set_post_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    // A body the handler did not read is still on the socket: the connection closes after this.
-    t_unread_body =
-        !t_body_read &&
-        (req.has_header("Transfer-Encoding") ||
-         (req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0"));
-    if (t_unread_body) res.set_header("Connection", "close");
     if (on_response_) on_response_(req, res);
   });
   epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
@@ -345,12 +194,8 @@ void HttpServer::on_response(
   on_response_ = std::move(fn);
 }
 
-void HttpServer::on_gate_reply(std::function<void(int)> fn) {
+void HttpServer::on_gate_reply(std::function<void(int, const std::string&)> fn) {
   on_gate_reply_ = std::move(fn);
-}
-
-void HttpServer::body_read() {
-  t_body_read = true;
 }
 
 bool HttpServer::process_and_close_socket(socket_t sock) {
@@ -368,6 +213,8 @@ bool HttpServer::process_and_close_socket(socket_t sock) {
     close(std::move(c));
     return true;
   }
+  c->reader = std::make_unique<RequestReader>(
+      RequestLimits{.max_head = limits_.max_head, .max_body = limits_.max_body});
   c->next_request(limits_);
   to_gate(std::move(c));
   return true;
@@ -402,16 +249,22 @@ void HttpServer::reply(Connection& c, int status) {
         408, "Request Timeout", "request_timeout",
         cat("the request did not arrive within ", limits_.request_timeout.count() / 1000.0, " s"));
   else if (status == 431)
-    reply = error_reply(431, "Request Header Fields Too Large", "headers_too_large",
-                        cat("the request line and headers exceed ", limits_.max_head, " bytes"));
+    reply = error_reply(
+        431, "Request Header Fields Too Large", "headers_too_large",
+        cat("the request line and headers exceed ", limits_.max_head, " bytes, or one line 8 KiB"));
+  else if (status == 413)
+    reply = error_reply(413, "Payload Too Large", "payload_too_large",
+                        cat("request body over the limit of ", limits_.max_body / 1024, " KiB"));
   else if (status == 503)
     reply = error_reply(
         503, "Service Unavailable", "too_many_connections",
         cat("the server has ", limits_.max_connections, " connections open; retry later"));
   else
-    reply = error_reply(400, "Bad Request", "bad_request", "the request could not be read");
+    reply = error_reply(400, "Bad Request", "bad_request",
+                        "malformed request framing (Content-Length, Transfer-Encoding, chunks "
+                        "or header names)");
   (void)::send(c.fd, reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-  if (on_gate_reply_) on_gate_reply_(status);
+  if (on_gate_reply_) on_gate_reply_(status, request_path(c.buf));
 }
 
 void HttpServer::linger(Connection& c) {
@@ -426,19 +279,24 @@ void HttpServer::gate_loop() {
   // Keeps a connection waiting for bytes, or takes it out of the gate: to a worker, or closed
   // (after an error reply, lingering until the client has read it).
   auto settle = [&](std::unique_ptr<Connection> c) {
+    using State = RequestReader::State;
     const int fd = c->fd;
     const bool watched = waiting.count(fd) > 0;
-    Readiness r = Readiness::Wait;
+    State r = State::Wait;
     if (c->lingering)
       c->buf.clear();
     else
-      r = check(*c, limits_);
-    if (r == Readiness::HeadTooLarge || r == Readiness::BadRequest) {
-      reply(*c, r == Readiness::HeadTooLarge ? 431 : 400);
-      linger(*c);
-      r = Readiness::Wait;
+      r = c->reader->feed(c->buf);
+    if (r == State::Wait && c->reader->take_continue()) {  // the client waits for it to send
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      (void)::send(fd, kContinue.data(), kContinue.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     }
-    if (r == Readiness::Wait && !c->eof) {
+    if (r == State::HeadTooLarge || r == State::BodyTooLarge || r == State::Bad) {
+      reply(*c, r == State::HeadTooLarge ? 431 : r == State::BodyTooLarge ? 413 : 400);
+      linger(*c);
+      r = State::Wait;
+    }
+    if (r == State::Wait && !c->eof) {
       if (!watched) {
         epoll_event ev{};
         ev.events = EPOLLIN | EPOLLRDHUP;
@@ -452,16 +310,18 @@ void HttpServer::gate_loop() {
       ::epoll_ctl(epoll_, EPOLL_CTL_DEL, fd, nullptr);
       waiting.erase(fd);
     }
-    if (r == Readiness::Ready)
+    if (r == State::Ready)
       to_workers(std::move(c));
     else
       close(std::move(c));  // the client left, mid-request or after an error reply
   };
-  // Reads what the socket holds into the buffer (or drops it, when lingering).
-  const size_t cap = limits_.max_head + chunked_budget(limits_);
+  // Reads what the socket holds into the buffer (or drops it, when lingering), at most 1 MiB a
+  // turn, so that one fast sender cannot hold the gate, and no more than a request can use
+  // before the reader has looked at it (a decoded chunked body leaves the buffer as it goes).
+  const size_t cap = limits_.max_head + limits_.max_body + (64 << 10);
   char chunk[16 << 10];
   auto receive = [&](Connection& c) {
-    while (c.lingering || c.buf.size() <= cap) {
+    for (int turn = 0; turn < 64 && (c.lingering || c.buf.size() <= cap); ++turn) {
       const ssize_t got = ::recv(c.fd, chunk, sizeof chunk, 0);
       if (got > 0) {
         if (c.lingering) continue;
@@ -539,21 +399,19 @@ void HttpServer::worker_loop() {
 }
 
 void HttpServer::serve(std::unique_ptr<Connection> c) {
-  ConnectionStream stream(*c, limits_);
-  t_body_read = t_unread_body = false;
   bool closed = false;
   const bool last = stopping_ || c->served + 1 >= limits_.keep_alive_max;
+  ConnectionStream stream(*c, limits_);
   const bool ok = process_request(stream, last, closed, nullptr);
   ++c->served;
-  stream.consume();
+  // The request ends where the reader says, however much of it httplib read (a bad request
+  // line is answered after its first line): what follows can only be the next request.
+  c->buf.erase(0, c->reader->request_end());
   if (!ok || closed || last || stopping_ || (c->eof && c->buf.empty())) {
     close(std::move(c));
     return;
   }
-  if (t_unread_body)
-    linger(*c);
-  else
-    c->next_request(limits_);
+  c->next_request(limits_);
   to_gate(std::move(c));
 }
 

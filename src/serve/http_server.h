@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "tinybert/serve/request_reader.h"
 #include "tinybert/serve/server.h"
 
 namespace tinybert::serve {
@@ -33,12 +34,9 @@ class HttpServer : public httplib::Server {
   void raise_backlog(int n);
   // Called for every response, after its status is final (for metrics).
   void on_response(std::function<void(const httplib::Request&, const httplib::Response&)> fn);
-  // Called with the status of each request the gate answers itself (408, 431, 503).
-  void on_gate_reply(std::function<void(int status)> fn);
-  // Called by a handler that has read the whole body: the connection may be kept alive. Any
-  // other request with a body closes its connection after the response (lingering, so that the
-  // unread bytes do not reset the reply).
-  static void body_read();
+  // Called for each request the gate answers itself (400, 408, 413, 431, 503), with the path
+  // of its request line when that arrived whole ("" otherwise).
+  void on_gate_reply(std::function<void(int status, const std::string& path)> fn);
   // After listen_after_bind() returned: answers the requests already received, closes the
   // connections still sending or idle, and joins the threads.
   void drain();
@@ -56,7 +54,7 @@ class HttpServer : public httplib::Server {
 
   ConnectionLimits limits_;
   std::function<void(const httplib::Request&, const httplib::Response&)> on_response_;
-  std::function<void(int)> on_gate_reply_;
+  std::function<void(int, const std::string&)> on_gate_reply_;
   int epoll_ = -1, wake_ = -1;  // the gate's epoll and eventfd
   std::atomic<size_t> open_{0};
   std::atomic<bool> stopping_{false};

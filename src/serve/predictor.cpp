@@ -32,6 +32,9 @@ Predictor::Predictor(const std::string& dir, const PredictorOptions& options)
          "first (or pass --allow-untrained-head to use it anyway)");
   load_summary = loaded.report.summary();
   max_length_ = std::min<size_t>(options.max_length, model_->config.max_position_embeddings);
+  if (max_length_ < options.max_length)
+    load_summary += cat("notice: the model has ", max_length_, " positions: inputs are cut at ",
+                        max_length_, " tokens, not ", options.max_length, "\n");
   if (device_.is_cpu() && options.workers != 1)
     workers_ = std::make_unique<runtime::Workers>(options.workers);
 }

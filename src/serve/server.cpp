@@ -146,6 +146,12 @@ std::string read_body(const httplib::Request& req, const httplib::ContentReader&
   if (req.is_multipart_form_data())
     throw HttpError(415, "unsupported_media_type",
                     "a multipart form is not read: send the JSON itself as the request body");
+  const auto encoding = req.get_header_value("Content-Encoding");
+  if (!encoding.empty() && encoding != "identity" && encoding != "gzip" && encoding != "deflate" &&
+      encoding != "br")
+    throw HttpError(415, "unsupported_media_type",
+                    "Content-Encoding \"" + encoding.substr(0, 64) +
+                        "\" is not read (gzip, deflate, br or none)");
   std::string body;
   bool too_large = false;
   const bool ok = reader([&](const char* data, size_t n) {
@@ -159,9 +165,7 @@ std::string read_body(const httplib::Request& req, const httplib::ContentReader&
                     cat("request body over the limit of ", max / 1024, " KiB"));
   if (!ok)
     throw HttpError(400, "bad_request",
-                    "the request body could not be read (cut short or "
-                    "malformed chunked encoding)");
-  HttpServer::body_read();
+                    "the request body could not be decompressed (Content-Encoding)");
   return body;
 }
 
@@ -327,7 +331,9 @@ class Service {
       t_request_start = {};
       metrics_.request(route_of(req.path), res.status, s);
     });
-    http_.on_gate_reply([this](int status) { metrics_.request("other", status, 0.0); });
+    http_.on_gate_reply([this](int status, const std::string& path) {
+      metrics_.request(route_of(path), status, 0.0);
+    });
     http_.set_exception_handler(
         [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
           send_internal_error(res, "exception in the HTTP layer");

@@ -15,7 +15,7 @@ namespace tinybert::serve {
 // connections before a worker serves it, so slow or idle clients hold no worker.
 struct ConnectionLimits {
   size_t workers = 128;          // requests processed at once (--http-threads)
-  size_t max_connections = 512;  // open at once; more are answered 503 and closed
+  size_t max_connections = 256;  // open at once; more are answered 503 and closed
   size_t max_head = 16 << 10;    // request line + headers in bytes; more: 431
   size_t max_body = 1 << 20;     // body bytes, whatever the transfer encoding; more: 413
   size_t keep_alive_max = 1000;  // requests per connection
