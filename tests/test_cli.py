@@ -260,7 +260,7 @@ class Hostile(unittest.TestCase):
             (train + ["--epochs", "1e30"], "--epochs"),
             (train + ["--threads", "-1"], "--threads: must be in [0, 1024], found -1"),
             (train + ["--threads", "100000"], "--threads: must be in [0, 1024], found 100000"),
-            (["serve", "--model", student, "--timeout", "1e300"], "--timeout: must be in (0, 86400], found 1e300"),
+            (["serve", "--model", student, "--timeout", "1e300"], "--timeout: must be in [0.001, 86400], found 1e300"),
             (["serve", "--model", student, "--max-delay-ms", "-5"], "--max-delay-ms: must be in [0, 10000]"),
             (["serve", "--model", student, "--max-body-kib", "0"], "--max-body-kib: must be in (0, 1048576]"),
             (["serve", "--model", student, "--max-connections", "5000"], "--max-connections: must be in (0, 900]"),

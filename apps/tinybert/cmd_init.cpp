@@ -32,6 +32,7 @@ Runner add_init(CLI::App& app) {
     if (!o->labels.empty()) {
       cfg.labels = o->labels;
       cfg.architecture = model::Architecture::SequenceClassification;
+      cfg.validate("--labels");
     }
     auto tok = text::Tokenizer::from_vocab(o->vocab);
     if (static_cast<int64_t>(tok.vocab().size()) != cfg.vocab_size)

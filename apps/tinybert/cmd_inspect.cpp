@@ -46,6 +46,19 @@ Runner add_inspect(CLI::App& app) {
     for (auto* t : {&in.token_type_ids, &in.attention_mask})
       if (t->defined() && t->sizes() != in.input_ids.sizes())
         fail(o->inputs, ": inputs must all have the shape of input_ids");
+    const auto& c = loaded.model->config;
+    auto check_range = [&](const char* name, const torch::Tensor& t, int64_t end) {
+      if (t.defined() && t.numel() > 0 &&
+          (t.min().item<int64_t>() < 0 || t.max().item<int64_t>() >= end))
+        fail(o->inputs, ": \"", name, "\" must hold values in 0..", end - 1, ", found ",
+             t.min().item<int64_t>(), "..", t.max().item<int64_t>());
+    };
+    check_range("input_ids", in.input_ids, c.vocab_size);
+    check_range("token_type_ids", in.token_type_ids, c.type_vocab_size);
+    check_range("attention_mask", in.attention_mask, 2);
+    if (in.input_ids.size(1) > c.max_position_embeddings)
+      fail(o->inputs, ": ", in.input_ids.size(1), " positions, the model has ",
+           c.max_position_embeddings);
     torch::InferenceMode guard;
     auto out = loaded.model->forward(
         in, {.hidden_states = true, .attention_scores = true, .attention_probs = true});

@@ -48,15 +48,15 @@ Runner add_serve(CLI::App& app) {
       ->check(positive(1 << 20));
   cmd->add_option("--timeout", o->timeout_s, "seconds a request may wait for the model (503)")
       ->capture_default_str()
-      ->check(positive(86400));
+      ->check(in_range(0.001, 86400));
   cmd->add_option("--request-timeout", o->request_timeout_s,
                   "seconds from a request's first byte to its last (else 408)")
       ->capture_default_str()
-      ->check(positive(3600));
+      ->check(in_range(0.1, 3600));
   cmd->add_option("--idle-timeout", o->idle_timeout_s,
                   "seconds a kept-alive connection may wait for its next request")
       ->capture_default_str()
-      ->check(positive(3600));
+      ->check(in_range(0.1, 3600));
   cmd->add_option("--http-threads", s.connections.workers,
                   "requests processed at once (a request takes one only once it has arrived)")
       ->capture_default_str()

@@ -1,6 +1,7 @@
 // Shared training options, settings printing, task loading and label checks.
 #include "train_options.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 
@@ -122,6 +123,9 @@ TaskData load_task(const std::string& task, const std::string& dir, const text::
   if (!labels.empty()) {
     if (d.spec.name != "generic")
       fail("--labels applies to the generic task only (", task, " has a fixed label order)");
+    for (size_t i = 0; i < labels.size(); ++i)
+      if (std::find(labels.begin(), labels.begin() + i, labels[i]) != labels.begin() + i)
+        fail("--labels: \"", labels[i], "\" appears twice; each label needs its own name");
     d.spec.labels = labels;
   }
   data::ReadReport r;
@@ -145,10 +149,10 @@ TaskData load_task(const std::string& task, const std::string& dir, const text::
 void check_labels(const std::vector<std::string>& model_labels, const data::TaskSpec& spec,
                   const std::string& who) {
   if (model_labels == spec.labels) return;
-  auto list = [](const std::vector<std::string>& v) {
+  auto list = [](const std::vector<std::string>& v) {  // the first 10
     std::string s;
-    for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
-    return "[" + s + "]";
+    for (size_t i = 0; i < std::min<size_t>(v.size(), 10); ++i) s += (i ? ", " : "") + v[i];
+    return "[" + s + (v.size() > 10 ? ", ...]" : "]");
   };
   if (model_labels == model::default_labels(static_cast<int64_t>(spec.labels.size()))) {
     std::cerr << "notice: " << who << " has no label names (" << list(model_labels)

@@ -8,6 +8,7 @@ void check_json_depth(std::string_view text, size_t max_depth) {
   bool in_string = false, escaped = false;
   for (size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
+    if (c == '\0') throw JsonError(cat("a NUL byte at byte ", i, " (not valid in JSON)"));
     if (in_string) {
       if (escaped)
         escaped = false;
@@ -24,6 +25,13 @@ void check_json_depth(std::string_view text, size_t max_depth) {
       --depth;
     }
   }
+}
+
+std::string json_error_text(const nlohmann::json::exception& e) {
+  std::string what = e.what();
+  if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
+  if (what.size() > 200) what = what.substr(0, 200) + "...";
+  return what;
 }
 
 }  // namespace tinybert

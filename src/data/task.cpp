@@ -69,7 +69,16 @@ std::vector<Example> read_glue(const TaskSpec& spec, const std::string& path,
     e.line = line_no;
     e.text_a = cols[layout.a];
     if (layout.b >= 0) e.text_b = cols[layout.b];
-    if (layout.label != -2) e.label = layout.label == -1 ? cols.back() : cols[layout.label];
+    if (layout.label != -2) {
+      e.label = layout.label == -1 ? cols.back() : cols[layout.label];
+      if (e.label.empty()) {
+        if (spec.name == "qqp") {  // as the malformed rows below
+          ++report.skipped;
+          continue;
+        }
+        fail(path, " line ", line_no, ": the row has no label");
+      }
+    }
     if (!e.label.empty() && !spec.regression &&
         std::find(spec.labels.begin(), spec.labels.end(), e.label) == spec.labels.end()) {
       if (spec.name == "qqp") {
@@ -228,8 +237,7 @@ std::vector<Example> read_split(TaskSpec& spec, const std::string& dir, const st
       spec.labels = {"score"};
       spec.metrics = {"pearson", "spearman"};
       spec.main_metric = "pearson";
-      for (const auto& e : out)
-        if (!e.label.empty()) label_value(e, r.path);
+      for (const auto& e : out) label_value(e, r.path);
     } else {
       if (spec.labels.empty()) {
         std::set<std::string> seen;
@@ -256,6 +264,7 @@ std::vector<Example> read_split(TaskSpec& spec, const std::string& dir, const st
 }
 
 double label_value(const Example& e, const std::string& source) {
+  if (e.label.empty()) fail(source, " line ", e.line, ": the row has no label");
   size_t used = 0;
   double v = 0;
   try {

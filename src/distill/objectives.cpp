@@ -75,6 +75,7 @@ NamedParams FinetuneObjective::trainable() {
 }
 
 LossTerms FinetuneObjective::loss(const data::TrainBatch& batch) {
+  if (!batch.labels.defined()) fail("the training data has rows without labels");
   auto logits = model_->classify_at_cls(batch.inputs).to(torch::kFloat);  // (B, C)
   LossTerms l;
   if (model_->config.is_regression())

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "tinybert/core/error.h"
 #include "tinybert/core/json.h"
@@ -146,6 +147,7 @@ class Loop {
     io::write_file_atomic((out_ / "run_config.json").string(), resolved.dump(2) + "\n");
     if (cfg_.resume) {
       resume();
+      keep_metrics_until(st_.step);
     } else {
       torch::manual_seed(cfg_.seed);
       std::ofstream(out_ / "metrics.jsonl", std::ios::trunc);
@@ -185,6 +187,22 @@ class Loop {
     last_saved_ = st_.step;
     std::cerr << "resuming at step " << st_.step << " (epoch " << st_.epoch + 1 << ", batch "
               << st_.batch_in_epoch << ")\n";
+  }
+
+  // Drops the metrics.jsonl lines of steps after the checkpoint (they run again) and a line cut
+  // short by a kill.
+  void keep_metrics_until(int64_t step) {
+    const std::string path = (out_ / "metrics.jsonl").string();
+    if (!fs::exists(path)) return;
+    std::istringstream in(read_file(path));
+    std::string kept;
+    for (std::string line; std::getline(in, line);) {
+      try {
+        if (parse_json(line).at("step").get<int64_t>() <= step) kept += line + "\n";
+      } catch (const std::exception&) {
+      }
+    }
+    io::write_file_atomic(path, kept);
   }
 
   // One optimizer step over up to grad_accum batches (fewer at the end of an epoch).

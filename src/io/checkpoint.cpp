@@ -93,7 +93,9 @@ void check_sizes(const model::BertConfig& c, const SafetensorsFile& file,
   if (c.architecture == model::Architecture::SequenceClassification && head != tensors.end() &&
       head->second->shape.size() == 2 && head->second->shape[0] != c.num_labels()) {
     std::string names;
-    for (const auto& l : c.labels) names += (names.empty() ? "" : ", ") + l;
+    for (size_t i = 0; i < std::min<size_t>(c.labels.size(), 10); ++i)
+      names += (i ? ", " : "") + c.labels[i];
+    if (c.labels.size() > 10) names += ", ...";
     fail("label count mismatch: ", file.source(), " has a classifier for ", head->second->shape[0],
          " labels, but ", c.num_labels(), " are expected (", names,
          "); a classifier trained for other labels cannot be reused as is: start from the "
@@ -181,7 +183,9 @@ LoadReport load_state(model::AutoBertImpl& model, const SafetensorsFile& file) {
     std::string msg =
         cat(file.source(), " does not fit a ", model::architecture_name(model.config.architecture),
             " with this config (model is corrupted or incomplete):");
-    for (const auto& p : problems) msg += "\n  " + p;
+    constexpr size_t kShown = 20;  // a file of junk tensors would otherwise give megabytes
+    for (size_t i = 0; i < std::min(kShown, problems.size()); ++i) msg += "\n  " + problems[i];
+    if (problems.size() > kShown) msg += cat("\n  ... and ", problems.size() - kShown, " more");
     throw Error(msg);
   }
   return report;

@@ -99,8 +99,11 @@ void RunLock::remove_file() const {
 RunLock lock_run_directory(const std::string& dir) {
   fs::create_directories(dir);
   RunLock lock((fs::path(dir) / ".lock").string(), dir);
-  // Names made by temp_sibling (".NAME.tmp123") and write_atomic ("NAME.tmp.PID.123").
-  static const std::regex temp(R"(\..+\.tmp[0-9]+|.+\.tmp\.[0-9]+\.[0-9]+)");
+  // What a save killed half-way leaves in a run directory: temp_sibling's ".last.tmp123" and
+  // ".best.tmp123", write_atomic's "run_config.json.tmp.PID.123" and "summary.json.tmp.PID.123".
+  // Nothing else is touched, whatever else the directory holds.
+  static const std::regex temp(
+      R"(\.(last|best)\.tmp[0-9]+|(run_config|summary)\.json\.tmp\.[0-9]+\.[0-9]+)");
   size_t removed = 0;
   for (const auto& entry : fs::directory_iterator(dir))
     if (std::regex_match(entry.path().filename().string(), temp))

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
+#include <unordered_map>
 
 #include "tinybert/core/error.h"
 #include "tinybert/core/json.h"
@@ -11,6 +12,8 @@
 namespace tinybert::model {
 
 namespace {
+
+constexpr int64_t kMaxLabels = int64_t{1} << 20;
 
 constexpr std::pair<Architecture, const char*> kArchitectures[] = {
     {Architecture::Base, "BertModel"},
@@ -100,8 +103,15 @@ void BertConfig::validate(const std::string& source) const {
   size("intermediate_size", intermediate_size, int64_t{1} << 18);
   size("max_position_embeddings", max_position_embeddings, int64_t{1} << 20);
   size("type_vocab_size", type_vocab_size, int64_t{1} << 16);
-  if (num_labels() > (int64_t{1} << 20))
-    fail(source, ": ", num_labels(), " labels is more than tinybert supports (", 1 << 20, ")");
+  if (num_labels() > kMaxLabels)
+    fail(source, ": ", num_labels(), " labels is more than tinybert supports (", kMaxLabels, ")");
+  std::unordered_map<std::string, size_t> ids;
+  for (size_t i = 0; i < labels.size(); ++i)
+    if (auto [it, fresh] = ids.emplace(labels[i], i); !fresh)
+      fail(source, ": label \"", labels[i], "\" appears twice (ids ", it->second, " and ", i,
+           "); each label needs its own name");
+  if (problem_type == "regression" && labels.size() > 1)
+    fail(source, ": problem_type regression needs one output, found ", labels.size(), " labels");
   if (hidden_size % num_attention_heads != 0)
     fail(source, ": hidden_size ", hidden_size, " is not divisible by num_attention_heads ",
          num_attention_heads, " (each head needs hidden_size / heads dimensions)");
@@ -183,6 +193,8 @@ BertConfig BertConfig::from_json(const nlohmann::json& j, const std::string& sou
   if (j.contains("num_labels")) {
     int64_t n = 0;
     read(j, "num_labels", n, source);
+    if (n < 1 || n > kMaxLabels)
+      fail(source, ": num_labels must be in 1..", kMaxLabels, ", found ", n);
     if (c.labels.empty())
       c.labels = default_labels(n);
     else if (n != c.num_labels())

@@ -32,6 +32,8 @@ c10::Device parse_device(const std::string& name) {
            " GPU(s) are visible");
   } else if (!device.is_cpu()) {
     fail("device ", name, " is not supported (use cpu or cuda)");
+  } else if (device.has_index() && device.index() != 0) {
+    fail("device ", name, ": there is one CPU device (use cpu; --threads sets its threads)");
   }
   return device;
 }

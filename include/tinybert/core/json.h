@@ -20,19 +20,23 @@ struct JsonError : Error {
 };
 
 // Fails with JsonError when arrays/objects in `text` nest deeper than `max_depth` (strings
-// and their escapes are skipped; the text need not be valid JSON otherwise).
+// and their escapes are skipped; the text need not be valid JSON otherwise), or when it holds a
+// NUL byte (nlohmann stops reading there and would accept what follows unread).
 void check_json_depth(std::string_view text, size_t max_depth = kMaxJsonDepth);
 
-// Parses `text` after check_json_depth; JsonError for invalid JSON.
+// nlohmann's message without its "[json.exception...]" prefix, at most 200 characters (it may
+// quote a 100,000-digit number).
+std::string json_error_text(const nlohmann::json::exception& e);
+
+// Parses `text` after check_json_depth; JsonError for invalid JSON (numbers out of range
+// included).
 template <typename Json = nlohmann::json>
 Json parse_json(std::string_view text, size_t max_depth = kMaxJsonDepth) {
   check_json_depth(text, max_depth);
   try {
     return Json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    std::string what = e.what();
-    if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
-    throw JsonError(what);
+  } catch (const nlohmann::json::exception& e) {
+    throw JsonError(json_error_text(e));
   }
 }
 
