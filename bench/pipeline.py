@@ -55,11 +55,21 @@ PRESETS = {
                   finetune=dict(epochs=1, lr=1e-3), general=dict(epochs=1, lr=1e-3, max_length=32), n_aug=2,
                   whole_split=["genre"],
                   task=dict(intermediate_epochs=1, prediction_epochs=1, intermediate_lr=1e-3, prediction_lr=1e-3)),
-    # The README's main command: one task, everything small (about 10 minutes on 2 cores).
+    # The README's main command: one task, everything small (about 6 minutes on 2 cores). The
+    # teacher cannot leave MLM's unigram plateau in that time (the full preset needed about 7,000
+    # steps), so its fine-tuning starts from near-unigram features and has to escape a plateau of
+    # its own. With 1 epoch of pre-training at lr 5e-4 and dropout 0.1 (held-out MLM accuracy
+    # 0.043), 4 epochs of fine-tuning at lr 1e-3 stayed at the majority class with seeds 3 and 42
+    # (1 and 2 learned), at lr 3e-4 with seeds 2 and 3 (too slow to leave it). Pre-trained as the
+    # full preset is (dropout 0, lr 1e-3) for 3 epochs (MLM accuracy 0.08), lr 1e-3 learned with 5
+    # seeds in 4 epochs but is too high to stay: over 8 epochs seed 3 reached dev F1 0.66 and then
+    # collapsed to the majority class. 8 epochs at lr 5e-4 learned with every seed tried, steadily
+    # (spam test F1 0.93, 0.95, 0.93 for seeds 3, 1, 2; lr 3e-4: 0.90, 0.92, 0.89).
     "demo": dict(tasks=["spam"], baselines=False, corpus_lines=8000, train_rows=1000, words=40,
-                 teacher=dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=512),
+                 teacher=dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=512,
+                              hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0),
                  student=dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128),
-                 pretrain=dict(epochs=1, lr=5e-4, max_length=64), finetune=dict(epochs=4, lr=1e-3),
+                 pretrain=dict(epochs=3, lr=1e-3, max_length=64), finetune=dict(epochs=8, lr=5e-4),
                  general=dict(epochs=1, lr=1e-3, max_length=64), n_aug=4,
                  task=dict(intermediate_epochs=1, prediction_epochs=2, intermediate_lr=1e-3, prediction_lr=5e-4)),
     # Three tasks and all baselines at a size that runs in about an hour and a half here.
@@ -94,6 +104,10 @@ PRESETS = {
                  general=dict(epochs=2, lr=5e-4, max_length=64), n_aug=4,
                  task=dict(intermediate_epochs=1, prediction_epochs=2, intermediate_lr=5e-4, prediction_lr=3e-4)),
 }
+# The CI test of the main job (tests/test_main_job.py): the demo's teacher recipe, a lighter student
+# side (2 augmented rows per row, 1 prediction epoch, 1-second benchmarks).
+PRESETS["ci"] = dict(PRESETS["demo"], n_aug=2, bench_seconds=1,
+                     task=dict(PRESETS["demo"]["task"], prediction_epochs=1))
 MODELS = [  # key, label in the report
     ("teacher", "(a) teacher"),
     ("bert_small", "(b) small BERT, pre-train + fine-tune"),
@@ -289,7 +303,7 @@ class Pipeline:
             out = path("bench_" + key + ".json")
             self.step("benchmark " + key, out, lambda: tb(
                 "bench", "--model", path(task0, key, "best"), "--batch", "1,32", "--seq", SEQ,
-                "--seconds", 3, "--json", out))
+                "--seconds", p.get("bench_seconds", 3), "--json", out))
         return self.report(models)
 
     def report(self, models):

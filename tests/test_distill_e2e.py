@@ -386,12 +386,15 @@ class Hostile(unittest.TestCase):
             p.communicate(timeout=60)
         # what a save killed half-way leaves behind: a temporary directory and a temporary file
         os.makedirs(os.path.join(out, ".last.tmp12345678", "x"))
-        with open(os.path.join(out, "metrics.jsonl.tmp.4242.17"), "w") as f:
+        with open(os.path.join(out, "summary.json.tmp.4242.17"), "w") as f:
             f.write("half")
+        for mine in ("report.tmp.2024.01", ".config.tmp1"):  # a user's files, whatever their names
+            with open(os.path.join(out, mine), "w") as f:
+                f.write("keep me")
         r = run(args + ["--resume", "--stop-after", "1"])
         self.assertIn(f"taking over the lock of process {p.pid} ", r.stderr)
         self.assertIn("removed 2 temporary file(s) left by an interrupted save", r.stderr)
-        self.assertEqual(sorted(x for x in os.listdir(out) if "tmp" in x), [])
+        self.assertEqual(sorted(x for x in os.listdir(out) if "tmp" in x), [".config.tmp1", "report.tmp.2024.01"])
 
     def test_12_stop_signals_during_loading_and_evaluation(self):
         # 24,000 rows, read one at a time (--eval-batch-size 1): caching the teacher's logits or

@@ -134,11 +134,11 @@ TEST(Task, MissingLabelsAndNonFiniteValuesAreNamed) {
             std::string::npos);
   auto r = task_spec("generic");
   r.regression = true;
-  for (const char* bad : {"nan", "inf", "-inf", "1e999", "3.5x"}) {
+  for (const char* bad : {"nan", "inf", "-inf", "1e999", "3.5x", ""}) {
     d.write("reg.tsv", std::string("text\tlabel\na\t1.5\nb\t") + bad + "\n");
-    EXPECT_NE(error_of(r, d, "reg").find(std::string("reg.tsv line 3: label \"") + bad),
-              std::string::npos)
-        << bad;
+    const std::string want = *bad ? std::string("reg.tsv line 3: label \"") + bad
+                                  : std::string("reg.tsv line 3: the row has no label");
+    EXPECT_NE(error_of(r, d, "reg").find(want), std::string::npos) << bad;
   }
   auto stsb = task_spec("sts-b");
   d.write("dev.tsv",
