@@ -120,10 +120,22 @@ MODELS = [  # key, label in the report
 class Pipeline:
     def __init__(self, a):
         self.a, self.p = a, PRESETS[a.preset]
-        self.run_dir = os.path.abspath(a.run or os.path.join(ROOT, "runs", a.preset))
+        default = a.preset if a.seed == 42 else "%s-seed%d" % (a.preset, a.seed)
+        self.run_dir = os.path.abspath(a.run or os.path.join(ROOT, "runs", default))
         self.bin = os.path.abspath(a.bin)
         self.times, self.times_lock = {}, threading.Lock()
         os.makedirs(self.run_dir, exist_ok=True)
+        # A run directory holds one preset and seed: continuing it with others would mix steps.
+        made = dict(preset=a.preset, seed=a.seed)
+        made_file = os.path.join(self.run_dir, "pipeline.json")
+        if os.path.exists(made_file):
+            with open(made_file) as f:
+                before = json.load(f)
+            if before != made:
+                sys.exit("%s was made with %s; this run asks %s: choose another --run"
+                         % (self.run_dir, before, made))
+        else:
+            write_json(made_file, made)
         self.times_file = os.path.join(self.run_dir, "step_times.json")
         if os.path.exists(self.times_file):
             with open(self.times_file) as f:

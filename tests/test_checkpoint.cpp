@@ -204,7 +204,7 @@ TEST(Checkpoint, LabelCountMismatchSaysSo) {
   auto err = load_error(kFixtures + "/tiny-teacher-cls",
                         {.labels = std::vector<std::string>{"neg", "pos"}});
   EXPECT_NE(err.find("label count mismatch"), std::string::npos) << err;
-  EXPECT_NE(err.find("a classifier for 3 labels, but 2 are expected (neg, pos)"), std::string::npos)
+  EXPECT_NE(err.find("a classifier for 3 labels, but 2 are expected [neg, pos]"), std::string::npos)
       << err;
   EXPECT_EQ(err.find("corrupted"), std::string::npos) << err;
 }

@@ -71,6 +71,18 @@ class StepRunner(unittest.TestCase):
         self.assertGreaterEqual(total, first + 0.2)
 
 
+    def test_a_run_directory_keeps_its_preset_and_seed(self):
+        def pipe(seed, preset="smoke"):
+            return pipeline.Pipeline(types.SimpleNamespace(preset=preset, run=os.path.join(TMP, "seeded"), bin=BIN,
+                                                           device="cpu", autocast="off", publish=False, seed=seed))
+        pipe(7)
+        pipe(7)  # the same again continues it
+        for other in (dict(seed=8), dict(seed=7, preset="demo")):
+            with self.assertRaises(SystemExit) as e:
+                pipe(**other)
+            self.assertIn("choose another --run", str(e.exception))
+
+
 class TfidfReference(unittest.TestCase):
     def write(self, d, name, rows):
         with open(os.path.join(d, name), "w") as f:

@@ -177,7 +177,10 @@ Runner add_augment(CLI::App& app) {
       if (fmt.header) --total;
     }
     const std::string partial = o->output + ".partial", state_path = o->output + ".progress";
-    const io::RunLock lock(o->output + ".lock", o->output);  // one run writes this output
+    const fs::path out_path(o->output);  // one run writes this output (hidden lock beside it)
+    const io::RunLock lock(
+        (out_path.parent_path() / ("." + out_path.filename().string() + ".lock")).string(),
+        o->output);
     int64_t done_rows = 0;
     std::ofstream out;
     if (o->resume && fs::exists(state_path) && fs::exists(partial)) {
@@ -268,7 +271,6 @@ Runner add_augment(CLI::App& app) {
     out.close();
     fs::rename(partial, o->output);
     fs::remove(state_path);
-    lock.remove_file();
     std::cerr << "augmented " << row << " rows into " << written << " (" << o->output << ")"
               << (skipped ? cat(", ", skipped, " malformed rows skipped") : "")
               << "; MLM forward passes: " << aug.mlm_forwards() << "\n";

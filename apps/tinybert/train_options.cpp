@@ -123,9 +123,7 @@ TaskData load_task(const std::string& task, const std::string& dir, const text::
   if (!labels.empty()) {
     if (d.spec.name != "generic")
       fail("--labels applies to the generic task only (", task, " has a fixed label order)");
-    for (size_t i = 0; i < labels.size(); ++i)
-      if (std::find(labels.begin(), labels.begin() + i, labels[i]) != labels.begin() + i)
-        fail("--labels: \"", labels[i], "\" appears twice; each label needs its own name");
+    model::check_unique_labels(labels, "--labels");
     d.spec.labels = labels;
   }
   data::ReadReport r;
@@ -149,18 +147,14 @@ TaskData load_task(const std::string& task, const std::string& dir, const text::
 void check_labels(const std::vector<std::string>& model_labels, const data::TaskSpec& spec,
                   const std::string& who) {
   if (model_labels == spec.labels) return;
-  auto list = [](const std::vector<std::string>& v) {  // the first 10
-    std::string s;
-    for (size_t i = 0; i < std::min<size_t>(v.size(), 10); ++i) s += (i ? ", " : "") + v[i];
-    return "[" + s + (v.size() > 10 ? ", ...]" : "]");
-  };
   if (model_labels == model::default_labels(static_cast<int64_t>(spec.labels.size()))) {
-    std::cerr << "notice: " << who << " has no label names (" << list(model_labels)
-              << "); assuming the task's order " << list(spec.labels) << "\n";
+    std::cerr << "notice: " << who << " has no label names (" << model::label_list(model_labels)
+              << "); assuming the task's order " << model::label_list(spec.labels) << "\n";
     return;
   }
-  fail(who, " was trained with labels ", list(model_labels), " but the task's labels are ",
-       list(spec.labels), "; a different label order gives silently wrong results");
+  fail(who, " was trained with labels ", model::label_list(model_labels),
+       " but the task's labels are ", model::label_list(spec.labels),
+       "; a different label order gives silently wrong results");
 }
 
 }  // namespace tinybert::cli

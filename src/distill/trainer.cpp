@@ -36,11 +36,11 @@ extern "C" void on_stop_signal(int sig) {
 }
 
 // While the loop runs, SIGINT/SIGTERM ask it to save and stop (a second one exits at once);
-// before and after, they act as they did (loading and caching end at once: nothing to save).
+// before and after, they act as they did (loading and caching end at once: nothing to save). A
+// stop asked for in one loop also stops the next one of the same process (distill --stage task).
 class StopSignals {
  public:
   StopSignals() {
-    g_stop = false;
     old_int_ = std::signal(SIGINT, on_stop_signal);
     old_term_ = std::signal(SIGTERM, on_stop_signal);
   }
@@ -89,6 +89,7 @@ struct State {
   int64_t step = 0, epoch = 0, batch_in_epoch = 0;
   double best = -1e300;
   nlohmann::json best_metrics = nlohmann::json::object();
+  bool eval_pending = false;  // a stop cut this step's evaluation short: run it at resume
 };
 
 // Loss sums between two metrics.jsonl lines.
@@ -116,6 +117,7 @@ class Loop {
   TrainSummary run(const nlohmann::json& resolved) {
     start(resolved);
     const int64_t start_step = st_.step;
+    if (st_.eval_pending) evaluate();
     while (st_.epoch < cfg_.epochs) {
       data_.start_epoch(st_.epoch);
       if (st_.batch_in_epoch > 0) data_.skip(st_.batch_in_epoch);
@@ -127,7 +129,8 @@ class Loop {
         if (stop_requested() || (cfg_.stop_after > 0 && st_.step - start_step >= cfg_.stop_after))
           return pause();
       }
-      if (has_metric_ && (cfg_.eval_every == 0 || st_.step % cfg_.eval_every != 0)) evaluate();
+      if (has_metric_ && last_eval_step_ != st_.step) evaluate();
+      if (stop_requested()) return pause();  // before the epoch's end is recorded
       st_.batch_in_epoch = 0;
       ++st_.epoch;
       save_last();  // resumes at the start of the next epoch
@@ -167,6 +170,7 @@ class Loop {
       st_.batch_in_epoch = j.at("batch_in_epoch");
       st_.best = j.at("best");
       st_.best_metrics = j.at("best_metrics");
+      st_.eval_pending = j.value("eval_pending", false);
       if (j.value("total_steps", total_) != total_)
         fail("--resume: the run was planned for ", j["total_steps"], " steps, these settings give ",
              total_, " (keep --epochs, --batch-size and the data the same)");
@@ -217,7 +221,9 @@ class Loop {
         l = obj_.loss(*batch);
       }
       const double loss = l.total.item<double>();
-      if (!std::isfinite(loss)) non_finite(cat("the loss is ", loss));
+      if (!std::isfinite(loss))
+        non_finite(cat("the loss is ", loss, " at step ", st_.step + 1, " (epoch ", st_.epoch + 1,
+                       ", batch ", st_.batch_in_epoch + 1, ")"));
       (l.total / static_cast<double>(group)).backward();
       window_.loss += loss;
       ++window_.batches;
@@ -230,7 +236,9 @@ class Loop {
     try {
       grad_norm = opt_.step(lr);
     } catch (const NonFiniteGradient& e) {
-      non_finite(cat("the gradient norm is ", e.norm));
+      non_finite(cat("the gradient norm is ", e.norm, " at step ", st_.step + 1, " (epoch ",
+                     st_.epoch + 1, ", batches ", st_.batch_in_epoch - group + 1, "-",
+                     st_.batch_in_epoch, ")"));
     }
     opt_.zero_grad();
     ++st_.step;
@@ -239,8 +247,7 @@ class Loop {
 
   // Stops the run on a NaN/inf before it reaches the weights; last/ keeps the last good state.
   [[noreturn]] void non_finite(const std::string& what) {
-    fail(what, " at step ", st_.step + 1, " (epoch ", st_.epoch + 1, ", batch ",
-         st_.batch_in_epoch + 1, "); stopped without saving it. ",
+    fail(what, "; stopped without saving it. ",
          last_saved_ >= 0 ? cat(last_.string(), " holds the last good state (step ", last_saved_,
                                 "): continue from it with --resume after lowering --lr (now ",
                                 cfg_.lr, ") or fixing the data")
@@ -265,12 +272,15 @@ class Loop {
 
   void evaluate() {
     std::map<std::string, double> m;
+    st_.eval_pending = true;
     try {
       m = obj_.evaluate();
-    } catch (const Interrupted&) {  // a stop signal mid-evaluation: the step itself is done
+    } catch (const Interrupted&) {  // a stop mid-evaluation: saved as pending, run at resume
       obj_.train_mode(true);
       return;
     }
+    st_.eval_pending = false;
+    last_eval_step_ = st_.step;
     obj_.train_mode(true);
     if (m.empty()) return;
     summary_.last_metrics = m;
@@ -301,6 +311,7 @@ class Loop {
                         {"batch_in_epoch", st_.batch_in_epoch},
                         {"best", st_.best},
                         {"best_metrics", st_.best_metrics},
+                        {"eval_pending", st_.eval_pending},
                         {"total_steps", total_}};
     io::write_file_atomic((fs::path(tmp) / "trainer_state.json").string(), j.dump(2) + "\n");
     io::replace_directory(tmp, last_.string());
@@ -354,7 +365,7 @@ class Loop {
   State st_;
   Window window_;
   TrainSummary summary_;
-  int64_t examples_ = 0, last_saved_ = -1;
+  int64_t examples_ = 0, last_saved_ = -1, last_eval_step_ = -1;
   Clock::time_point t0_;
 };
 

@@ -2,6 +2,7 @@
 #include "tinybert/io/atomic_file.h"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -64,11 +65,22 @@ std::string temp_sibling(const std::string& target) {
 void replace_directory(const std::string& fresh, const std::string& target) {
   namespace fs = std::filesystem;
   try {
+    if (!fs::exists(target)) {
+      fs::rename(fresh, target);
+      return;
+    }
+    // One atomic swap, so that a kill at any moment leaves `target` whole (old or new) and only
+    // a temporary sibling to clean up; filesystems without it get two renames.
+    if (::renameat2(AT_FDCWD, fresh.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) == 0) {
+      fs::remove_all(fresh);  // now the old directory
+      return;
+    }
+    if (errno != EINVAL && errno != ENOSYS)
+      fail("cannot put ", fresh, " in place of ", target, ": ", std::strerror(errno));
     const std::string old = temp_sibling(target);
-    const bool had_old = fs::exists(target);
-    if (had_old) fs::rename(target, old);
+    fs::rename(target, old);
     fs::rename(fresh, target);
-    if (had_old) fs::remove_all(old);
+    fs::remove_all(old);
   } catch (const fs::filesystem_error& e) {
     fail("cannot put ", fresh, " in place of ", target, ": ", e.what());
   }

@@ -92,13 +92,9 @@ void check_sizes(const model::BertConfig& c, const SafetensorsFile& file,
   auto head = tensors.find("classifier.weight");
   if (c.architecture == model::Architecture::SequenceClassification && head != tensors.end() &&
       head->second->shape.size() == 2 && head->second->shape[0] != c.num_labels()) {
-    std::string names;
-    for (size_t i = 0; i < std::min<size_t>(c.labels.size(), 10); ++i)
-      names += (i ? ", " : "") + c.labels[i];
-    if (c.labels.size() > 10) names += ", ...";
     fail("label count mismatch: ", file.source(), " has a classifier for ", head->second->shape[0],
-         " labels, but ", c.num_labels(), " are expected (", names,
-         "); a classifier trained for other labels cannot be reused as is: start from the "
+         " labels, but ", c.num_labels(), " are expected ", model::label_list(c.labels),
+         "; a classifier trained for other labels cannot be reused as is: start from the "
          "pre-trained encoder, or give the labels it was trained with");
   }
 }

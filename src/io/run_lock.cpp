@@ -91,11 +91,6 @@ RunLock::~RunLock() {
   g_held.erase(it);
 }
 
-void RunLock::remove_file() const {
-  std::error_code ec;
-  fs::remove(path_, ec);
-}
-
 RunLock lock_run_directory(const std::string& dir) {
   fs::create_directories(dir);
   RunLock lock((fs::path(dir) / ".lock").string(), dir);
@@ -103,7 +98,24 @@ RunLock lock_run_directory(const std::string& dir) {
   // ".best.tmp123", write_atomic's "run_config.json.tmp.PID.123" and "summary.json.tmp.PID.123".
   // Nothing else is touched, whatever else the directory holds.
   static const std::regex temp(
-      R"(\.(last|best)\.tmp[0-9]+|(run_config|summary)\.json\.tmp\.[0-9]+\.[0-9]+)");
+      R"(\.(last|best)\.tmp[0-9]+|(run_config\.json|summary\.json|metrics\.jsonl)\.tmp\.[0-9]+\.[0-9]+)");
+  // Where a filesystem could not swap directories atomically, a kill between the two renames
+  // leaves no last/ but a complete copy beside it (trainer_state.json is written last): kept.
+  const fs::path last = fs::path(dir) / "last";
+  if (!fs::exists(last)) {
+    fs::path newest;
+    for (const auto& entry : fs::directory_iterator(dir))
+      if (entry.path().filename().string().rfind(".last.tmp", 0) == 0 &&
+          fs::exists(entry.path() / "trainer_state.json") &&
+          (newest.empty() || fs::last_write_time(entry.path() / "trainer_state.json") >
+                                 fs::last_write_time(newest / "trainer_state.json")))
+        newest = entry.path();
+    if (!newest.empty()) {
+      fs::rename(newest, last);
+      std::cerr << "notice: " << dir << ": restored last/ from " << newest.filename().string()
+                << ", left by a save interrupted between two renames\n";
+    }
+  }
   size_t removed = 0;
   for (const auto& entry : fs::directory_iterator(dir))
     if (std::regex_match(entry.path().filename().string(), temp))

@@ -122,11 +122,9 @@ bool BertSelfAttentionImpl::fused() const {
 
 torch::Tensor BertSelfAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& mask_bias,
                                              torch::Tensor* scores_out, torch::Tensor* probs_out,
-                                             const torch::Tensor& positions) {
-  const int64_t B = x.size(0), T = x.size(1), H = x.size(2);
-  const torch::Tensor queries =  // (B, 1, H) at the positions
-      positions.defined() ? x.gather(1, positions.view({B, 1, 1}).expand({B, 1, H}))
-                          : torch::Tensor();
+                                             const torch::Tensor& positions,
+                                             const torch::Tensor& queries) {
+  const int64_t B = x.size(0), T = x.size(1);
   const int64_t Tq = queries.defined() ? 1 : T;
   torch::Tensor q, k, v;  // (B, heads, Tq|T, d)
   if (!queries.defined() && !torch::GradMode::is_enabled() && fused()) {
@@ -204,11 +202,12 @@ torch::Tensor BertLayerImpl::forward(const torch::Tensor& x, const torch::Tensor
                                      torch::Tensor* scores_out, torch::Tensor* probs_out,
                                      const torch::Tensor& positions) {
   const int64_t B = x.size(0), T = x.size(1), H = x.size(2);
-  const auto residual =
+  const auto rows =  // (B, 1, H) at the positions: the queries and the residual
       positions.defined() ? x.gather(1, positions.view({B, 1, 1}).expand({B, 1, H})) : x;
-  auto a = attention->output(attention->self(x, mask_bias, scores_out, probs_out, positions),
-                             residual, positions, T);  // (B, Tq, H)
-  return output(intermediate(a), a, positions, T);     // (B, Tq, H)
+  auto a = attention->output(attention->self(x, mask_bias, scores_out, probs_out, positions,
+                                             positions.defined() ? rows : torch::Tensor()),
+                             rows, positions, T);   // (B, Tq, H)
+  return output(intermediate(a), a, positions, T);  // (B, Tq, H)
 }
 
 BertEncoderImpl::BertEncoderImpl(const BertConfig& c) {

@@ -84,6 +84,20 @@ int64_t parameter_count(const BertConfig& c) {
   return n;
 }
 
+std::string label_list(const std::vector<std::string>& labels, size_t shown) {
+  std::string s;
+  for (size_t i = 0; i < std::min(shown, labels.size()); ++i) s += (i ? ", " : "") + labels[i];
+  return "[" + s + (labels.size() > shown ? ", ...]" : "]");
+}
+
+void check_unique_labels(const std::vector<std::string>& labels, const std::string& source) {
+  std::unordered_map<std::string, size_t> ids;
+  for (size_t i = 0; i < labels.size(); ++i)
+    if (auto [it, fresh] = ids.emplace(labels[i], i); !fresh)
+      fail(source, ": label \"", labels[i], "\" appears twice (ids ", it->second, " and ", i,
+           "); each label needs its own name");
+}
+
 std::vector<std::string> default_labels(int64_t n) {
   std::vector<std::string> labels;
   for (int64_t i = 0; i < n; ++i) labels.push_back("LABEL_" + std::to_string(i));
@@ -105,11 +119,7 @@ void BertConfig::validate(const std::string& source) const {
   size("type_vocab_size", type_vocab_size, int64_t{1} << 16);
   if (num_labels() > kMaxLabels)
     fail(source, ": ", num_labels(), " labels is more than tinybert supports (", kMaxLabels, ")");
-  std::unordered_map<std::string, size_t> ids;
-  for (size_t i = 0; i < labels.size(); ++i)
-    if (auto [it, fresh] = ids.emplace(labels[i], i); !fresh)
-      fail(source, ": label \"", labels[i], "\" appears twice (ids ", it->second, " and ", i,
-           "); each label needs its own name");
+  check_unique_labels(labels, source);
   if (problem_type == "regression" && labels.size() > 1)
     fail(source, ": problem_type regression needs one output, found ", labels.size(), " labels");
   if (hidden_size % num_attention_heads != 0)

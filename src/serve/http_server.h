@@ -37,8 +37,9 @@ class HttpServer : public httplib::Server {
   // Called for each request the gate answers itself (400, 408, 413, 431, 503), with the path
   // of its request line when that arrived whole ("" otherwise).
   void on_gate_reply(std::function<void(int status, const std::string& path)> fn);
-  // After listen_after_bind() returned: answers the requests already received, closes the
-  // connections still sending or idle, and joins the threads.
+  // After listen_after_bind() returned: answers the requests the workers hold or have queued,
+  // closes every other connection (still sending, idle, or between two requests), and joins
+  // the threads.
   void drain();
 
  private:

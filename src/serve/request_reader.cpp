@@ -42,7 +42,8 @@ int64_t chunk_size(std::string_view line) {
   return rest.empty() || rest.front() == ';' ? n : -1;
 }
 
-// Grows `s` to hold `extra` more bytes without going past `cap` (std::string would double).
+// Grows `s` to hold `extra` more bytes, doubling as std::string does but not past `cap` (or
+// past what is needed, when that is more).
 void reserve_within(std::string& s, size_t extra, size_t cap) {
   const size_t need = s.size() + extra;
   if (need > s.capacity())
@@ -92,10 +93,14 @@ RequestReader::State RequestReader::parse_head(std::string& buf) {
     const std::string_view h = head.substr(line, end - line);
     if (h.size() > limits_.max_line) return State::HeadTooLarge;
     // "name: value", the name a token: no whitespace before the colon (RFC 9112 5.1), no
-    // folded continuation lines (5.2)
+    // folded continuation lines (5.2), no control characters (a bare CR or LF would let
+    // httplib see lines this reader did not)
     const size_t colon = h.find(':');
     if (colon == 0 || colon == std::string_view::npos ||
-        h.substr(0, colon).find_first_of(" \t") != std::string_view::npos)
+        h.substr(0, colon).find_first_of(" \t") != std::string_view::npos ||
+        std::any_of(h.begin(), h.end(), [](char c) {
+          return (static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f;
+        }))
       return State::Bad;
     const std::string_view name = h.substr(0, colon), value = trim(h.substr(colon + 1));
     if (iequals(name, "Content-Length")) {
@@ -111,7 +116,8 @@ RequestReader::State RequestReader::parse_head(std::string& buf) {
       if (has_encoding || !iequals(value, "chunked")) return State::Bad;
       has_encoding = true;
       encoding_begin = line, encoding_end = end + 2;
-    } else if (iequals(name, "Expect") && iequals(value, "100-continue")) {
+    } else if (iequals(name, "Expect")) {
+      if (expect_end || !iequals(value, "100-continue")) return State::Bad;  // the only one
       expect_begin = line, expect_end = end + 2;
     }
     line = end + 2;
@@ -126,7 +132,6 @@ RequestReader::State RequestReader::parse_head(std::string& buf) {
   head_end_ = at + 4 - (expect_end - expect_begin) - (encoding_end - encoding_begin);
   continue_ = expect_end > expect_begin;
   chunked_ = has_encoding;
-  has_body_ = chunked_ || length_ > 0;
   raw_ = head_end_;
   return State::Ready;
 }
@@ -155,6 +160,7 @@ RequestReader::State RequestReader::decode_chunks(std::string& buf) {
         break;
       }
       const std::string_view line(buf.data() + raw_, end - raw_);
+      if (line.size() > limits_.max_line) return State::Bad;
       raw_ = end + 2;
       if (chunk_ == Chunk::Trailer) {
         trailer_ += line.size() + 2;

@@ -335,8 +335,14 @@ class Service {
       metrics_.request(route_of(path), status, 0.0);
     });
     http_.set_exception_handler(
-        [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-          send_internal_error(res, "exception in the HTTP layer");
+        [](const httplib::Request&, httplib::Response& res, std::exception_ptr error) {
+          try {
+            std::rethrow_exception(error);
+          } catch (const std::exception& e) {
+            send_internal_error(res, cat("in the HTTP layer: ", e.what()));
+          } catch (...) {
+            send_internal_error(res, "in the HTTP layer: unknown exception");
+          }
         });
     http_.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;

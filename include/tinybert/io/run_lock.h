@@ -17,9 +17,6 @@ class RunLock {
   RunLock(RunLock&& other) noexcept : path_(std::move(other.path_)) { other.path_.clear(); }
   RunLock(const RunLock&) = delete;
   RunLock& operator=(const RunLock&) = delete;
-  // Deletes the lock file (still held until destruction): for a finished run whose output
-  // should not leave it behind.
-  void remove_file() const;
 
  private:
   std::string path_;

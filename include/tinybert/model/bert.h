@@ -32,8 +32,9 @@ struct ForwardOptions {
   // (B) int64: the last layer runs its queries and feed-forward only at this position of each
   // sequence (keys and values everywhere), so last_hidden_state is (B, 1, H); no pooler. For
   // masked-LM predictions at one position (augmentation) and classification at [CLS]. In
-  // training, its dropout keeps the full forward's masks at those positions (the same random
-  // draws), so that it trains exactly as the full forward does.
+  // training on the CPU, its dropout keeps the full forward's masks at those positions (the same
+  // random draws), so that it trains exactly as the full forward does (on a GPU at::dropout
+  // draws with a fused kernel: the masks differ there, the method does not).
   torch::Tensor last_layer_positions;
 };
 
@@ -73,10 +74,11 @@ class BertSelfAttentionImpl : public torch::nn::Module {
  public:
   explicit BertSelfAttentionImpl(const BertConfig& c);
   // x (B, T, H), mask_bias (B, 1, 1, T) additive; fills scores/probs when asked. With
-  // `positions` (B), only the query at that position of each row attends: output (B, 1, H).
+  // `positions` (B) and `queries` (B, 1, H), x's rows at those positions, only those queries
+  // attend: output (B, 1, H).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& mask_bias,
                         torch::Tensor* scores_out, torch::Tensor* probs_out,
-                        const torch::Tensor& positions = {});
+                        const torch::Tensor& positions = {}, const torch::Tensor& queries = {});
   // Moves the query, key and value weights into one (3H, H) matrix they become views of, so
   // that inference runs one GEMM instead of three; parameters and checkpoints are unchanged.
   void fuse_qkv();

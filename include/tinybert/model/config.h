@@ -54,6 +54,12 @@ int64_t forward_flops(const BertConfig& c, int64_t seq);
 // Parameters of a model of this config and architecture (the decoder tied to the embeddings).
 int64_t parameter_count(const BertConfig& c);
 
+// "[a, b, c]", the first `shown` labels only ("[a, b, ...]"): for messages.
+std::string label_list(const std::vector<std::string>& labels, size_t shown = 10);
+
+// Fails, naming `source`, when a label name appears twice.
+void check_unique_labels(const std::vector<std::string>& labels, const std::string& source);
+
 // Label names LABEL_0..LABEL_{n-1}, HF's defaults.
 std::vector<std::string> default_labels(int64_t n);
 

@@ -34,8 +34,6 @@ class RequestReader {
   // True once, when the head asked for "100 Continue" (the header is removed from the head).
   bool take_continue();
   size_t request_end() const { return request_end_; }
-  // Whether the current request announced a body (Content-Length > 0 or chunked).
-  bool has_body() const { return has_body_; }
   // For the next request on the connection.
   void reset() { *this = RequestReader(limits_); }
 
@@ -48,7 +46,7 @@ class RequestReader {
   size_t scanned_ = 0;      // bytes of buf searched for the end of the head
   size_t head_end_ = 0;     // 0 until the head is whole
   size_t request_end_ = 0;  // when Ready
-  bool chunked_ = false, has_body_ = false, continue_ = false;
+  bool chunked_ = false, continue_ = false;
   uint64_t length_ = 0;  // Content-Length
   Chunk chunk_ = Chunk::Size;
   uint64_t left_ = 0;    // bytes of the current chunk still to come
