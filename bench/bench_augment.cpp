@@ -12,7 +12,7 @@
 
 #include "tinybert/augment/augmenter.h"
 #include "tinybert/core/error.h"
-#include "tinybert/io/checkpoint.h"
+#include "tinybert/model/pretrained.h"
 #include "tinybert/runtime/runtime.h"
 
 using namespace tinybert;
@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
     if (!in) fail("cannot open ", text, " (run scripts/fetch_data.sh)");
     for (std::string l; rows.size() < n && std::getline(in, l);)
       if (!l.empty()) rows.push_back(l);
-    auto loaded = io::load_model(model);
+    auto loaded = model::load_model(model);
     auto tok = text::Tokenizer::from_dir(model);
     augment::Augmenter fast(loaded.model, tok, {.mlm_batch_size = mlm_batch});  // CLI defaults
     augment::Augmenter slow(

@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
     distill::FitDense fit(sc.hidden_size, tc.hidden_size);
     auto map = distill::LayerMap::uniform(tc.num_hidden_layers, sc.num_hidden_layers);
     distill::IntermediateObjective inter(teacher, student, fit, map, {}, tok);
-    distill::Optimizer opt_i(inter.trainable(), {});
+    train::Optimizer opt_i(inter.trainable(), {});
     inter.train_mode(true);
     if (dtype == torch::kFloat) {
       torch::NoGradGuard no_grad;
@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
                                       torch::kCPU, "");
     double cache_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    distill::Optimizer opt_p(pred.trainable(), {});
+    train::Optimizer opt_p(pred.trainable(), {});
     pred.train_mode(true);
     ms = time_ms(steps, [&] {
       pred.loss(b).total.backward();

@@ -9,8 +9,8 @@
 
 #include "tinybert/augment/augmenter.h"
 #include "tinybert/core/error.h"
-#include "tinybert/io/checkpoint.h"
 #include "tinybert/io/tensor_file.h"
+#include "tinybert/model/pretrained.h"
 
 using namespace tinybert;
 using namespace tinybert::augment;
@@ -20,7 +20,7 @@ namespace {
 const std::string kFixtures = TINYBERT_FIXTURES;
 
 struct Fixture {
-  io::LoadedModel mlm = io::load_model(kFixtures + "/tiny-mlm");
+  model::LoadedModel mlm = model::load_model(kFixtures + "/tiny-mlm");
   text::Tokenizer tok = text::Tokenizer::from_dir(kFixtures + "/tiny-mlm");
 };
 

@@ -14,7 +14,7 @@ const std::string kFixtures = TINYBERT_FIXTURES;
 }  // namespace
 
 TEST(Batcher, OneBadRequestDoesNotFailItsBatch) {
-  serve::Predictor predictor(kFixtures + "/tiny-student-cls", {.workers = 1});
+  infer::Predictor predictor(kFixtures + "/tiny-student-cls", {.workers = 1});
   auto enc = [&](const char* t) { return predictor.encode(t, std::nullopt); };
   text::Encoding bad = enc("poison pill");
   bad.ids[1] = 10'000'000;  // past the embedding table, as a broken tokenizer would give

@@ -6,8 +6,8 @@
 
 #include "tinybert/core/error.h"
 #include "tinybert/io/atomic_file.h"
-#include "tinybert/io/checkpoint.h"
 #include "tinybert/io/tensor_file.h"
+#include "tinybert/model/pretrained.h"
 
 using namespace tinybert;
 namespace fs = std::filesystem;
@@ -50,9 +50,9 @@ std::string write_model(const TempDir& tmp, const std::string& fixture, const Te
   return tmp.path.string();
 }
 
-std::string load_error(const std::string& dir, io::LoadOptions opt = {}) {
+std::string load_error(const std::string& dir, model::LoadOptions opt = {}) {
   try {
-    io::load_model(dir, opt);
+    model::load_model(dir, opt);
   } catch (const Error& e) {
     return e.what();
   }
@@ -68,16 +68,16 @@ torch::Tensor logits(model::AutoBertImpl& m) {
 }  // namespace
 
 TEST(Checkpoint, SaveLoadRoundTripIsIdentical) {
-  auto a = io::load_model(kFixtures + "/tiny-teacher-cls");
+  auto a = model::load_model(kFixtures + "/tiny-teacher-cls");
   auto tok = text::Tokenizer::from_dir(kFixtures + "/tiny-teacher-cls");
   TempDir tmp;
   std::string dir = tmp / "saved";
-  io::save_model(*a.model, tok, dir);
-  io::save_model(*a.model, tok, dir);  // overwriting an existing directory works
+  model::save_model(*a.model, tok, dir);
+  model::save_model(*a.model, tok, dir);  // overwriting an existing directory works
   for (auto f : {"config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json"})
     EXPECT_TRUE(fs::exists(fs::path(dir) / f)) << f;
   EXPECT_EQ(read_file(dir + "/vocab.txt"), read_file(kFixtures + "/vocab.txt"));
-  auto b = io::load_model(dir);
+  auto b = model::load_model(dir);
   auto pa = a.model->named_parameters(), pb = b.model->named_parameters();
   ASSERT_EQ(pa.size(), pb.size());
   for (const auto& item : pa) EXPECT_TRUE(torch::equal(item.value(), pb[item.key()])) << item.key();
@@ -91,11 +91,11 @@ TEST(Checkpoint, SaveLoadRoundTripIsIdentical) {
 }
 
 TEST(Checkpoint, MaskedLMRoundTripKeepsTiedDecoder) {
-  auto a = io::load_model(kFixtures + "/tiny-mlm");
+  auto a = model::load_model(kFixtures + "/tiny-mlm");
   auto& head = a.model->cls->predictions;
   EXPECT_TRUE(head->decoder_weight.is_same(a.model->bert->embeddings->word_embeddings->weight));
   TempDir tmp;
-  io::save_model(*a.model, text::Tokenizer::from_dir(kFixtures + "/tiny-mlm"), tmp / "m");
+  model::save_model(*a.model, text::Tokenizer::from_dir(kFixtures + "/tiny-mlm"), tmp / "m");
   auto saved = io::SafetensorsFile::load(tmp / "m/model.safetensors");
   EXPECT_EQ(saved.find("cls.predictions.decoder.weight"), nullptr);
   EXPECT_NE(saved.find("cls.predictions.bias"), nullptr);
@@ -120,8 +120,8 @@ TEST(Checkpoint, LegacyAliasesLoad) {
   legacy.emplace_back("embeddings.position_ids", torch::arange(128).unsqueeze(0));
   TempDir tmp;
   auto dir = write_model(tmp, "tiny-mlm", legacy);
-  auto got = io::load_model(dir);
-  auto want = io::load_model(kFixtures + "/tiny-mlm");
+  auto got = model::load_model(dir);
+  auto want = model::load_model(kFixtures + "/tiny-mlm");
   for (const auto& item : want.model->named_parameters())
     EXPECT_TRUE(torch::equal(item.value(), got.model->named_parameters()[item.key()]))
         << item.key();
@@ -133,12 +133,12 @@ TEST(Checkpoint, BaseModelIntoClassifierInitialisesOnlyTheHead) {
     if (k.rfind("classifier.", 0) != 0) base.emplace_back(k.substr(5), v);  // BertModel keys
   TempDir tmp;
   auto dir = write_model(tmp, "tiny-teacher-cls", base);
-  auto loaded = io::load_model(dir);
+  auto loaded = model::load_model(dir);
   EXPECT_EQ(loaded.report.initialized,
             (std::vector<std::string>{"classifier.weight", "classifier.bias"}));
   EXPECT_NE(loaded.report.summary().find("newly initialised"), std::string::npos);
   // An MLM checkpoint as a classifier: cls.* ignored, pooler and classifier initialised.
-  auto mlm = io::load_model(
+  auto mlm = model::load_model(
       kFixtures + "/tiny-mlm",
       {.architecture = model::Architecture::SequenceClassification, .labels = {{"a", "b"}}});
   EXPECT_EQ(mlm.report.initialized.size(), 4u);
@@ -255,7 +255,7 @@ TEST(Checkpoint, HalfPrecisionWeightsLoad) {
   Tensors t = fixture_tensors("tiny-teacher-cls");
   for (auto& [k, v] : t) v = v.to(torch::kBFloat16);
   TempDir tmp;
-  auto loaded = io::load_model(write_model(tmp, "tiny-teacher-cls", t));
+  auto loaded = model::load_model(write_model(tmp, "tiny-teacher-cls", t));
   EXPECT_EQ(loaded.model->bert->pooler->dense->weight.scalar_type(), torch::kFloat);
 }
 

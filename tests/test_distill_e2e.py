@@ -50,8 +50,8 @@ def make_task():
             f.write(HEADER + "\n" + "\n".join(row(i) for i in range(n)) + "\n")
 
 
-def run(args, check=True):
-    r = subprocess.run([BIN] + args, capture_output=True, text=True, timeout=600)
+def run(args, check=True, stdin=None):
+    r = subprocess.run([BIN] + args, capture_output=True, text=True, timeout=600, input=stdin)
     if check and r.returncode != 0:
         raise AssertionError(f"tinybert {' '.join(args)} failed:\n{r.stderr}")
     return r
@@ -320,6 +320,20 @@ class E2E(unittest.TestCase):
         r = run(["distill", "--stage", "prediction", "--teacher", teacher, "--task", "mnli", "--data", DATA,
                  "--output", os.path.join(TMP, "e4")], check=False)
         self.assertIn("needs --student, --task and --data", r.stderr)
+        # options a stage would ignore are refused, not dropped
+        task = ["distill", "--stage", "task", "--teacher", teacher, "--student", os.path.join(FIX, "tiny-student-cls"),
+                "--task", "mnli", "--data", DATA, "--output", os.path.join(TMP, "e5")]
+        for extra, fragment in ((["--epochs", "2"], "--epochs does not apply to --stage task (it runs two steps"),
+                                (["--lr", "1e-3"], "--lr does not apply to --stage task"),
+                                (["--corpus", DATA], "--corpus does not apply to --stage task")):
+            r = run(task + extra, check=False)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn(fragment, r.stderr)
+        r = run(["distill", "--stage", "prediction", "--teacher", teacher, "--student",
+                 os.path.join(FIX, "tiny-student-cls"), "--task", "mnli", "--data", DATA, "--output",
+                 os.path.join(TMP, "e6"), "--intermediate-epochs", "2"], check=False)
+        self.assertIn("--intermediate-epochs does not apply to --stage prediction", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(TMP, "e5")) or os.path.exists(os.path.join(TMP, "e6")))
 
     def test_8_autocast_bf16_tracks_fp32(self):
         teacher = ["--teacher", os.path.join(TEACHER, "best")]
@@ -366,6 +380,9 @@ class Hostile(unittest.TestCase):
             self.assertEqual(json.load(f)["step"], step - 1)
         ev = run(["eval", "--model", os.path.join(out, "last"), "--task", "generic", "--data", d])
         self.assertTrue(all(math.isfinite(v) for v in json.loads(ev.stdout).values()), ev.stdout)
+        # a regression's prediction is {"value": x} in predict as in serve
+        p = run(["predict", "--model", os.path.join(out, "last")], stdin='{"text": "a b"}\n')
+        self.assertEqual(list(json.loads(p.stdout)), ["value"], p.stdout)
 
     def test_11_one_run_per_output_and_leftovers_of_a_killed_save(self):
         out = os.path.join(TMP, "locked")

@@ -6,8 +6,8 @@
 #include <stdexcept>
 
 #include "fixture_reference.h"
-#include "tinybert/io/checkpoint.h"
 #include "tinybert/model/infer.h"
+#include "tinybert/model/pretrained.h"
 
 using namespace tinybert;
 using fixtures::max_diff;
@@ -32,7 +32,7 @@ TEST(Infer, MatchesHfWholeAndSplitOverWorkers) {
   runtime::Workers workers(2);
   for (const auto& [dir, prefix] :
        {std::pair{"tiny-teacher-cls", "teacher"}, {"tiny-student-cls", "student"}}) {
-    auto loaded = io::load_model(kFixtures + "/" + dir);
+    auto loaded = model::load_model(kFixtures + "/" + dir);
     model::fuse_qkv(*loaded.model->bert);
     const auto& want = r.at(std::string(prefix) + ".logits");  // (4, C)
     const double whole = max_diff(model::infer(*loaded.model, in), want);
@@ -48,7 +48,7 @@ TEST(Infer, MatchesHfWholeAndSplitOverWorkers) {
 TEST(Infer, OtherHeadsReturnTheirFullOutput) {
   const auto& r = reference();
   const auto in = fixtures::reference_inputs("mlm.input_ids");
-  auto loaded = io::load_model(kFixtures + "/tiny-mlm");
+  auto loaded = model::load_model(kFixtures + "/tiny-mlm");
   runtime::Workers workers(2);
   const auto rows = torch::arange(in.input_ids.size(0), torch::kLong).repeat(4);  // 16 rows
   auto got =

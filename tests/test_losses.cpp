@@ -7,8 +7,8 @@
 
 #include "tinybert/core/error.h"
 #include "tinybert/distill/losses.h"
-#include "tinybert/io/checkpoint.h"
 #include "tinybert/io/tensor_file.h"
+#include "tinybert/model/pretrained.h"
 
 using namespace tinybert;
 using namespace tinybert::distill;
@@ -20,8 +20,8 @@ const std::string kFixtures = TINYBERT_FIXTURES;
 struct Fixture {
   std::map<std::string, torch::Tensor> ref = io::load_tensors(kFixtures + "/reference.safetensors");
   nlohmann::json losses = nlohmann::json::parse(read_file(kFixtures + "/reference.json"))["losses"];
-  io::LoadedModel teacher = io::load_model(kFixtures + "/tiny-teacher-cls");
-  io::LoadedModel student = io::load_model(kFixtures + "/tiny-student-cls");
+  model::LoadedModel teacher = model::load_model(kFixtures + "/tiny-teacher-cls");
+  model::LoadedModel student = model::load_model(kFixtures + "/tiny-student-cls");
   FitDense fit{16, 32};
   LayerMap map = LayerMap::uniform(4, 2);
   model::BertInputs in{ref.at("input_ids"), ref.at("token_type_ids"), ref.at("attention_mask")};

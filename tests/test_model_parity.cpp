@@ -6,7 +6,7 @@
 #include <map>
 
 #include "fixture_reference.h"
-#include "tinybert/io/checkpoint.h"
+#include "tinybert/model/pretrained.h"
 
 using namespace tinybert;
 using fixtures::max_diff;
@@ -38,7 +38,7 @@ void check_model_output(model::AutoBertImpl& m, const std::string& prefix) {
 }
 
 void check_model(const std::string& dir, const std::string& prefix) {
-  auto loaded = io::load_model(kFixtures + "/" + dir);
+  auto loaded = model::load_model(kFixtures + "/" + dir);
   EXPECT_TRUE(loaded.report.initialized.empty());
   torch::NoGradGuard no_grad;
   check_model_output(*loaded.model, prefix);
@@ -54,7 +54,7 @@ TEST(Parity, Student) {
 }
 
 TEST(Parity, MaskedLMLogitsAtMask) {
-  auto loaded = io::load_model(kFixtures + "/tiny-mlm");
+  auto loaded = model::load_model(kFixtures + "/tiny-mlm");
   torch::NoGradGuard no_grad;
   auto out = loaded.model->forward(fixtures::reference_inputs("mlm.input_ids"));
   auto pos = reference().at("mlm.mask_position");
@@ -63,7 +63,7 @@ TEST(Parity, MaskedLMLogitsAtMask) {
 }
 
 TEST(Parity, InferencePathMaterialisesNothingExtra) {
-  auto loaded = io::load_model(kFixtures + "/tiny-student-cls");
+  auto loaded = model::load_model(kFixtures + "/tiny-student-cls");
   torch::InferenceMode guard;
   auto out = loaded.model->forward(fixtures::reference_inputs());
   EXPECT_TRUE(out.bert.hidden_states.empty());
@@ -73,7 +73,7 @@ TEST(Parity, InferencePathMaterialisesNothingExtra) {
 }
 
 TEST(Parity, TruncatedForwardStopsEarly) {
-  auto loaded = io::load_model(kFixtures + "/tiny-teacher-cls");
+  auto loaded = model::load_model(kFixtures + "/tiny-teacher-cls");
   torch::NoGradGuard no_grad;
   auto out =
       loaded.model->forward(fixtures::reference_inputs(), {.hidden_states = true, .max_layers = 2});
@@ -83,7 +83,7 @@ TEST(Parity, TruncatedForwardStopsEarly) {
 }
 
 TEST(Parity, Bf16InferenceIsClose) {
-  auto loaded = io::load_model(kFixtures + "/tiny-teacher-cls", {.dtype = torch::kBFloat16});
+  auto loaded = model::load_model(kFixtures + "/tiny-teacher-cls", {.dtype = torch::kBFloat16});
   torch::InferenceMode guard;
   auto out = loaded.model->forward(fixtures::reference_inputs());
   double d = max_diff(out.logits.to(torch::kFloat), reference().at("teacher.logits"));
@@ -93,12 +93,12 @@ TEST(Parity, Bf16InferenceIsClose) {
 
 TEST(Parity, FusedQkvInference) {
   reference();  // loaded outside inference mode: the autograd part below uses it
-  auto loaded = io::load_model(kFixtures + "/tiny-teacher-cls");
+  auto loaded = model::load_model(kFixtures + "/tiny-teacher-cls");
   auto& m = *loaded.model;
-  const auto before = io::hf_state_dict(m);
+  const auto before = model::hf_state_dict(m);
   model::fuse_qkv(*m.bert);
   // Parameters keep their names, shapes and values: checkpoints are unchanged.
-  const auto after = io::hf_state_dict(m);
+  const auto after = model::hf_state_dict(m);
   ASSERT_EQ(before.size(), after.size());
   for (size_t i = 0; i < before.size(); ++i) {
     EXPECT_EQ(before[i].first, after[i].first);
@@ -131,7 +131,7 @@ TEST(Parity, BlasPathWhenOneDnnIsOff) {
 }
 
 TEST(Parity, LastLayerAtOnePositionPerSequence) {
-  auto loaded = io::load_model(kFixtures + "/tiny-mlm");
+  auto loaded = model::load_model(kFixtures + "/tiny-mlm");
   torch::NoGradGuard no_grad;
   auto in = fixtures::reference_inputs("mlm.input_ids");
   auto full = loaded.model->bert->forward(in).last_hidden_state;  // (B, T, H)
@@ -148,7 +148,7 @@ TEST(Parity, LastLayerAtOnePositionPerSequence) {
 TEST(Parity, ClsOnlyClassifierHasTheSameLogitsAndGradients) {
   // Fine-tuning and the prediction stage train through classify_at_cls: its logits must be HF's
   // and its gradients those of the full forward, for every parameter.
-  auto loaded = io::load_model(kFixtures + "/tiny-teacher-cls");
+  auto loaded = model::load_model(kFixtures + "/tiny-teacher-cls");
   auto& m = *loaded.model;
   m.eval();  // dropout off, so both passes are deterministic
   const auto in = fixtures::reference_inputs();
@@ -181,7 +181,7 @@ TEST(Parity, ClsOnlyClassifierTrainsAsTheFullForwardWithDropout) {
   // In train mode the [CLS]-only last layer keeps the full forward's dropout masks (it draws
   // them at full size and keeps the [CLS] row), so the same seed gives the same loss and the
   // same gradients: a seed trains the same model either way.
-  auto loaded = io::load_model(kFixtures + "/tiny-teacher-cls");
+  auto loaded = model::load_model(kFixtures + "/tiny-teacher-cls");
   auto& m = *loaded.model;
   m.train();
   ASSERT_GT(m.config.hidden_dropout_prob, 0);

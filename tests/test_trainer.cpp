@@ -5,10 +5,10 @@
 #include <cmath>
 
 #include "tinybert/core/error.h"
-#include "tinybert/distill/optimizer.h"
+#include "tinybert/train/optimizer.h"
 
 using namespace tinybert;
-using namespace tinybert::distill;
+using namespace tinybert::train;
 
 namespace {
 

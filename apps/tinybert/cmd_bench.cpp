@@ -9,8 +9,8 @@
 
 #include "tinybert/core/error.h"
 #include "tinybert/io/atomic_file.h"
-#include "tinybert/io/checkpoint.h"
 #include "tinybert/model/infer.h"
+#include "tinybert/model/pretrained.h"
 #include "tinybert/runtime/runtime.h"
 #include "train_options.h"
 
@@ -63,7 +63,7 @@ Runner add_bench(CLI::App& app) {
   return [o]() {
     c10::Device device = start_runtime(o->common);
     const auto dtype = runtime::parse_dtype(o->dtype, device);
-    auto loaded = io::load_model(o->model, {.device = device, .dtype = dtype});
+    auto loaded = model::load_model(o->model, {.device = device, .dtype = dtype});
     auto& m = *loaded.model;
     model::fuse_qkv(*m.bert);
     const auto& c = m.config;
@@ -127,7 +127,7 @@ Runner add_bench(CLI::App& app) {
     }
     if (dtype != torch::kFloat) {
       // Accuracy of the reduced precision: the same inputs through an fp32 copy of the model.
-      auto ref = io::load_model(o->model, {.device = device});
+      auto ref = model::load_model(o->model, {.device = device});
       auto in = random_inputs(8, o->seq, c.vocab_size, device);
       auto low = m.forward(in), high = ref.model->forward(in);
       auto pick = [](const model::ModelOutput& r) {

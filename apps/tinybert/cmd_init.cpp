@@ -6,8 +6,8 @@
 
 #include "commands.h"
 #include "tinybert/core/error.h"
-#include "tinybert/io/checkpoint.h"
 #include "tinybert/model/heads.h"
+#include "tinybert/model/pretrained.h"
 
 namespace tinybert::cli {
 
@@ -39,7 +39,7 @@ Runner add_init(CLI::App& app) {
       fail(o->vocab, " has ", tok.vocab().size(), " entries but ", o->config, " says vocab_size ",
            cfg.vocab_size);
     auto m = model::init_model(cfg, o->seed);
-    io::save_model(*m, tok, o->output);
+    model::save_model(*m, tok, o->output);
     std::cout << "wrote " << model::architecture_name(cfg.architecture) << " (random init) to "
               << o->output << "\n";
     return 0;

@@ -6,8 +6,8 @@
 
 #include "commands.h"
 #include "tinybert/core/error.h"
-#include "tinybert/io/checkpoint.h"
 #include "tinybert/io/tensor_file.h"
+#include "tinybert/model/pretrained.h"
 
 namespace tinybert::cli {
 
@@ -27,7 +27,7 @@ Runner add_inspect(CLI::App& app) {
   add_common_options(cmd, o->common);
   return [o]() {
     c10::Device device = start_runtime(o->common);
-    auto loaded = io::load_model(o->model, {.device = device});
+    auto loaded = model::load_model(o->model, {.device = device});
     std::cerr << loaded.report.summary();
     auto file = io::SafetensorsFile::load(o->inputs);
     auto input = [&](const char* name, bool required) -> torch::Tensor {

@@ -1,12 +1,13 @@
-// tinybert predict: JSON lines {"text", "text_pair"} on stdin -> {"label", "scores"} per line.
+// tinybert predict: JSON lines {"text", "text_pair"} on stdin -> {"label", "scores"} (a
+// regression: {"value"}) per line.
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "tinybert/core/error.h"
 #include "tinybert/data/task.h"
+#include "tinybert/infer/predictor.h"
 #include "tinybert/runtime/runtime.h"
-#include "tinybert/serve/predictor.h"
 
 namespace tinybert::cli {
 
@@ -34,7 +35,7 @@ Runner add_predict(CLI::App& app) {
   add_common_options(cmd, o->common);
   return [o]() {
     c10::Device device = start_runtime(o->common);
-    serve::Predictor predictor(o->model, {.device = device,
+    infer::Predictor predictor(o->model, {.device = device,
                                           .dtype = runtime::parse_dtype(o->dtype, device),
                                           .max_length = o->max_length,
                                           .allow_untrained_head = o->allow_untrained_head});
@@ -45,12 +46,10 @@ Runner add_predict(CLI::App& app) {
       std::vector<const text::Encoding*> rows;
       for (const auto& e : batch) rows.push_back(&e);
       for (const auto& p : predictor.predict(rows, o->batch_size)) {
-        nlohmann::json out;
-        if (predictor.regression())
-          out["label"] = p.scores[0];
-        else
-          out["label"] = labels[p.label];
-        out["scores"] = p.scores;
+        const nlohmann::json out =
+            predictor.regression()
+                ? nlohmann::json{{"value", p.scores[0]}}
+                : nlohmann::json{{"label", labels[p.label]}, {"scores", p.scores}};
         std::cout << out.dump() << "\n";
       }
       batch.clear();

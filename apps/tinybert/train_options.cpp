@@ -1,12 +1,9 @@
-// Shared training options, settings printing, task loading and label checks.
+// Shared training options and their resolution.
 #include "train_options.h"
 
-#include <algorithm>
-#include <filesystem>
 #include <iostream>
 
 #include "tinybert/core/error.h"
-#include "tinybert/model/config.h"
 #include "tinybert/runtime/runtime.h"
 
 namespace tinybert::cli {
@@ -72,8 +69,8 @@ void add_train_options(CLI::App* cmd, TrainOptions& o, bool with_output) {
   add_common_options(cmd, o.common);
 }
 
-distill::TrainConfig train_config(const TrainOptions& o, c10::Device device) {
-  distill::TrainConfig t = o.train;
+train::TrainConfig train_config(const TrainOptions& o, c10::Device device) {
+  train::TrainConfig t = o.train;
   t.device = device;
   if (o.autocast != "off" && o.autocast != "bf16" && o.autocast != "fp16")
     fail("--autocast must be off, bf16 or fp16, found \"", o.autocast, "\"");
@@ -105,56 +102,16 @@ nlohmann::json train_json(const TrainOptions& o) {
           {"threads", o.common.threads}};
 }
 
-void print_settings(const std::string& command, const nlohmann::json& settings) {
-  std::cerr << "tinybert " << command << " settings: " << settings.dump() << "\n";
+std::set<std::string> given_options(const CLI::App& cmd) {
+  std::set<std::string> given;
+  for (const CLI::Option* opt : cmd.get_options())
+    if (opt->count() > 0 && !opt->get_lnames().empty()) given.insert(opt->get_lnames().front());
+  return given;
 }
 
-TaskData load_task(const std::string& task, const std::string& dir, const text::Tokenizer& tok,
-                   size_t max_length, const std::vector<std::string>& labels, bool regression,
-                   const std::string& train_file) {
-  namespace fs = std::filesystem;
-  TaskData d;
-  d.spec = data::task_spec(task);
-  if (regression) {
-    if (d.spec.name != "generic")
-      fail("--regression applies to the generic task only (", task, " has its own type)");
-    d.spec.regression = true;
-  }
-  if (!labels.empty()) {
-    if (d.spec.name != "generic")
-      fail("--labels applies to the generic task only (", task, " has a fixed label order)");
-    model::check_unique_labels(labels, "--labels");
-    d.spec.labels = labels;
-  }
-  data::ReadReport r;
-  if (train_file.empty()) {
-    d.train_rows = data::read_split(d.spec, dir, "train", &r);
-  } else {
-    fs::path p(train_file);
-    std::string split = p.stem().string();
-    d.train_rows = data::read_split(d.spec, p.parent_path().string(), split, &r);
-  }
-  std::cerr << "train: " << r.path << ": " << r.rows << " examples"
-            << (r.skipped ? cat(", ", r.skipped, " malformed rows skipped") : "") << "\n";
-  const std::string train_path = r.path;
-  d.dev_rows = data::read_split(d.spec, dir, "dev", &r);
-  std::cerr << "dev: " << r.path << ": " << r.rows << " examples\n";
-  d.train = data::Dataset::encode(d.train_rows, d.spec, tok, max_length, train_path);
-  d.dev = data::Dataset::encode(d.dev_rows, d.spec, tok, max_length, r.path);
-  return d;
-}
-
-void check_labels(const std::vector<std::string>& model_labels, const data::TaskSpec& spec,
-                  const std::string& who) {
-  if (model_labels == spec.labels) return;
-  if (model_labels == model::default_labels(static_cast<int64_t>(spec.labels.size()))) {
-    std::cerr << "notice: " << who << " has no label names (" << model::label_list(model_labels)
-              << "); assuming the task's order " << model::label_list(spec.labels) << "\n";
-    return;
-  }
-  fail(who, " was trained with labels ", model::label_list(model_labels),
-       " but the task's labels are ", model::label_list(spec.labels),
-       "; a different label order gives silently wrong results");
+void print_result(const train::TrainSummary& s, const std::string& output) {
+  if (s.interrupted) return;
+  std::cout << nlohmann::json{{"best", s.best_metrics}, {"model", output + "/best"}}.dump() << "\n";
 }
 
 }  // namespace tinybert::cli

@@ -1,5 +1,7 @@
-// The nesting check run before every JSON parse.
+// The nesting check run before every JSON parse, and settings printing.
 #include "tinybert/core/json.h"
+
+#include <iostream>
 
 namespace tinybert {
 
@@ -32,6 +34,10 @@ std::string json_error_text(const nlohmann::json::exception& e) {
   if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
   if (what.size() > 200) what = what.substr(0, 200) + "...";
   return what;
+}
+
+void print_settings(const std::string& command, const nlohmann::json& settings) {
+  std::cerr << "tinybert " << command << " settings: " << settings.dump() << "\n";
 }
 
 }  // namespace tinybert

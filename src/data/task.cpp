@@ -102,16 +102,8 @@ std::vector<Example> read_generic_tsv(const std::string& path) {
   if (!std::getline(in, line))
     fail(path, " is empty (expected a header: text<TAB>label or text<TAB>text_pair<TAB>label)");
   if (!line.empty() && line.back() == '\r') line.pop_back();
-  auto header = split_tabs(line);
-  auto col = [&](const char* name) -> int {
-    auto it = std::find(header.begin(), header.end(), name);
-    return it == header.end() ? -1 : static_cast<int>(it - header.begin());
-  };
-  const int a = col("text"), b = col("text_pair"), label = col("label");
-  for (const auto& [index, name] : {std::pair{a, "text"}, std::pair{label, "label"}})
-    if (index < 0)
-      fail(path, " line 1: the header has no \"", name, "\" column (found: ", line,
-           "); expected text<TAB>label or text<TAB>text_pair<TAB>label");
+  const auto c = generic_columns(line, path, true);
+  const int a = c.text, b = c.text_pair, label = c.label;
   std::vector<Example> out;
   size_t line_no = 1;
   while (std::getline(in, line)) {
@@ -119,8 +111,8 @@ std::vector<Example> read_generic_tsv(const std::string& path) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty()) continue;
     auto cols = split_tabs(line);
-    if (cols.size() != header.size())
-      fail(path, " line ", line_no, ": ", cols.size(), " columns, the header has ", header.size());
+    if (cols.size() != c.columns)
+      fail(path, " line ", line_no, ": ", cols.size(), " columns, the header has ", c.columns);
     Example e{cols[a], b >= 0 ? std::optional<std::string>(cols[b]) : std::nullopt, cols[label],
               line_no};
     out.push_back(std::move(e));
@@ -147,6 +139,21 @@ std::vector<Example> read_generic_jsonl(const std::string& path) {
 }
 
 }  // namespace
+
+GenericColumns generic_columns(const std::string& header, const std::string& path,
+                               bool need_label) {
+  const auto names = split_tabs(header);
+  auto col = [&](const char* name) -> int {
+    auto it = std::find(names.begin(), names.end(), name);
+    return it == names.end() ? -1 : static_cast<int>(it - names.begin());
+  };
+  GenericColumns c{col("text"), col("text_pair"), col("label"), names.size()};
+  for (const auto& [index, name] : {std::pair{c.text, "text"}, std::pair{c.label, "label"}})
+    if (index < 0 && (need_label || std::string_view(name) == "text"))
+      fail(path, " line 1: the header has no \"", name, "\" column (found: ", header,
+           "); expected text<TAB>label or text<TAB>text_pair<TAB>label");
+  return c;
+}
 
 std::vector<std::string> split_tabs(const std::string& line) {
   std::vector<std::string> out;

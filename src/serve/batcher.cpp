@@ -3,7 +3,7 @@
 
 namespace tinybert::serve {
 
-Batcher::Batcher(Predictor& predictor, const BatcherOptions& options, Metrics& metrics)
+Batcher::Batcher(infer::Predictor& predictor, const BatcherOptions& options, Metrics& metrics)
     : predictor_(predictor), options_(options), metrics_(metrics) {
   worker_ = std::thread([this] { loop(); });
 }
@@ -12,8 +12,8 @@ Batcher::~Batcher() {
   stop();
 }
 
-std::future<std::vector<Prediction>> Batcher::submit(std::vector<text::Encoding> rows,
-                                                     Clock::time_point deadline) {
+std::future<std::vector<infer::Prediction>> Batcher::submit(std::vector<text::Encoding> rows,
+                                                            Clock::time_point deadline) {
   Job job{std::move(rows), deadline, {}};
   auto future = job.done.get_future();
   {
@@ -86,7 +86,7 @@ void Batcher::answer(const std::vector<Job*>& jobs) {
   std::vector<const text::Encoding*> rows;
   for (const Job* job : jobs)
     for (const auto& r : job->rows) rows.push_back(&r);
-  std::vector<Prediction> predictions;
+  std::vector<infer::Prediction> predictions;
   try {
     predictions = predictor_.predict(rows, options_.max_batch);
   } catch (...) {

@@ -112,7 +112,7 @@ std::vector<Input> parse_inputs(const std::string& body, size_t max_inputs, bool
   return out;
 }
 
-json render(const Prediction& p, const model::BertConfig& c) {
+json render(const infer::Prediction& p, const model::BertConfig& c) {
   if (c.is_regression()) return {{"value", p.scores[0]}};
   json scores = json::object();
   for (size_t k = 0; k < p.scores.size(); ++k) scores[c.labels[k]] = p.scores[k];
@@ -280,7 +280,7 @@ class Service {
   }
 
   void load() {
-    predictor_ = std::make_unique<Predictor>(o_.model, o_.predictor);
+    predictor_ = std::make_unique<infer::Predictor>(o_.model, o_.predictor);
     std::cerr << predictor_->load_summary;
     model_info_ = describe_model();
     batcher_ = std::make_unique<Batcher>(*predictor_, o_.batcher, metrics_);
@@ -416,14 +416,14 @@ class Service {
             inputs[i].text,
             inputs[i].pair ? std::optional<std::string_view>(*inputs[i].pair) : std::nullopt,
             truncate));
-      } catch (const TooLong& e) {
+      } catch (const infer::TooLong& e) {
         throw HttpError(422, "input_too_long", cat("inputs[", i, "]: ", e.what()),
                         {{"index", i}, {"tokens", e.tokens}, {"max_length", e.max_length}});
-      } catch (const InvalidInput& e) {
+      } catch (const infer::InvalidInput& e) {
         throw HttpError(422, "invalid_request", cat("inputs[", i, "]: ", e.what()), {{"index", i}});
       }
     }
-    std::future<std::vector<Prediction>> result;
+    std::future<std::vector<infer::Prediction>> result;
     try {
       result = batcher_->submit(std::move(rows), deadline);
     } catch (const QueueFull& e) {
@@ -431,7 +431,7 @@ class Service {
     }
     submitted = true;
     batcher_->arriving(-1);
-    std::vector<Prediction> predictions;
+    std::vector<infer::Prediction> predictions;
     try {
       predictions = result.get();
     } catch (const Timeout& e) {
@@ -447,7 +447,7 @@ class Service {
   HttpServer http_;
   int port_ = 0;
   Metrics metrics_;
-  std::unique_ptr<Predictor> predictor_;
+  std::unique_ptr<infer::Predictor> predictor_;
   std::unique_ptr<Batcher> batcher_;
   std::atomic<bool> ready_{false};
   json model_info_;

@@ -7,6 +7,7 @@
 
 #include "tinybert/core/error.h"
 #include "tinybert/core/json.h"
+#include "tinybert/io/atomic_file.h"
 #include "tinybert/text/pre_tokenizer.h"
 
 namespace tinybert::text {
@@ -42,6 +43,22 @@ Tokenizer Tokenizer::from_dir(const std::string& dir) {
     }
   }
   return from_vocab((fs::path(dir) / "vocab.txt").string(), options);
+}
+
+void Tokenizer::save(const std::string& dir, int64_t model_max_length) const {
+  namespace fs = std::filesystem;
+  std::string vocab;
+  for (const auto& t : vocab_->tokens()) vocab += t + "\n";
+  io::write_file_atomic((fs::path(dir) / "vocab.txt").string(), vocab);
+  const auto& norm = normalizer_.options();
+  nlohmann::ordered_json tc = {
+      {"do_lower_case", norm.lowercase},
+      {"tokenize_chinese_chars", norm.handle_chinese_chars},
+      {"strip_accents", norm.strip_accents ? nlohmann::ordered_json(*norm.strip_accents)
+                                           : nlohmann::ordered_json(nullptr)},
+      {"tokenizer_class", "BertTokenizer"},
+      {"model_max_length", model_max_length}};
+  io::write_file_atomic((fs::path(dir) / "tokenizer_config.json").string(), tc.dump(2) + "\n");
 }
 
 void Tokenizer::tokenize_plain(std::string_view text, std::vector<int32_t>& ids) const {

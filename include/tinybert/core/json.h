@@ -40,4 +40,7 @@ Json parse_json(std::string_view text, size_t max_depth = kMaxJsonDepth) {
   }
 }
 
+// Prints a command's resolved settings to stderr: "tinybert COMMAND settings: {...}".
+void print_settings(const std::string& command, const nlohmann::json& settings);
+
 }  // namespace tinybert

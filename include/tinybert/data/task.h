@@ -50,6 +50,14 @@ struct TextColumns {
 };
 TextColumns glue_text_columns(const TaskSpec& spec, const std::string& split);
 
+// The columns a generic TSV's header line names (-1: absent); fails, naming the file, without a
+// "text" column (or a "label" column when `need_label`).
+struct GenericColumns {
+  int text = -1, text_pair = -1, label = -1;
+  size_t columns = 0;
+};
+GenericColumns generic_columns(const std::string& header, const std::string& path, bool need_label);
+
 // A line split at tabs.
 std::vector<std::string> split_tabs(const std::string& line);
 

@@ -13,8 +13,11 @@
 #include <vector>
 
 #include "tinybert/model/bert.h"
+#include "tinybert/train/trainer.h"
 
 namespace tinybert::distill {
+
+using train::LossTerms;
 
 // MSE between pre-softmax attention scores (B, heads, T, T), after setting every score <= -1e2
 // (masked positions) to 0 on both sides; mean over all elements.
@@ -71,12 +74,6 @@ struct LossConfig {
   bool t2_scaling = false;  // multiply the soft loss by T^2 (Hinton et al.)
   bool regression_to_teacher =
       false;  // regression: MSE to the teacher's output, not the gold label
-};
-
-// A total loss and its terms for logging.
-struct LossTerms {
-  at::Tensor total;
-  std::map<std::string, double> terms;
 };
 
 // Attention + hidden losses summed over the mapped layers.

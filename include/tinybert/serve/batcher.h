@@ -12,8 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include "tinybert/infer/predictor.h"
 #include "tinybert/serve/metrics.h"
-#include "tinybert/serve/predictor.h"
 
 namespace tinybert::serve {
 
@@ -35,12 +35,12 @@ struct Timeout : Error {
 class Batcher {
  public:
   using Clock = std::chrono::steady_clock;
-  Batcher(Predictor& predictor, const BatcherOptions& options, Metrics& metrics);
+  Batcher(infer::Predictor& predictor, const BatcherOptions& options, Metrics& metrics);
   ~Batcher();  // stop()
 
   // Queues one request's rows; the future holds their predictions in order, or Timeout.
-  std::future<std::vector<Prediction>> submit(std::vector<text::Encoding> rows,
-                                              Clock::time_point deadline);
+  std::future<std::vector<infer::Prediction>> submit(std::vector<text::Encoding> rows,
+                                                     Clock::time_point deadline);
   // An HTTP thread has received a request (+1) and will submit it or give up (-1).
   void arriving(int delta);
   // Answers what is queued, then ends the worker.
@@ -50,14 +50,14 @@ class Batcher {
   struct Job {
     std::vector<text::Encoding> rows;
     Clock::time_point deadline;
-    std::promise<std::vector<Prediction>> done;
+    std::promise<std::vector<infer::Prediction>> done;
   };
   void loop();
   void run(std::vector<Job>& jobs);  // times out late jobs, answers the rest
   // Predicts the jobs' rows together; when that fails, each job alone.
   void answer(const std::vector<Job*>& jobs);
 
-  Predictor& predictor_;
+  infer::Predictor& predictor_;
   BatcherOptions options_;
   Metrics& metrics_;
   std::mutex mu_;

@@ -1,4 +1,4 @@
-// tinybert serve: the HTTP inference service (cpp-httplib) around a Predictor and a Batcher.
+// tinybert serve: the HTTP inference service around an infer::Predictor and a Batcher.
 #pragma once
 
 #include <c10/core/Device.h>
@@ -29,7 +29,7 @@ struct ServerOptions {
   std::string name;                // shown by /v1/models; default: the directory's name
   std::string host = "127.0.0.1";  // 0.0.0.0 to listen on every interface
   int port = 8080;                 // 0: any free port (printed at start)
-  PredictorOptions predictor;
+  infer::PredictorOptions predictor;
   BatcherOptions batcher;
   ConnectionLimits connections;
   size_t max_inputs = 256;                   // texts per request; more get 413

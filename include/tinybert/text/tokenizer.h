@@ -47,6 +47,10 @@ class Tokenizer {
   Encoding with_special_tokens(std::span<const int32_t> a,
                                std::optional<std::span<const int32_t>> b = std::nullopt) const;
 
+  // Writes vocab.txt and tokenizer_config.json (HF BertTokenizer's keys, as from_dir reads them)
+  // into the existing directory `dir`, each file atomically.
+  void save(const std::string& dir, int64_t model_max_length) const;
+
   const Vocab& vocab() const { return *vocab_; }
   const Normalizer& normalizer() const { return normalizer_; }
 

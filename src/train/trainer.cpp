@@ -1,14 +1,12 @@
 // The training loop: steps, evaluation, checkpoints, resumption, logging, stop signals.
-#include "tinybert/distill/trainer.h"
+#include "tinybert/train/trainer.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Context.h>
 #include <torch/torch.h>
 
-#include <atomic>
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -17,48 +15,16 @@
 #include "tinybert/core/error.h"
 #include "tinybert/core/json.h"
 #include "tinybert/core/progress.h"
+#include "tinybert/core/stop.h"
 #include "tinybert/io/atomic_file.h"
 #include "tinybert/io/run_lock.h"
 #include "tinybert/io/tensor_file.h"
+#include "tinybert/model/pretrained.h"
 #include "tinybert/runtime/runtime.h"
 
-namespace tinybert::distill {
+namespace tinybert::train {
 
 namespace fs = std::filesystem;
-
-// ---- stop signals
-
-namespace {
-
-std::atomic<bool> g_stop{false};
-extern "C" void on_stop_signal(int sig) {
-  if (g_stop.exchange(true)) std::_Exit(128 + sig);  // second signal: leave now
-}
-
-// While the loop runs, SIGINT/SIGTERM ask it to save and stop (a second one exits at once);
-// before and after, they act as they did (loading and caching end at once: nothing to save). A
-// stop asked for in one loop also stops the next one of the same process (distill --stage task).
-class StopSignals {
- public:
-  StopSignals() {
-    old_int_ = std::signal(SIGINT, on_stop_signal);
-    old_term_ = std::signal(SIGTERM, on_stop_signal);
-  }
-  ~StopSignals() {
-    std::signal(SIGINT, old_int_);
-    std::signal(SIGTERM, old_term_);
-  }
-
- private:
-  void (*old_int_)(int) = SIG_DFL;
-  void (*old_term_)(int) = SIG_DFL;
-};
-
-}  // namespace
-
-bool stop_requested() {
-  return g_stop.load();
-}
 
 // ---- the loop
 
@@ -386,4 +352,20 @@ TrainSummary train(const TrainConfig& cfg, Objective& obj, data::BatchSource& da
   return Loop(cfg, obj, data).run(resolved);
 }
 
-}  // namespace tinybert::distill
+// ---- helpers of the objectives
+
+NamedParams named_params(torch::nn::Module& m, const std::string& prefix) {
+  NamedParams out;
+  for (const auto& p : m.named_parameters(true))
+    if (p.value().requires_grad()) out.emplace_back(prefix + p.key(), p.value());
+  return out;
+}
+
+void reload_weights(model::AutoBertImpl& m, const std::string& dir) {
+  auto report = model::load_state(
+      m, io::SafetensorsFile::load((fs::path(dir) / "model.safetensors").string()));
+  if (!report.initialized.empty())
+    fail(dir, ": checkpoint lacks ", report.initialized.front(), "; cannot resume");
+}
+
+}  // namespace tinybert::train

@@ -1,5 +1,6 @@
-// A sequence-classification model ready for inference: tokenizes texts, runs padded batches under
-// inference mode, and turns logits into labelled probabilities (or a value, for regression).
+// Inference for people: a sequence-classification model ready to use: tokenizes texts, runs padded
+// batches under inference mode, and turns logits into labelled probabilities (or a value, for
+// regression).
 #pragma once
 
 #include <c10/core/Device.h>
@@ -16,7 +17,7 @@
 #include "tinybert/runtime/workers.h"
 #include "tinybert/text/tokenizer.h"
 
-namespace tinybert::serve {
+namespace tinybert::infer {
 
 struct PredictorOptions {
   c10::Device device = c10::kCPU;
@@ -30,6 +31,11 @@ struct Prediction {
   int64_t label = 0;          // argmax class; unused for regression
   std::vector<float> scores;  // softmax probabilities per class, or {value} for regression
 };
+
+// The one decoding of a classifier's logits (B, C), used by predict, eval, the trainer's
+// evaluation and the server: softmax probabilities and their argmax, or the value (C = 1) for a
+// regression.
+std::vector<Prediction> decode(const at::Tensor& logits, bool regression);
 
 // Thrown by encode() for an input the model cannot take.
 struct InvalidInput : Error {
@@ -69,4 +75,4 @@ class Predictor {
   size_t max_length_;
 };
 
-}  // namespace tinybert::serve
+}  // namespace tinybert::infer

@@ -1,5 +1,5 @@
 // AdamW / BertAdam and the learning-rate schedule.
-#include "tinybert/distill/optimizer.h"
+#include "tinybert/train/optimizer.h"
 
 #include <torch/torch.h>
 
@@ -9,7 +9,7 @@
 #include "tinybert/io/safetensors.h"
 #include "tinybert/io/tensor_file.h"
 
-namespace tinybert::distill {
+namespace tinybert::train {
 
 Optimizer::Optimizer(NamedParams params, OptimizerConfig cfg)
     : params_(std::move(params)), cfg_(cfg) {
@@ -112,4 +112,4 @@ double scheduled_lr(double base, int64_t step, int64_t total, double warmup,
   return rest <= 0 ? base : base * std::max(0.0, (total - step) / rest);
 }
 
-}  // namespace tinybert::distill
+}  // namespace tinybert::train

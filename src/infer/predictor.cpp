@@ -1,5 +1,5 @@
 // Predictor: checkpoint + tokenizer -> labelled probabilities, in padded batches.
-#include "tinybert/serve/predictor.h"
+#include "tinybert/infer/predictor.h"
 
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
@@ -7,10 +7,24 @@
 #include <algorithm>
 
 #include "tinybert/data/dataset.h"
-#include "tinybert/io/checkpoint.h"
 #include "tinybert/model/infer.h"
+#include "tinybert/model/pretrained.h"
 
-namespace tinybert::serve {
+namespace tinybert::infer {
+
+std::vector<Prediction> decode(const at::Tensor& logits, bool regression) {
+  const auto l = logits.to(at::kCPU, at::kFloat);  // (B, C)
+  const auto scores = (regression ? l : at::softmax(l, -1)).contiguous();
+  const int64_t B = scores.size(0), C = scores.size(1);
+  const float* ps = scores.data_ptr<float>();
+  std::vector<Prediction> out(static_cast<size_t>(B));
+  for (int64_t i = 0; i < B; ++i) {
+    auto& p = out[static_cast<size_t>(i)];
+    p.scores.assign(ps + i * C, ps + (i + 1) * C);
+    p.label = std::max_element(p.scores.begin(), p.scores.end()) - p.scores.begin();
+  }
+  return out;
+}
 
 TooLong::TooLong(size_t tokens, size_t max_length)
     : Error(cat("input is ", tokens, " tokens long, over the limit of ", max_length,
@@ -20,7 +34,7 @@ TooLong::TooLong(size_t tokens, size_t max_length)
 
 Predictor::Predictor(const std::string& dir, const PredictorOptions& options)
     : tokenizer_(text::Tokenizer::from_dir(dir)), device_(options.device) {
-  auto loaded = io::load_model(dir, {.device = options.device, .dtype = options.dtype});
+  auto loaded = model::load_model(dir, {.device = options.device, .dtype = options.dtype});
   model_ = loaded.model;
   model::fuse_qkv(*model_->bert);
   if (model_->config.architecture != model::Architecture::SequenceClassification)
@@ -65,19 +79,10 @@ std::vector<Prediction> Predictor::predict(const std::vector<const text::Encodin
     const size_t n = std::min(max_batch, inputs.size() - start);
     const auto batch =
         text::pad_batch(std::span<const text::Encoding* const>(inputs.data() + start, n), pad);
-    auto logits = model::infer(*model_, data::to_inputs(batch, device_), workers_.get())
-                      .to(at::kCPU, at::kFloat);  // (B, num_labels)
-    auto scores = regression() ? logits : at::softmax(logits, -1).contiguous();
-    const int64_t C = scores.size(1);
-    const float* ps = scores.data_ptr<float>();
-    for (int64_t i = 0; i < batch.batch; ++i) {
-      Prediction p;
-      p.scores.assign(ps + i * C, ps + (i + 1) * C);
-      p.label = std::max_element(p.scores.begin(), p.scores.end()) - p.scores.begin();
-      out.push_back(std::move(p));
-    }
+    auto logits = model::infer(*model_, data::to_inputs(batch, device_), workers_.get());
+    for (auto& p : decode(logits, regression())) out.push_back(std::move(p));
   }
   return out;
 }
 
-}  // namespace tinybert::serve
+}  // namespace tinybert::infer

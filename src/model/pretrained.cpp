@@ -1,5 +1,5 @@
-// Loading and saving HF-format BERT directories.
-#include "tinybert/io/checkpoint.h"
+// The pretrained-model directory: loading (HF key aliases, head rules, size checks) and saving.
+#include "tinybert/model/pretrained.h"
 
 #include <ATen/ATen.h>
 #include <torch/utils.h>
@@ -11,18 +11,11 @@
 #include "tinybert/io/atomic_file.h"
 #include "tinybert/io/tensor_file.h"
 
-namespace tinybert::io {
+namespace tinybert::model {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-bool starts_with(const std::string& s, std::string_view p) {
-  return s.rfind(p, 0) == 0;
-}
-bool ends_with(const std::string& s, std::string_view p) {
-  return s.size() >= p.size() && s.compare(s.size() - p.size(), p.size(), p) == 0;
-}
 
 std::string shape_str(at::IntArrayRef shape) {
   std::string s = "[";
@@ -32,9 +25,9 @@ std::string shape_str(at::IntArrayRef shape) {
 
 // The model's name for a checkpoint key ("" for keys that carry nothing to load).
 std::string canonical_key(std::string key) {
-  if (ends_with(key, "LayerNorm.gamma")) key.replace(key.size() - 5, 5, "weight");
-  if (ends_with(key, "LayerNorm.beta")) key.replace(key.size() - 4, 4, "bias");
-  if (!starts_with(key, "bert.") && !starts_with(key, "cls.") && !starts_with(key, "classifier."))
+  if (key.ends_with("LayerNorm.gamma")) key.replace(key.size() - 5, 5, "weight");
+  if (key.ends_with("LayerNorm.beta")) key.replace(key.size() - 4, 4, "bias");
+  if (!key.starts_with("bert.") && !key.starts_with("cls.") && !key.starts_with("classifier."))
     key = "bert." + key;
   if (key == "bert.embeddings.position_ids") return "";  // a buffer, not a weight
   if (key == "cls.predictions.decoder.bias") return "cls.predictions.bias";
@@ -43,13 +36,13 @@ std::string canonical_key(std::string key) {
 
 // Tensors belonging to a head rather than to the encoder.
 bool is_head_key(const std::string& key) {
-  return starts_with(key, "cls.") || starts_with(key, "classifier.") ||
-         starts_with(key, "bert.pooler.");
+  return key.starts_with("cls.") || key.starts_with("classifier.") ||
+         key.starts_with("bert.pooler.");
 }
 
 // The file's tensors by the model's names (the tied decoder standing in for missing embeddings).
-std::map<std::string, const TensorInfo*> by_model_name(const SafetensorsFile& file) {
-  std::map<std::string, const TensorInfo*> out;
+std::map<std::string, const io::TensorInfo*> by_model_name(const io::SafetensorsFile& file) {
+  std::map<std::string, const io::TensorInfo*> out;
   for (const auto& info : file.tensors()) {
     const std::string key = info.name == "cls.predictions.decoder.weight"
                                 ? "bert.embeddings.word_embeddings.weight"
@@ -62,7 +55,7 @@ std::map<std::string, const TensorInfo*> by_model_name(const SafetensorsFile& fi
 
 }  // namespace
 
-void check_sizes(const model::BertConfig& c, const SafetensorsFile& file,
+void check_sizes(const BertConfig& c, const io::SafetensorsFile& file,
                  const std::string& config_path) {
   const auto tensors = by_model_name(file);
   auto expect = [&](const std::string& name, std::vector<int64_t> shape, const std::string& why) {
@@ -84,16 +77,16 @@ void check_sizes(const model::BertConfig& c, const SafetensorsFile& file,
   int64_t layers = 0;
   const std::string prefix = "bert.encoder.layer.";
   for (const auto& [name, info] : tensors)
-    if (starts_with(name, prefix))
+    if (name.starts_with(prefix))
       layers = std::max<int64_t>(layers, std::atoll(name.c_str() + prefix.size()) + 1);
   if (layers > 0 && layers != c.num_hidden_layers)
     fail(config_path, ": num_hidden_layers is ", c.num_hidden_layers, ", but ", file.source(),
          " has ", layers, " layers: this config.json does not belong to these weights");
   auto head = tensors.find("classifier.weight");
-  if (c.architecture == model::Architecture::SequenceClassification && head != tensors.end() &&
+  if (c.architecture == Architecture::SequenceClassification && head != tensors.end() &&
       head->second->shape.size() == 2 && head->second->shape[0] != c.num_labels()) {
     fail("label count mismatch: ", file.source(), " has a classifier for ", head->second->shape[0],
-         " labels, but ", c.num_labels(), " are expected ", model::label_list(c.labels),
+         " labels, but ", c.num_labels(), " are expected ", label_list(c.labels),
          "; a classifier trained for other labels cannot be reused as is: start from the "
          "pre-trained encoder, or give the labels it was trained with");
   }
@@ -114,10 +107,10 @@ std::string LoadReport::summary() const {
   return s;
 }
 
-LoadReport load_state(model::AutoBertImpl& model, const SafetensorsFile& file) {
-  std::map<std::string, const TensorInfo*> by_name;
+LoadReport load_state(AutoBertImpl& model, const io::SafetensorsFile& file) {
+  std::map<std::string, const io::TensorInfo*> by_name;
   std::vector<std::string> problems;
-  const TensorInfo* tied_decoder = nullptr;
+  const io::TensorInfo* tied_decoder = nullptr;
   for (const auto& info : file.tensors()) {
     if (info.name == "cls.predictions.decoder.weight") {
       tied_decoder = &info;
@@ -150,15 +143,15 @@ LoadReport load_state(model::AutoBertImpl& model, const SafetensorsFile& file) {
         missing.push_back(cat(name, " ", shape_str(param.sizes())));
       continue;
     }
-    const TensorInfo& info = *it->second;
-    if (info.dtype != DType::F32 && info.dtype != DType::F16 && info.dtype != DType::BF16 &&
-        info.dtype != DType::F64)
+    const io::TensorInfo& info = *it->second;
+    if (info.dtype != io::DType::F32 && info.dtype != io::DType::F16 && info.dtype != io::DType::BF16 &&
+        info.dtype != io::DType::F64)
       problems.push_back(cat("wrong dtype: ", info.name, " is ", dtype_name(info.dtype),
                              ", expected a float type (F32, F16, BF16)"));
     else if (at::IntArrayRef(info.shape) != param.sizes())
       problems.push_back(cat("shape mismatch: ", info.name, " expected ", shape_str(param.sizes()),
                              " found ", shape_str(info.shape)));
-    else if (param.copy_(to_tensor(file, info)); !at::isfinite(param).all().item<bool>())
+    else if (param.copy_(io::to_tensor(file, info)); !at::isfinite(param).all().item<bool>())
       problems.push_back(cat("non-finite values (NaN or inf): ", info.name,
                              " (a diverged run, or a corrupted file)"));
     by_name.erase(it);
@@ -177,7 +170,7 @@ LoadReport load_state(model::AutoBertImpl& model, const SafetensorsFile& file) {
   for (const auto& m : missing) problems.insert(problems.begin(), "missing: " + m);
   if (!problems.empty()) {
     std::string msg =
-        cat(file.source(), " does not fit a ", model::architecture_name(model.config.architecture),
+        cat(file.source(), " does not fit a ", architecture_name(model.config.architecture),
             " with this config (model is corrupted or incomplete):");
     constexpr size_t kShown = 20;  // a file of junk tensors would otherwise give megabytes
     for (size_t i = 0; i < std::min(kShown, problems.size()); ++i) msg += "\n  " + problems[i];
@@ -201,11 +194,11 @@ LoadedModel load_model(const std::string& dir, const LoadOptions& options) {
     fail(dir, " has no model.safetensors");
   }
   const std::string config_path = (root / "config.json").string();
-  model::BertConfig config = model::BertConfig::load(config_path);
+  BertConfig config = BertConfig::load(config_path);
   if (options.architecture) config.architecture = *options.architecture;
   if (options.labels) config.labels = *options.labels;
-  if (config.architecture == model::Architecture::SequenceClassification && config.labels.empty())
-    config.labels = model::default_labels(2);
+  if (config.architecture == Architecture::SequenceClassification && config.labels.empty())
+    config.labels = default_labels(2);
   config.validate(config_path);
   if (fs::exists(root / "vocab.txt")) {
     const size_t entries = text::Vocab::load((root / "vocab.txt").string()).size();
@@ -214,35 +207,34 @@ LoadedModel load_model(const std::string& dir, const LoadOptions& options) {
            " says vocab_size ", config.vocab_size,
            ": token ids past the embedding table would fail or read garbage");
   }
-  const auto file = SafetensorsFile::load(weights.string());
+  const auto file = io::SafetensorsFile::load(weights.string());
   check_sizes(config, file, config_path);
 
   LoadedModel out;
-  out.model = model::init_model(config, options.seed);
+  out.model = init_model(config, options.seed);
   out.report = load_state(*out.model, file);
   out.model->to(options.device, options.dtype);
   out.model->eval();
   return out;
 }
 
-std::vector<std::pair<std::string, at::Tensor>> hf_state_dict(model::AutoBertImpl& model) {
+std::vector<std::pair<std::string, at::Tensor>> hf_state_dict(AutoBertImpl& model) {
   std::vector<std::pair<std::string, at::Tensor>> out;
-  const bool base = model.config.architecture == model::Architecture::Base;
+  const bool base = model.config.architecture == Architecture::Base;
   for (const auto& item : model.named_parameters(true)) {
     std::string name = item.key();
-    if (base && starts_with(name, "bert.")) name = name.substr(5);
+    if (base && name.starts_with("bert.")) name = name.substr(5);
     out.emplace_back(name, item.value().detach().to(at::kCPU, at::kFloat));
   }
   return out;
 }
 
-void save_model(model::AutoBertImpl& model, const text::Tokenizer& tokenizer,
-                const std::string& dir) {
-  const std::string tmp = temp_sibling(dir);
+void save_model(AutoBertImpl& model, const text::Tokenizer& tokenizer, const std::string& dir) {
+  const std::string tmp = io::temp_sibling(dir);
   try {
     fs::create_directories(tmp);
     write_model_files(model, tokenizer, tmp);
-    replace_directory(tmp, dir);
+    io::replace_directory(tmp, dir);
   } catch (const fs::filesystem_error& e) {
     fs::remove_all(tmp);
     fail("cannot save the model to ", dir, ": ", e.what());
@@ -252,23 +244,12 @@ void save_model(model::AutoBertImpl& model, const text::Tokenizer& tokenizer,
   }
 }
 
-void write_model_files(model::AutoBertImpl& model, const text::Tokenizer& tokenizer,
+void write_model_files(AutoBertImpl& model, const text::Tokenizer& tokenizer,
                        const std::string& dir) {
   const fs::path d(dir);
-  save_tensors((d / "model.safetensors").string(), hf_state_dict(model));
-  write_file_atomic((d / "config.json").string(), model.config.to_json().dump(2) + "\n");
-  std::string vocab;
-  for (const auto& t : tokenizer.vocab().tokens()) vocab += t + "\n";
-  write_file_atomic((d / "vocab.txt").string(), vocab);
-  const auto& norm = tokenizer.normalizer().options();
-  nlohmann::ordered_json tc = {
-      {"do_lower_case", norm.lowercase},
-      {"tokenize_chinese_chars", norm.handle_chinese_chars},
-      {"strip_accents", norm.strip_accents ? nlohmann::ordered_json(*norm.strip_accents)
-                                           : nlohmann::ordered_json(nullptr)},
-      {"tokenizer_class", "BertTokenizer"},
-      {"model_max_length", model.config.max_position_embeddings}};
-  write_file_atomic((d / "tokenizer_config.json").string(), tc.dump(2) + "\n");
+  io::save_tensors((d / "model.safetensors").string(), hf_state_dict(model));
+  io::write_file_atomic((d / "config.json").string(), model.config.to_json().dump(2) + "\n");
+  tokenizer.save(dir, model.config.max_position_embeddings);
 }
 
-}  // namespace tinybert::io
+}  // namespace tinybert::model

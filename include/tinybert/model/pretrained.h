@@ -1,6 +1,6 @@
-// HF-format model directories: config.json + model.safetensors + vocab.txt (+
-// tokenizer_config.json), loaded by tensor name with every missing, unexpected or mis-shaped tensor
-// reported, and saved atomically so that transformers' from_pretrained(dir) loads them.
+// The pretrained-model directory (HF format: config.json + model.safetensors + vocab.txt +
+// tokenizer_config.json): loaded by tensor name with every missing, unexpected or mis-shaped tensor
+// reported, and saved atomically so that transformers' from_pretrained(dir) loads it.
 #pragma once
 
 #include <c10/core/Device.h>
@@ -14,7 +14,7 @@
 #include "tinybert/model/heads.h"
 #include "tinybert/text/tokenizer.h"
 
-namespace tinybert::io {
+namespace tinybert::model {
 
 // What loading did besides copying tensors.
 struct LoadReport {
@@ -27,16 +27,16 @@ struct LoadReport {
 // (LayerNorm.gamma/beta, keys without the "bert." prefix, cls.predictions.decoder.*, position_ids).
 // Missing head tensors keep their initial values and are reported; anything else missing,
 // unexpected or mis-shaped fails with all such tensors named.
-LoadReport load_state(model::AutoBertImpl& model, const SafetensorsFile& file);
+LoadReport load_state(AutoBertImpl& model, const io::SafetensorsFile& file);
 
 // Fails, naming the field and the tensor, when the sizes in a config.json disagree with the
 // weights file (or a classifier's label count with its head); run before the model is built, so
 // a wrong config never allocates.
-void check_sizes(const model::BertConfig& c, const SafetensorsFile& file,
+void check_sizes(const BertConfig& c, const io::SafetensorsFile& file,
                  const std::string& config_path);
 
 struct LoadOptions {
-  std::optional<model::Architecture>
+  std::optional<Architecture>
       architecture;  // override config.json's (e.g. a classifier from an MLM)
   std::optional<std::vector<std::string>> labels;  // for a new classification head
   c10::Device device = c10::kCPU;
@@ -45,7 +45,7 @@ struct LoadOptions {
 };
 
 struct LoadedModel {
-  model::AutoBert model{nullptr};
+  AutoBert model{nullptr};
   LoadReport report;
 };
 
@@ -54,15 +54,14 @@ LoadedModel load_model(const std::string& dir, const LoadOptions& options = {});
 
 // Writes `model` (its config included) with `tokenizer`'s vocabulary into `dir`: everything goes to
 // a temporary sibling directory first, which then replaces `dir`.
-void save_model(model::AutoBertImpl& model, const text::Tokenizer& tokenizer,
-                const std::string& dir);
+void save_model(AutoBertImpl& model, const text::Tokenizer& tokenizer, const std::string& dir);
 
 // Writes the model's files into an existing directory (no swapping); for callers that assemble
 // a directory of their own (a training checkpoint) before putting it in place.
-void write_model_files(model::AutoBertImpl& model, const text::Tokenizer& tokenizer,
+void write_model_files(AutoBertImpl& model, const text::Tokenizer& tokenizer,
                        const std::string& dir);
 
 // The state dict as HF names it (no "bert." prefix for a base BertModel), in fp32 on the CPU.
-std::vector<std::pair<std::string, at::Tensor>> hf_state_dict(model::AutoBertImpl& model);
+std::vector<std::pair<std::string, at::Tensor>> hf_state_dict(AutoBertImpl& model);
 
-}  // namespace tinybert::io
+}  // namespace tinybert::model

@@ -11,7 +11,7 @@
 
 #include "tinybert/core/error.h"
 
-namespace tinybert::distill {
+namespace tinybert::train {
 
 struct OptimizerConfig {
   std::string kind = "adamw";  // adamw | bertadam
@@ -54,4 +54,4 @@ class Optimizer {
 double scheduled_lr(double base, int64_t step, int64_t total, double warmup,
                     const std::string& schedule);
 
-}  // namespace tinybert::distill
+}  // namespace tinybert::train

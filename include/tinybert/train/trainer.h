@@ -3,15 +3,17 @@
 // resumption (weights, optimizer, RNG, data position), metrics.jsonl, and Ctrl-C/SIGTERM handling.
 #pragma once
 
+#include <ATen/core/Tensor.h>
+
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "tinybert/data/dataset.h"
-#include "tinybert/distill/losses.h"
-#include "tinybert/distill/optimizer.h"
+#include "tinybert/model/heads.h"
+#include "tinybert/train/optimizer.h"
 
-namespace tinybert::distill {
+namespace tinybert::train {
 
 struct TrainConfig {
   int64_t epochs = 3;
@@ -30,6 +32,12 @@ struct TrainConfig {
   c10::Device device = c10::kCPU;
   c10::ScalarType autocast = c10::kFloat;  // bf16/fp16: forward passes in mixed precision
   OptimizerConfig optim;
+};
+
+// A total loss and its terms for logging.
+struct LossTerms {
+  at::Tensor total;
+  std::map<std::string, double> terms;
 };
 
 // What a training run optimises; the trainer owns the loop, the objective the models.
@@ -61,11 +69,9 @@ struct TrainSummary {
 TrainSummary train(const TrainConfig& cfg, Objective& objective, data::BatchSource& data,
                    const nlohmann::json& resolved);
 
-// While train() runs, SIGINT/SIGTERM ask it to save last/ and stop (a second signal exits at
-// once); long loops inside it (evaluation) poll this and throw Interrupted.
-bool stop_requested();
-struct Interrupted : Error {
-  Interrupted() : Error("interrupted by a stop signal") {}
-};
+// Named trainable parameters of a model (and a projection), prefixed to stay unique.
+NamedParams named_params(torch::nn::Module& m, const std::string& prefix = "");
+// Copies weights saved in dir/model.safetensors back into `m` (strict, as load_state).
+void reload_weights(model::AutoBertImpl& m, const std::string& dir);
 
-}  // namespace tinybert::distill
+}  // namespace tinybert::train

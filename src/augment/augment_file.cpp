@@ -1,0 +1,214 @@
+// The augmentation job over a task file: format detection, chunks, progress and resumption.
+#include "tinybert/augment/augment_file.h"
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <set>
+
+#include "tinybert/core/error.h"
+#include "tinybert/core/json.h"
+#include "tinybert/core/progress.h"
+#include "tinybert/data/task.h"
+#include "tinybert/io/atomic_file.h"
+#include "tinybert/io/run_lock.h"
+
+namespace tinybert::augment {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string join_tabs(const std::vector<std::string>& cols) {
+  std::string s;
+  for (size_t i = 0; i < cols.size(); ++i) s += (i ? "\t" : "") + cols[i];
+  return s;
+}
+
+// How rows of the input carry their texts, and how to write a row with other texts.
+struct Format {
+  bool jsonl = false, header = false;
+  int a = 0, b = -1;  // TSV columns
+  size_t min_columns = 1;
+
+  // The texts of a row (1 or 2); nullopt for a row to pass over (QQP's broken rows).
+  std::optional<std::vector<std::string>> texts(const std::string& line, size_t line_no,
+                                                const std::string& path,
+                                                bool skip_malformed) const {
+    std::vector<std::string> t;
+    if (jsonl) {
+      auto row = data::parse_text_line(line, line_no, path);
+      t.push_back(row.text);
+      if (row.text_pair) t.push_back(*row.text_pair);
+    } else {
+      auto cols = data::split_tabs(line);
+      if (cols.size() < min_columns) {
+        if (skip_malformed) return std::nullopt;
+        fail(path, " line ", line_no, ": ", cols.size(),
+             " tab-separated columns, expected at least ", min_columns);
+      }
+      t.push_back(cols[a]);
+      if (b >= 0) t.push_back(cols[b]);
+    }
+    for (const auto& x : t)
+      if (x.find_first_not_of(" \t\r\n") == std::string::npos)
+        fail(path, " line ", line_no, ": empty text");
+    return t;
+  }
+
+  std::string with_texts(const std::string& line, const std::vector<std::string>& t) const {
+    if (jsonl) {
+      auto j = parse_json<nlohmann::ordered_json>(line);
+      j["text"] = t[0];
+      if (t.size() > 1) j["text_pair"] = t[1];
+      return j.dump();
+    }
+    auto cols = data::split_tabs(line);
+    cols[a] = t[0];
+    if (b >= 0) cols[b] = t[1];
+    return join_tabs(cols);
+  }
+};
+
+Format detect_format(const std::string& task, const std::string& path) {
+  auto spec = data::task_spec(task);
+  Format f;
+  if (spec.name != "generic") {
+    auto c = data::glue_text_columns(spec, "train");
+    f.a = c.a;
+    f.b = c.b;
+    f.header = c.header;
+    f.min_columns = c.min_columns;
+    return f;
+  }
+  if (fs::path(path).extension() == ".jsonl") {
+    f.jsonl = true;
+    return f;
+  }
+  std::ifstream in(path);
+  std::string header;
+  if (!std::getline(in, header)) fail(path, " is empty");
+  if (!header.empty() && header.back() == '\r') header.pop_back();
+  const auto c = data::generic_columns(header, path, false);
+  f.header = true;
+  f.a = c.text;
+  f.b = c.text_pair;
+  f.min_columns = c.columns;
+  return f;
+}
+
+}  // namespace
+
+void augment_file(const AugmentJob& job, Augmenter& aug, const nlohmann::json& settings) {
+  const Format fmt = detect_format(job.task, job.input);
+  const bool skip_malformed = data::task_spec(job.task).name == "qqp";
+
+  // Count rows for progress.
+  int64_t total = 0;
+  {
+    std::ifstream in(job.input);
+    for (std::string l; std::getline(in, l);) total += !l.empty();
+    if (fmt.header) --total;
+  }
+  const std::string partial = job.output + ".partial", state_path = job.output + ".progress";
+  const fs::path out_path(job.output);  // one run writes this output (hidden lock beside it)
+  const io::RunLock lock(
+      (out_path.parent_path() / ("." + out_path.filename().string() + ".lock")).string(),
+      job.output);
+  int64_t done_rows = 0;
+  std::ofstream out;
+  if (job.resume && fs::exists(state_path) && fs::exists(partial)) {
+    auto st = parse_json(read_file(state_path));
+    if (st["settings"] != settings)
+      fail("--resume: ", state_path, " was written with other settings");
+    done_rows = st["rows"];
+    fs::resize_file(partial, st["bytes"].get<uintmax_t>());
+    out.open(partial, std::ios::app | std::ios::binary);
+    std::cerr << "resuming after row " << done_rows << "\n";
+  } else {
+    if (job.resume)
+      std::cerr << "notice: nothing to resume for " << job.output
+                << "; starting from the first row\n";
+    out.open(partial, std::ios::trunc | std::ios::binary);
+  }
+  if (!out) fail("cannot write ", partial);
+
+  std::ifstream in(job.input);
+  std::string line;
+  size_t line_no = 0;
+  if (fmt.header) {
+    std::getline(in, line);
+    ++line_no;
+    if (done_rows == 0) out << line << "\n";
+  }
+  Progress progress(total, 100, "rows/s");
+  int64_t row = 0, written = 0, skipped = 0;
+  struct Pending {
+    std::string line;
+    size_t line_no;
+    int64_t index;  // 0-based row number
+    std::vector<std::string> texts;
+  };
+  std::vector<Pending> chunk;
+  auto flush = [&]() {
+    if (chunk.empty()) return;
+    std::vector<std::string> all;
+    for (const auto& p : chunk) all.insert(all.end(), p.texts.begin(), p.texts.end());
+    std::vector<std::vector<std::vector<std::string>>> cands;
+    try {
+      cands = aug.candidates(all);
+    } catch (const Error& e) {
+      fail(job.input, " lines ", chunk.front().line_no, "-", chunk.back().line_no, ": ", e.what());
+    }
+    size_t c = 0;
+    for (const auto& p : chunk) {
+      // One generator per row, from (seed, row): the file does not depend on chunking or threads.
+      std::seed_seq seq{job.seed, static_cast<uint64_t>(p.index)};
+      std::mt19937_64 rng(seq);
+      std::vector<std::vector<std::string>> tries;
+      for (const auto& t : p.texts) tries.push_back(aug.tries(t, cands[c++], rng));
+      std::set<std::vector<std::string>> seen{p.texts};
+      out << p.line << "\n";
+      ++written;
+      for (int64_t t = 0; t < job.config.n_aug; ++t) {
+        std::vector<std::string> variant;
+        for (const auto& col : tries) variant.push_back(col[t]);
+        if (!seen.insert(variant).second) continue;
+        out << fmt.with_texts(p.line, variant) << "\n";
+        ++written;
+      }
+    }
+    out.flush();
+    if (!out) fail("cannot write ", partial);
+    chunk.clear();
+    nlohmann::json st = {
+        {"rows", row}, {"bytes", static_cast<uintmax_t>(out.tellp())}, {"settings", settings}};
+    io::write_file_atomic(state_path, st.dump() + "\n");
+    progress.update(row, cat(written, " rows written"), row / std::max(1e-9, progress.elapsed()));
+  };
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    auto texts = fmt.texts(line, line_no, job.input, skip_malformed);
+    if (!texts) {
+      ++skipped;
+      continue;
+    }
+    ++row;
+    if (row <= done_rows) continue;
+    chunk.push_back({line, line_no, row - 1, std::move(*texts)});
+    if (static_cast<int64_t>(chunk.size()) >= job.chunk_rows) flush();
+  }
+  flush();
+  progress.finish();
+  out.close();
+  fs::rename(partial, job.output);
+  fs::remove(state_path);
+  std::cerr << "augmented " << row << " rows into " << written << " (" << job.output << ")"
+            << (skipped ? cat(", ", skipped, " malformed rows skipped") : "")
+            << "; MLM forward passes: " << aug.mlm_forwards() << "\n";
+}
+
+}  // namespace tinybert::augment
