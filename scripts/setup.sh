@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   g++ cmake ninja-build pkg-config git ca-certificates
   libtorch-dev libopenblas0-openmp       # LibTorch 1.13 (CPU); OpenBLAS: matmul ~40x faster than reference BLAS
+  libgloo-dev                            # headers of the Gloo transport LibTorch's c10d process group uses
   nlohmann-json3-dev libutf8proc-dev libcli11-dev libcpp-httplib-dev
   googletest libgtest-dev libbenchmark-dev
   python3 python3-numpy python3-torch    # black-box CLI tests and the PyTorch baselines of bench/

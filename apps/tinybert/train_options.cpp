@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "tinybert/core/error.h"
+#include "tinybert/runtime/distributed.h"
 #include "tinybert/runtime/runtime.h"
 
 namespace tinybert::cli {
@@ -66,6 +67,15 @@ void add_train_options(CLI::App* cmd, TrainOptions& o, bool with_output) {
                   "mixed precision for the trained model's forward pass: off | bf16 | fp16 (GPU); "
                   "weights, optimizer and losses stay fp32")
       ->capture_default_str();
+  cmd->add_option("--nproc-per-node", o.nproc_per_node,
+                  "data-parallel run on this machine: start this many worker processes (as "
+                  "torchrun --nproc_per_node does)")
+      ->capture_default_str()
+      ->check(in_range(1, 1024));
+  cmd->add_option("--dist-timeout", o.dist_timeout,
+                  "data-parallel runs: seconds a rank waits for the others before failing")
+      ->capture_default_str()
+      ->check(in_range(1, 86400));
   add_common_options(cmd, o.common);
 }
 
@@ -75,6 +85,7 @@ train::TrainConfig train_config(const TrainOptions& o, c10::Device device) {
   if (o.autocast != "off" && o.autocast != "bf16" && o.autocast != "fp16")
     fail("--autocast must be off, bf16 or fp16, found \"", o.autocast, "\"");
   t.autocast = o.autocast == "off" ? c10::kFloat : runtime::parse_dtype(o.autocast, device);
+  runtime::init_distributed(runtime::launch_env(), device, std::chrono::seconds(o.dist_timeout));
   return t;
 }
 

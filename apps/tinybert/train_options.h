@@ -15,6 +15,8 @@ struct TrainOptions {
   int64_t max_length = 128;
   int64_t eval_batch_size = 64;
   std::string autocast = "off";  // off | bf16 | fp16
+  int dist_timeout = 60;         // seconds a collective waits for a lost rank
+  int nproc_per_node = 1;        // >1: main() starts that many workers (runtime::launch_local)
   CommonOptions common;
 };
 
@@ -23,7 +25,8 @@ struct TrainOptions {
 // --output, plus the common options. `epochs`/`lr` defaults come from the caller's TrainOptions.
 void add_train_options(CLI::App* cmd, TrainOptions& o, bool with_output = true);
 
-// o.train with the device and the parsed --autocast filled in.
+// o.train with the device and the parsed --autocast filled in; joins the process group that
+// torchrun's environment describes (RANK, WORLD_SIZE, ...), if any.
 train::TrainConfig train_config(const TrainOptions& o, c10::Device device);
 
 // The training settings as JSON, for the printed and saved resolved configuration.

@@ -260,4 +260,47 @@ void CorpusSource::skip(int64_t batches) {
   }
 }
 
+// ---- one rank's share
+
+ShardedSource::ShardedSource(BatchSource& global, int64_t batch_size, int rank, int world)
+    : global_(global),
+      batch_size_(batch_size),
+      rank_(rank),
+      batches_(global.examples() / (batch_size * world)) {
+  if (batches_ == 0)
+    fail("the training data has ", global.examples(), " examples, fewer than one global batch (",
+         batch_size, " per rank x ", world, " ranks)");
+}
+
+void ShardedSource::start_epoch(int64_t epoch) {
+  global_.start_epoch(epoch);
+  served_ = 0;
+}
+
+std::optional<TrainBatch> ShardedSource::next() {
+  if (served_ >= batches_) return std::nullopt;
+  auto g = global_.next();
+  if (!g) fail("the training data ended ", batches_ - served_, " global batches early");
+  ++served_;
+  const int64_t start = rank_ * batch_size_;
+  if (g->size() < start + batch_size_)
+    fail("a global batch has ", g->size(), " rows, rank ", rank_, " needs rows ", start, "-",
+         start + batch_size_ - 1);
+  auto rows = [&](const at::Tensor& t) {
+    return t.defined() ? t.narrow(0, start, batch_size_) : t;
+  };
+  TrainBatch b{
+      {rows(g->inputs.input_ids), rows(g->inputs.token_type_ids), rows(g->inputs.attention_mask)},
+      rows(g->labels),
+      {}};
+  if (!g->indices.empty())
+    b.indices.assign(g->indices.begin() + start, g->indices.begin() + start + batch_size_);
+  return b;
+}
+
+void ShardedSource::skip(int64_t batches) {
+  global_.skip(batches);
+  served_ = std::min(batches_, served_ + batches);
+}
+
 }  // namespace tinybert::data

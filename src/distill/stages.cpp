@@ -86,7 +86,8 @@ train::TrainSummary run_general(const DistillJob& j, const train::TrainConfig& t
   auto fit = make_fit_dense(cfg.hidden_size, tc.hidden_size, "", cfg.initializer_range);
   fit->to(device);
   IntermediateObjective obj(teacher.model, student, fit, map, j.loss, tok);
-  data::CorpusSource source(j.corpus, tok, j.max_length, t.batch_size, t.seed, device);
+  data::CorpusSource source(j.corpus, tok, j.max_length, train::source_batch_size(t), t.seed,
+                            device);
   std::cerr << "corpus: " << j.corpus << ": " << source.sequences() << " sequences of up to "
             << j.max_length << " tokens\n";
   settings["layer_map"] = map.describe();
@@ -113,7 +114,7 @@ train::TrainSummary run_task_step(const DistillJob& j, const std::string& step,
                    {"warmup", t.warmup},
                    {"eval_every", t.eval_every},
                    {"output", t.output}});
-  data::DatasetSource source(task.train, t.batch_size, t.seed, device);
+  data::DatasetSource source(task.train, train::source_batch_size(t), t.seed, device);
   if (step == "intermediate") {
     auto map = layer_map(j, teacher.model->config, student.model->config);
     settings["layer_map"] = map.describe();

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "tinybert/core/error.h"
+#include "tinybert/runtime/distributed.h"
 
 namespace tinybert::runtime {
 
@@ -101,8 +102,9 @@ Autocast::~Autocast() {
 
 void set_threads(int threads) {
   if (threads < 0) fail("--threads must be >= 0, found ", threads);
-  int n =
-      threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // 0: the cores shared between the workers a launcher started on this machine.
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int n = threads > 0 ? threads : std::max(1, cores / launch_env().local_world_size);
   at::set_num_threads(n);
 }
 

@@ -55,7 +55,7 @@ TrainSummary finetune(const FinetuneJob& job, const nlohmann::json& settings) {
   if (task.spec.regression) loaded.model->config.problem_type = "regression";
   std::cerr << loaded.report.summary();
   FinetuneObjective obj(loaded.model, tok, {&task.dev, task.spec, job.eval_batch_size}, device);
-  data::DatasetSource source(task.train, job.train.batch_size, job.train.seed, device);
+  data::DatasetSource source(task.train, source_batch_size(job.train), job.train.seed, device);
   return train(job.train, obj, source, settings);
 }
 

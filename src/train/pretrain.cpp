@@ -178,8 +178,8 @@ TrainSummary pretrain(const PretrainJob& job, const nlohmann::json& settings) {
   if (job.max_length > m->config.max_position_embeddings)
     fail("--max-length ", job.max_length, " exceeds the model's max_position_embeddings ",
          m->config.max_position_embeddings);
-  data::CorpusSource source(job.corpus, *tok, job.max_length, job.train.batch_size, job.train.seed,
-                            device, job.nsp);
+  data::CorpusSource source(job.corpus, *tok, job.max_length, source_batch_size(job.train),
+                            job.train.seed, device, job.nsp);
   std::cerr << "corpus: " << job.corpus << ": " << source.sequences()
             << (job.nsp ? " sentence pairs" : " packed sequences") << " of up to " << job.max_length
             << " tokens\n";

@@ -9,7 +9,9 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "tinybert/core/error.h"
@@ -20,6 +22,7 @@
 #include "tinybert/io/run_lock.h"
 #include "tinybert/io/tensor_file.h"
 #include "tinybert/model/pretrained.h"
+#include "tinybert/runtime/distributed.h"
 #include "tinybert/runtime/runtime.h"
 
 namespace tinybert::train {
@@ -58,6 +61,11 @@ struct State {
   bool eval_pending = false;  // a stop cut this step's evaluation short: run it at resume
 };
 
+// The key of a rank's CPU random state in rng.safetensors.
+std::string rng_key(int rank) {
+  return rank == 0 ? "cpu" : cat("cpu.rank", rank);
+}
+
 // Loss sums between two metrics.jsonl lines.
 struct Window {
   double loss = 0;
@@ -74,14 +82,16 @@ class Loop {
         out_(cfg.output),
         last_(out_ / "last"),
         best_(out_ / "best"),
-        opt_(obj.trainable(), cfg.optim),
+        params_(obj.trainable()),
+        opt_(params_, cfg.optim),
         steps_per_epoch_((data.batches_per_epoch() + cfg.grad_accum - 1) / cfg.grad_accum),
         total_(steps_per_epoch_ * cfg.epochs),
         has_metric_(!obj.main_metric().empty()),
         progress_(total_, cfg.log_every, "ex/s") {}
 
   TrainSummary run(const nlohmann::json& resolved) {
-    start(resolved);
+    agree("start the run", [&] { start(resolved); });
+    same_start();
     const int64_t start_step = st_.step;
     if (st_.eval_pending) evaluate();
     while (st_.epoch < cfg_.epochs) {
@@ -92,11 +102,11 @@ class Loop {
         step();
         if (has_metric_ && cfg_.eval_every > 0 && st_.step % cfg_.eval_every == 0) evaluate();
         if (cfg_.save_every > 0 && st_.step % cfg_.save_every == 0) save_last();
-        if (stop_requested() || (cfg_.stop_after > 0 && st_.step - start_step >= cfg_.stop_after))
+        if (stop_ || (cfg_.stop_after > 0 && st_.step - start_step >= cfg_.stop_after))
           return pause();
       }
       if (has_metric_ && last_eval_step_ != st_.step) evaluate();
-      if (stop_requested()) return pause();  // before the epoch's end is recorded
+      if (stop_ || g_.any(stop_requested())) return pause();  // before the epoch end is recorded
       st_.batch_in_epoch = 0;
       ++st_.epoch;
       save_last();  // resumes at the start of the next epoch
@@ -105,23 +115,49 @@ class Loop {
   }
 
  private:
-  // Refuses a used directory (unless resuming), saves the settings, restores a checkpoint.
+  // Runs `f` on every rank; when it fails on any, every rank fails (the one that failed with its
+  // own message), instead of the others waiting for it in a collective.
+  void agree(const char* what, const std::function<void()>& f) {
+    std::exception_ptr error;
+    try {
+      f();
+    } catch (const Error&) {
+      error = std::current_exception();
+    }
+    if (!g_.any(static_cast<bool>(error))) return;
+    if (error) std::rethrow_exception(error);
+    fail("rank ", g_.rank(), ": another rank could not ", what, " (its message says why)");
+  }
+
+  // Every rank starts from rank 0's trainable weights.
+  void same_start() {
+    if (!g_.distributed()) return;
+    torch::NoGradGuard no_grad;
+    std::vector<at::Tensor> t;
+    for (const auto& [name, p] : params_) t.push_back(p);
+    g_.broadcast(t);
+  }
+
+  // Refuses a used directory (unless resuming), saves the settings, restores a checkpoint. Only
+  // rank 0 writes in the run directory.
   void start(const nlohmann::json& resolved) {
+    if (writer_) lock_.emplace(io::lock_run_directory(cfg_.output));
     if (!cfg_.resume && fs::exists(last_))
       fail(cfg_.output, " already holds a run (", last_.string(),
            "); add --resume to continue it, or choose a new --output");
     if (cfg_.resume && !fs::exists(last_ / "trainer_state.json"))
       fail("--resume: ", cfg_.output, " has no resumable checkpoint (",
            (last_ / "trainer_state.json").string(), ")");
-    io::write_file_atomic((out_ / "run_config.json").string(), resolved.dump(2) + "\n");
+    if (writer_)
+      io::write_file_atomic((out_ / "run_config.json").string(), resolved.dump(2) + "\n");
     if (cfg_.resume) {
       resume();
-      keep_metrics_until(st_.step);
+      if (writer_) keep_metrics_until(st_.step);
     } else {
-      torch::manual_seed(cfg_.seed);
-      std::ofstream(out_ / "metrics.jsonl", std::ios::trunc);
+      torch::manual_seed(cfg_.seed + static_cast<uint64_t>(g_.rank()));  // own dropout per rank
+      if (writer_) std::ofstream(out_ / "metrics.jsonl", std::ios::trunc);
     }
-    metrics_.open(out_ / "metrics.jsonl", std::ios::app);
+    if (writer_) metrics_.open(out_ / "metrics.jsonl", std::ios::app);
     t0_ = Clock::now();
   }
 
@@ -137,6 +173,11 @@ class Loop {
       st_.best = j.at("best");
       st_.best_metrics = j.at("best_metrics");
       st_.eval_pending = j.value("eval_pending", false);
+      if (j.value("world_size", 1) != g_.size())
+        fail("--resume: the run was trained on ", j.value("world_size", 1),
+             " rank(s), this one has ", g_.size(),
+             ": each rank's data shard and random state belong to its world size "
+             "(resume with the same number of processes)");
       if (j.value("total_steps", total_) != total_)
         fail("--resume: the run was planned for ", j["total_steps"], " steps, these settings give ",
              total_, " (keep --epochs, --batch-size and the data the same)");
@@ -146,7 +187,9 @@ class Loop {
       fail(state_path, ": invalid JSON: ", e.what());
     }
     auto rng = io::load_tensors((last_ / "rng.safetensors").string());
-    set_rng_state(c10::kCPU, rng.at("cpu"));
+    if (!rng.count(rng_key(g_.rank())))
+      fail((last_ / "rng.safetensors").string(), " has no random state for rank ", g_.rank());
+    set_rng_state(c10::kCPU, rng.at(rng_key(g_.rank())));
     if (!cfg_.device.is_cpu()) {
       if (rng.count("cuda"))
         set_rng_state(cfg_.device, rng.at("cuda"));
@@ -155,8 +198,9 @@ class Loop {
                   << "CPU?): dropout draws will differ from an uninterrupted run\n";
     }
     last_saved_ = st_.step;
-    std::cerr << "resuming at step " << st_.step << " (epoch " << st_.epoch + 1 << ", batch "
-              << st_.batch_in_epoch << ")\n";
+    if (writer_)
+      std::cerr << "resuming at step " << st_.step << " (epoch " << st_.epoch + 1 << ", batch "
+                << st_.batch_in_epoch << ")\n";
   }
 
   // Drops the metrics.jsonl lines of steps after the checkpoint (they run again) and a line cut
@@ -175,9 +219,13 @@ class Loop {
     io::write_file_atomic(path, kept);
   }
 
-  // One optimizer step over up to grad_accum batches (fewer at the end of an epoch).
+  // One optimizer step over up to grad_accum batches (fewer at the end of an epoch); across ranks,
+  // the losses, the stop request and any non-finite loss are agreed on and the gradients averaged
+  // before the step (the clipping norm is then the global gradient's).
   void step() {
     const int64_t group = std::min(cfg_.grad_accum, data_.batches_per_epoch() - st_.batch_in_epoch);
+    double loss_sum = 0, bad = 0;
+    std::map<std::string, double> terms;
     for (int64_t i = 0; i < group; ++i) {
       auto batch = data_.next();
       if (!batch) fail("the data ended ", group - i, " batches early in epoch ", st_.epoch + 1);
@@ -187,16 +235,37 @@ class Loop {
         l = obj_.loss(*batch);
       }
       const double loss = l.total.item<double>();
-      if (!std::isfinite(loss))
-        non_finite(cat("the loss is ", loss, " at step ", st_.step + 1, " (epoch ", st_.epoch + 1,
-                       ", batch ", st_.batch_in_epoch + 1, ")"));
-      (l.total / static_cast<double>(group)).backward();
-      window_.loss += loss;
-      ++window_.batches;
-      for (const auto& [k, v] : l.terms) window_.terms[k] += v;
-      examples_ += batch->size();
+      if (!std::isfinite(loss)) {
+        const std::string what = cat("the loss is ", loss, " at step ", st_.step + 1, " (epoch ",
+                                     st_.epoch + 1, ", batch ", st_.batch_in_epoch + 1, ")");
+        if (!g_.distributed()) non_finite(what);
+        std::cerr << "rank " << g_.rank() << ": " << what << "\n";
+        bad = 1;
+      } else {
+        (l.total / static_cast<double>(group)).backward();
+        loss_sum += loss;
+      }
+      for (const auto& [k, v] : l.terms) terms[k] += v;
+      examples_ += batch->size() * g_.size();
       ++st_.batch_in_epoch;
     }
+    stop_ = stop_requested();
+    if (g_.distributed()) {
+      std::vector<double> v{stop_ ? 1.0 : 0.0, bad, loss_sum};
+      for (const auto& [k, x] : terms) v.push_back(x);
+      v = g_.sum(v);
+      stop_ = v[0] > 0;
+      if (v[1] > 0)
+        non_finite(cat("the loss is not finite on ", v[1], " of ", g_.size(), " ranks at step ",
+                       st_.step + 1, " (epoch ", st_.epoch + 1, ")"));
+      loss_sum = v[2] / g_.size();
+      size_t i = 3;
+      for (auto& [k, x] : terms) x = v[i++] / g_.size();
+      average_gradients();
+    }
+    window_.loss += loss_sum;
+    window_.batches += group;
+    for (const auto& [k, x] : terms) window_.terms[k] += x;
     const double lr = scheduled_lr(cfg_.lr, st_.step, total_, cfg_.warmup, cfg_.schedule);
     double grad_norm = 0;
     try {
@@ -211,6 +280,13 @@ class Loop {
     log(lr, grad_norm);
   }
 
+  void average_gradients() {
+    std::vector<at::Tensor> grads;
+    for (const auto& [name, p] : params_)  // the same on every rank: one objective, one graph
+      if (p.grad().defined()) grads.push_back(p.grad());
+    g_.average(grads);
+  }
+
   // Stops the run on a NaN/inf before it reaches the weights; last/ keeps the last good state.
   [[noreturn]] void non_finite(const std::string& what) {
     fail(what, "; stopped without saving it. ",
@@ -222,6 +298,10 @@ class Loop {
   }
 
   void log(double lr, double grad_norm) {
+    if (!writer_) {
+      window_ = {};
+      return;
+    }
     const double elapsed = std::chrono::duration<double>(Clock::now() - t0_).count();
     const double ex_per_s = examples_ / std::max(1e-9, elapsed);
     const double loss = window_.loss / static_cast<double>(std::max<int64_t>(1, window_.batches));
@@ -239,10 +319,15 @@ class Loop {
   void evaluate() {
     std::map<std::string, double> m;
     st_.eval_pending = true;
+    bool interrupted = false;
     try {
-      m = obj_.evaluate();
-    } catch (const Interrupted&) {  // a stop mid-evaluation: saved as pending, run at resume
+      m = obj_.evaluate();  // the same on every rank: same weights, whole dev set
+    } catch (const Interrupted&) {
+      interrupted = true;
+    }
+    if (g_.any(interrupted)) {  // a stop mid-evaluation: saved as pending, run at resume
       obj_.train_mode(true);
+      stop_ = true;
       return;
     }
     st_.eval_pending = false;
@@ -250,6 +335,10 @@ class Loop {
     obj_.train_mode(true);
     if (m.empty()) return;
     summary_.last_metrics = m;
+    if (!writer_) {
+      st_.best = std::max(st_.best, m.at(obj_.main_metric()));
+      return;
+    }
     metrics_ << nlohmann::json{{"step", st_.step}, {"epoch", st_.epoch + 1}, {"eval", m}}.dump()
              << "\n"
              << std::flush;
@@ -265,11 +354,15 @@ class Loop {
   }
 
   void save_last() {
+    const auto rngs = g_.all_gather(rng_state(c10::kCPU));  // every rank's, in rank order
+    last_saved_ = st_.step;
+    if (!writer_) return;
     const std::string tmp = io::temp_sibling(last_.string());
     fs::create_directories(tmp);
     obj_.save(tmp);
     opt_.save((fs::path(tmp) / "optimizer.safetensors").string());
-    std::vector<std::pair<std::string, at::Tensor>> rng = {{"cpu", rng_state(c10::kCPU)}};
+    std::vector<std::pair<std::string, at::Tensor>> rng;
+    for (int r = 0; r < g_.size(); ++r) rng.emplace_back(rng_key(r), rngs[static_cast<size_t>(r)]);
     if (!cfg_.device.is_cpu()) rng.emplace_back("cuda", rng_state(cfg_.device));
     io::save_tensors((fs::path(tmp) / "rng.safetensors").string(), rng);
     nlohmann::json j = {{"step", st_.step},
@@ -278,10 +371,10 @@ class Loop {
                         {"best", st_.best},
                         {"best_metrics", st_.best_metrics},
                         {"eval_pending", st_.eval_pending},
-                        {"total_steps", total_}};
+                        {"total_steps", total_},
+                        {"world_size", g_.size()}};
     io::write_file_atomic((fs::path(tmp) / "trainer_state.json").string(), j.dump(2) + "\n");
     io::replace_directory(tmp, last_.string());
-    last_saved_ = st_.step;
   }
 
   void save_best() {
@@ -293,14 +386,20 @@ class Loop {
 
   TrainSummary pause() {
     save_last();
-    progress_.message(cat(stop_requested() ? "stopped" : "paused", " at step ", st_.step,
-                          "; continue with --resume (", last_.string(), ")"));
+    if (writer_)
+      progress_.message(cat(stop_requested() ? "stopped" : "paused", " at step ", st_.step,
+                            "; continue with --resume (", last_.string(), ")"));
     summary_.interrupted = true;
     summary_.steps = st_.step;
     return summary_;
   }
 
   TrainSummary finish() {
+    if (!writer_) {
+      summary_.steps = st_.step;
+      summary_.best_metrics = st_.best_metrics.get<std::map<std::string, double>>();
+      return summary_;
+    }
     progress_.finish();
     if (!has_metric_) save_best();  // no task metric in this stage: best/ is the final model
     summary_.steps = st_.step;
@@ -319,10 +418,13 @@ class Loop {
     return summary_;
   }
 
+  const runtime::Group& g_ = runtime::group();
+  const bool writer_ = g_.rank() == 0;
   const TrainConfig& cfg_;
   Objective& obj_;
   data::BatchSource& data_;
   const fs::path out_, last_, best_;
+  NamedParams params_;
   Optimizer opt_;
   const int64_t steps_per_epoch_, total_;
   const bool has_metric_;
@@ -332,10 +434,16 @@ class Loop {
   Window window_;
   TrainSummary summary_;
   int64_t examples_ = 0, last_saved_ = -1, last_eval_step_ = -1;
+  bool stop_ = false;  // agreed by all ranks
+  std::optional<io::RunLock> lock_;
   Clock::time_point t0_;
 };
 
 }  // namespace
+
+int64_t source_batch_size(const TrainConfig& cfg) {
+  return cfg.batch_size * runtime::group().size();
+}
 
 TrainSummary train(const TrainConfig& cfg, Objective& obj, data::BatchSource& data,
                    const nlohmann::json& resolved) {
@@ -346,10 +454,20 @@ TrainSummary train(const TrainConfig& cfg, Objective& obj, data::BatchSource& da
   if (!(std::isfinite(cfg.lr) && cfg.lr > 0))
     fail("--lr must be a positive number, found ", cfg.lr);
   if (!(cfg.warmup >= 0 && cfg.warmup <= 1)) fail("--warmup must be in [0, 1], found ", cfg.warmup);
-  if (data.batches_per_epoch() <= 0) fail("no training batches: the training data is empty");
-  const auto lock = io::lock_run_directory(cfg.output);
+  const auto& g = runtime::group();
+  std::optional<data::ShardedSource> shard;
+  if (g.distributed()) shard.emplace(data, cfg.batch_size, g.rank(), g.size());
+  data::BatchSource& mine = shard ? static_cast<data::BatchSource&>(*shard) : data;
+  if (mine.batches_per_epoch() <= 0) fail("no training batches: the training data is empty");
+  auto settings = resolved;
+  const int64_t effective = cfg.batch_size * g.size() * cfg.grad_accum;
+  settings["world_size"] = g.size();
+  settings["effective_batch"] = effective;
+  if (g.rank() == 0 && g.distributed())
+    std::cerr << "effective batch " << effective << " = " << cfg.batch_size << " per rank x "
+              << g.size() << " ranks x " << cfg.grad_accum << " accumulated\n";
   const StopSignals signals;
-  return Loop(cfg, obj, data).run(resolved);
+  return Loop(cfg, obj, mine).run(settings);
 }
 
 // ---- helpers of the objectives

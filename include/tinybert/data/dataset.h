@@ -54,6 +54,7 @@ class BatchSource {
  public:
   virtual ~BatchSource() = default;
   virtual int64_t batches_per_epoch() const = 0;
+  virtual int64_t examples() const = 0;  // rows (sequences) per epoch
   virtual void start_epoch(int64_t epoch) = 0;
   virtual std::optional<TrainBatch> next() = 0;  // nullopt at the end of the epoch
   virtual void skip(int64_t batches) = 0;        // fast-forward within the epoch (resume)
@@ -65,6 +66,7 @@ class DatasetSource : public BatchSource {
   DatasetSource(const Dataset& data, int64_t batch_size, uint64_t seed, c10::Device device,
                 bool shuffle = true);
   int64_t batches_per_epoch() const override;
+  int64_t examples() const override { return static_cast<int64_t>(data_.size()); }
   void start_epoch(int64_t epoch) override;
   std::optional<TrainBatch> next() override;
   void skip(int64_t batches) override;
@@ -93,6 +95,7 @@ class CorpusSource : public BatchSource {
                uint64_t seed, c10::Device device, bool next_sentence = false,
                size_t chunk_sequences = 8192);
   int64_t batches_per_epoch() const override { return batches_; }
+  int64_t examples() const override { return sequences_; }
   int64_t sequences() const { return sequences_; }
   void start_epoch(int64_t epoch) override;
   std::optional<TrainBatch> next() override;
@@ -123,6 +126,24 @@ class CorpusSource : public BatchSource {
   std::vector<text::Encoding> chunk_;
   std::vector<int64_t> chunk_labels_;  // NSP labels, parallel to chunk_
   size_t chunk_pos_ = 0;
+};
+
+// One rank's share of a data-parallel epoch: `global` yields batches of batch_size x world rows
+// (the same order on every rank), and rank r trains on rows [r x batch_size, (r + 1) x batch_size)
+// of each. Only full global batches are used, so every rank runs the same number of steps; the
+// last examples() mod (batch_size x world) rows of an epoch's order are left out of that epoch.
+class ShardedSource : public BatchSource {
+ public:
+  ShardedSource(BatchSource& global, int64_t batch_size, int rank, int world);
+  int64_t batches_per_epoch() const override { return batches_; }
+  int64_t examples() const override { return batches_ * batch_size_; }
+  void start_epoch(int64_t epoch) override;
+  std::optional<TrainBatch> next() override;
+  void skip(int64_t batches) override;
+
+ private:
+  BatchSource& global_;
+  int64_t batch_size_, rank_, batches_, served_ = 0;
 };
 
 }  // namespace tinybert::data

@@ -30,7 +30,8 @@ class Autocast {
   c10::ScalarType was_dtype_;
 };
 
-// Sets LibTorch's intra-op threads; 0 means one per core.
+// Sets LibTorch's intra-op threads; 0 means one per core, shared out between the workers a
+// launcher started on this machine (LOCAL_WORLD_SIZE).
 void set_threads(int threads);
 
 // Keeps freed large tensors in the heap for reuse (glibc otherwise returns each >32 MiB block to

@@ -63,9 +63,16 @@ struct TrainSummary {
   std::map<std::string, double> best_metrics, last_metrics;
 };
 
+// Rows per batch the training data source must yield: the per-rank batch times the number of
+// ranks of a data-parallel run (train() gives each rank its slice of every batch).
+int64_t source_batch_size(const TrainConfig& cfg);
+
 // Runs the loop; `resolved` (the command's settings) is saved as OUTPUT/run_config.json. Holds
 // OUTPUT/.lock meanwhile (a second run into OUTPUT is refused). A NaN or infinite loss or
 // gradient stops it with an error, before the weights change, leaving last/ as it was.
+// Across the ranks of a data-parallel run (runtime::group()), every rank starts from rank 0's
+// weights, trains on its slice of each batch, averages gradients before the step, and takes the
+// same decisions; only rank 0 writes OUTPUT.
 TrainSummary train(const TrainConfig& cfg, Objective& objective, data::BatchSource& data,
                    const nlohmann::json& resolved);
 
