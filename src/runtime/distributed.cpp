@@ -26,10 +26,6 @@ int env_int(const char* name, int fallback, int lo, int hi) {
   return static_cast<int>(x);
 }
 
-std::string describe(const c10::Error& e) {
-  return e.what_without_backtrace();
-}
-
 }  // namespace
 
 LaunchEnv launch_env() {
@@ -65,8 +61,10 @@ struct Group::Impl {
     }
   }
   [[noreturn]] void lost(const char* what, int rank, const std::string& why) const {
-    fail("rank ", rank, ": the ", what, " across ranks failed (another rank stopped, failed or "
-         "was lost; a rank waits ", timeout.count(), " s for the others, --dist-timeout): ", why);
+    fail("rank ", rank, ": the ", what,
+         " across ranks failed (another rank stopped, failed or "
+         "was lost; a rank waits ",
+         timeout.count(), " s for the others, --dist-timeout): ", why);
   }
 };
 
@@ -114,7 +112,8 @@ void init_distributed(const LaunchEnv& env, c10::Device device, std::chrono::sec
         c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, env.rank, env.world_size, opts);
   } catch (const c10::Error& e) {
     fail("rank ", env.rank, " of ", env.world_size, ": cannot join the process group at ",
-         env.master_addr, ":", env.master_port, " within ", timeout.count(), " s: ", describe(e));
+         env.master_addr, ":", env.master_port, " within ", timeout.count(),
+         " s: ", e.what_without_backtrace());
   } catch (const std::exception& e) {
     fail("rank ", env.rank, " of ", env.world_size, ": cannot join the process group at ",
          env.master_addr, ":", env.master_port, ": ", e.what());

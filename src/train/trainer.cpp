@@ -335,18 +335,18 @@ class Loop {
     obj_.train_mode(true);
     if (m.empty()) return;
     summary_.last_metrics = m;
-    if (!writer_) {
-      st_.best = std::max(st_.best, m.at(obj_.main_metric()));
-      return;
+    const double v = m.at(obj_.main_metric());
+    const bool improved = v > st_.best;  // the same on every rank: the same metrics
+    if (improved) {
+      st_.best = v;
+      st_.best_metrics = m;
     }
+    if (!writer_) return;
     metrics_ << nlohmann::json{{"step", st_.step}, {"epoch", st_.epoch + 1}, {"eval", m}}.dump()
              << "\n"
              << std::flush;
-    const double v = m.at(obj_.main_metric());
     std::string line = cat("eval at step ", st_.step, ": ", nlohmann::json(m).dump());
-    if (v > st_.best) {
-      st_.best = v;
-      st_.best_metrics = m;
+    if (improved) {
       save_best();
       line += cat("  (best ", obj_.main_metric(), " so far: saved to ", best_.string(), ")");
     }
@@ -395,17 +395,13 @@ class Loop {
   }
 
   TrainSummary finish() {
-    if (!writer_) {
-      summary_.steps = st_.step;
-      summary_.best_metrics = st_.best_metrics.get<std::map<std::string, double>>();
-      return summary_;
-    }
-    progress_.finish();
-    if (!has_metric_) save_best();  // no task metric in this stage: best/ is the final model
     summary_.steps = st_.step;
     summary_.seconds = std::chrono::duration<double>(Clock::now() - t0_).count();
     summary_.best = st_.best;
     summary_.best_metrics = st_.best_metrics.get<std::map<std::string, double>>();
+    if (!writer_) return summary_;
+    progress_.finish();
+    if (!has_metric_) save_best();  // no task metric in this stage: best/ is the final model
     nlohmann::json s = {
         {"steps", st_.step},
         {"epochs", cfg_.epochs},
