@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (!std::getenv("RANK")) {
     std::vector<std::string> args(argv, argv + argc);
-    return runtime::launch_local(world, args);
+    return runtime::launch({.nproc_per_node = world}, args);
   }
   const auto env = runtime::launch_env();
   runtime::tune_allocator();

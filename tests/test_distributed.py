@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Data-parallel training on c10d (Gloo, loopback): ranks started with torchrun's environment, or by
-`--nproc-per-node`, agree with one process on the same global batches; a lost rank fails the
-others within the timeout; a stopped 2-rank run resumes to the same weights.
+"""Data-parallel training on c10d (Gloo, loopback): ranks started with torchrun's environment, by
+`--nproc-per-node`, or by two launchers as two nodes, agree with one process on the same global
+batches; a lost rank fails the others within the timeout, naming it; a stopped 2-rank run
+resumes to the same weights, and so does a group the launcher restarts; 2-rank augmentation
+writes the file one process writes.
 
 Usage: test_distributed.py TINYBERT_BINARY FIXTURES_DIR
 """
@@ -149,6 +151,10 @@ JOBS = {
                      "--task", "generic", "--data", DATA, "--epochs", "2", "--lr", "1e-3", "--max-length", "16"],
     "general": ["distill", "--stage", "general", "--teacher", TEACHER, "--student-config", STUDENT_CONFIG,
                 "--corpus", CORPUS, "--epochs", "2", "--lr", "1e-3", "--max-length", "16"],
+    # the teacher is the fine-tuned result of the first job (test_1 runs the jobs in this order)
+    "prediction": ["distill", "--stage", "prediction", "--teacher", os.path.join(TMP, "finetune-1x16", "best"),
+                   "--student", STUDENT, "--task", "generic", "--data", DATA, "--epochs", "2", "--lr", "1e-3",
+                   "--max-length", "16", "--eval-batch-size", "8"],
 }
 COMMON = ["--log-every", "1", "--seed", "7", "--warmup", "0"]
 
@@ -213,7 +219,7 @@ class Distributed(unittest.TestCase):
         print(f"rank 0 exited {procs[0].returncode} {elapsed:.1f} s after rank 1 was killed")
         self.assertNotEqual(procs[0].returncode, 0)
         self.assertLess(elapsed, 60)
-        self.assertIn("across ranks failed", err)
+        self.assertIn("across ranks failed: lost rank 1 (its heartbeat stopped", err)
 
     def launch_long_run(self, name):
         """A 2-worker --nproc-per-node run of many epochs, once it has trained; (launcher, output)."""
@@ -251,6 +257,58 @@ class Distributed(unittest.TestCase):
         self.assertIn("stopped at step", err)
         with open(os.path.join(out, "last", "trainer_state.json")) as f:
             self.assertEqual(json.load(f)["world_size"], 2)
+
+    def test_3d_two_launchers_as_two_nodes(self):
+        out, port = os.path.join(TMP, "two-nodes"), free_port()
+        args = JOBS["finetune"] + COMMON + ["--batch-size", "8", "--output", out, "--threads", "1", "--nnodes", "2",
+                                            "--nproc-per-node", "1", "--master-port", str(port)]
+        nodes = [subprocess.Popen([BIN] + args + ["--node-rank", str(n)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for n in (0, 1)]
+        for n, p in enumerate(nodes):
+            _, err = p.communicate(timeout=300)
+            self.assertEqual(p.returncode, 0, f"node {n}:\n{err}")
+            self.assertIn(f"launcher: 1 workers (node {n} of 2)", err)
+        compare(self, os.path.join(TMP, "finetune-1x16"), out, "finetune --nnodes 2")
+
+    def test_3e_a_restarted_group_continues_from_its_checkpoint(self):
+        args = JOBS["finetune"][:] + COMMON + ["--batch-size", "8", "--save-every", "5", "--threads", "1"]
+        args[args.index("--epochs") + 1] = "15"
+        whole, restarted = os.path.join(TMP, "whole-15"), os.path.join(TMP, "restarted")
+        for code, err in run_ranks(args + ["--output", whole], 2):
+            self.assertEqual(code, 0, err)
+        p = subprocess.Popen([BIN] + args + ["--output", restarted, "--nproc-per-node", "2", "--max-restarts", "1",
+                                             "--resume", "auto"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        state = os.path.join(restarted, "last", "trainer_state.json")
+        deadline = time.time() + 120
+        while time.time() < deadline and not os.path.exists(state):
+            time.sleep(0.05)
+        workers = children(p.pid)
+        self.assertEqual(len(workers), 2)
+        os.kill(sorted(workers)[1], 9)  # rank 1
+        _, err = p.communicate(timeout=300)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn("launcher: restarting the workers (restart 1 of 1)", err)
+        self.assertIn("resuming at step", err)
+        wa = load_safetensors(os.path.join(whole, "last", "model.safetensors"))
+        wb = load_safetensors(os.path.join(restarted, "last", "model.safetensors"))
+        diff = max(float(np.max(np.abs(wa[k] - wb[k]))) for k in wa)
+        print(f"restarted 2-rank run vs uninterrupted: max weight difference {diff:.1e}")
+        self.assertEqual(diff, 0.0)
+
+    def test_5_two_ranks_augment_into_the_file_one_process_writes(self):
+        mlm = os.path.join(FIX, "tiny-mlm")
+        one, two = os.path.join(TMP, "aug-1.tsv"), os.path.join(TMP, "aug-2.tsv")
+        args = ["augment", "--model", mlm, "--task", "generic", "--input", os.path.join(DATA, "train.tsv"),
+                "--n-aug", "4", "--chunk-rows", "10"]
+        run_one(args + ["--output", one])
+        r = subprocess.run([BIN] + args + ["--output", two, "--nproc-per-node", "2", "--threads", "1"],
+                           capture_output=True, text=True, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("merged 2 parts into", r.stderr)
+        with open(one) as a, open(two) as b:
+            self.assertEqual(a.read(), b.read())
+        self.assertEqual([f for f in os.listdir(TMP) if f.startswith("aug-2.tsv.")], [])
 
     def test_4_stopped_run_resumes_to_the_same_weights(self):
         args = JOBS["finetune"] + COMMON + ["--batch-size", "8", "--save-every", "1"]

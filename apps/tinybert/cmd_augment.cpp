@@ -14,6 +14,8 @@ Runner add_augment(CLI::App& app) {
     std::string model, glove;
     int64_t glove_max_words = 0;
     augment::AugmentJob job;
+    runtime::LaunchConfig launch;
+    int dist_timeout = 60;
     CommonOptions common;
   };
   auto o = std::make_shared<Options>();
@@ -54,6 +56,7 @@ Runner add_augment(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--resume", o->job.resume,
                 "continue an interrupted run from its last completed row");
+  add_launch_options(cmd, o->launch, o->dist_timeout);  // ranks augment parts of the file
   add_common_options(cmd, o->common);
   return [o]() {
     nlohmann::json settings = {{"model", o->model},     {"task", o->job.task},
@@ -62,6 +65,7 @@ Runner add_augment(CLI::App& app) {
                                {"glove", o->glove},     {"seed", o->job.seed}};
     print_settings("augment", settings);
     c10::Device device = start_runtime(o->common);
+    join_group(device, o->dist_timeout);
     auto loaded = model::load_model(o->model, {.device = device});
     auto tok = text::Tokenizer::from_dir(o->model);
     std::optional<augment::WordVectors> glove;

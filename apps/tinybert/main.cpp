@@ -9,8 +9,8 @@
 
 #include "commands.h"
 #include "tinybert/core/error.h"
-#include "tinybert/runtime/launcher.h"
 #include "tinybert/runtime/runtime.h"
+#include "train_options.h"
 
 namespace tinybert::cli {
 
@@ -114,32 +114,6 @@ c10::Device start_runtime(const CommonOptions& common) {
 
 }  // namespace tinybert::cli
 
-namespace {
-
-// --nproc-per-node of a training command, when this process is the launcher (not a worker).
-int workers_to_launch(const CLI::App& cmd) {
-  const CLI::Option* o = cmd.get_option_no_throw("--nproc-per-node");
-  if (!o || o->count() == 0 || std::getenv("RANK")) return 1;
-  return o->as<int>();
-}
-
-// argv without --nproc-per-node N (or --nproc-per-node=N): what each worker runs.
-std::vector<std::string> without_launcher_option(int argc, char** argv) {
-  std::vector<std::string> out;
-  for (int i = 0; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--nproc-per-node") {
-      ++i;
-      continue;
-    }
-    if (a.starts_with("--nproc-per-node=")) continue;
-    out.push_back(a);
-  }
-  return out;
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   using namespace tinybert::cli;
   CLI::App app{"tinybert: TinyBERT knowledge distillation and serving"};
@@ -173,8 +147,8 @@ int main(int argc, char** argv) {
   try {
     for (auto& [cmd, run] : commands) {
       if (!cmd->parsed()) continue;
-      if (const int n = workers_to_launch(*cmd); n > 1)
-        return tinybert::runtime::launch_local(n, without_launcher_option(argc, argv));
+      if (const auto* launch = launch_requested(*cmd))
+        return tinybert::runtime::launch(*launch, worker_args(argc, argv));
       return run();
     }
   } catch (const tinybert::Error& e) {

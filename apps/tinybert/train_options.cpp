@@ -1,7 +1,9 @@
 // Shared training options and their resolution.
 #include "train_options.h"
 
+#include <cstdlib>
 #include <iostream>
+#include <map>
 
 #include "tinybert/core/error.h"
 #include "tinybert/runtime/distributed.h"
@@ -62,20 +64,17 @@ void add_train_options(CLI::App* cmd, TrainOptions& o, bool with_output) {
                   "stop resumably after this many steps (0: run to the end)")
       ->capture_default_str()
       ->check(non_negative(1e12));
-  cmd->add_flag("--resume", t.resume, "continue the run in --output from its last checkpoint");
+  cmd->add_option("--resume", o.resume,
+                  "continue the run in --output from its last checkpoint; --resume auto: only "
+                  "when there is one (start otherwise), for restarted workers")
+      ->expected(0, 1)
+      ->default_str("yes")
+      ->check(CLI::IsMember({"yes", "no", "auto"}));
   cmd->add_option("--autocast", o.autocast,
                   "mixed precision for the trained model's forward pass: off | bf16 | fp16 (GPU); "
                   "weights, optimizer and losses stay fp32")
       ->capture_default_str();
-  cmd->add_option("--nproc-per-node", o.nproc_per_node,
-                  "data-parallel run on this machine: start this many worker processes (as "
-                  "torchrun --nproc_per_node does)")
-      ->capture_default_str()
-      ->check(in_range(1, 1024));
-  cmd->add_option("--dist-timeout", o.dist_timeout,
-                  "data-parallel runs: seconds a rank waits for the others before failing")
-      ->capture_default_str()
-      ->check(in_range(1, 86400));
+  add_launch_options(cmd, o.launch, o.dist_timeout);
   add_common_options(cmd, o.common);
 }
 
@@ -85,8 +84,83 @@ train::TrainConfig train_config(const TrainOptions& o, c10::Device device) {
   if (o.autocast != "off" && o.autocast != "bf16" && o.autocast != "fp16")
     fail("--autocast must be off, bf16 or fp16, found \"", o.autocast, "\"");
   t.autocast = o.autocast == "off" ? c10::kFloat : runtime::parse_dtype(o.autocast, device);
-  runtime::init_distributed(runtime::launch_env(), device, std::chrono::seconds(o.dist_timeout));
+  t.resume = o.resume == "yes";
+  t.resume_auto = o.resume == "auto";
+  join_group(device, o.dist_timeout);
   return t;
+}
+
+namespace {
+
+// The launcher settings each command's options write into.
+std::map<const CLI::App*, const runtime::LaunchConfig*>& launch_configs() {
+  static std::map<const CLI::App*, const runtime::LaunchConfig*> m;
+  return m;
+}
+
+constexpr const char* kLauncherOptions[] = {"--nproc-per-node", "--nnodes",      "--node-rank",
+                                            "--master-addr",    "--master-port", "--max-restarts"};
+
+}  // namespace
+
+void add_launch_options(CLI::App* cmd, runtime::LaunchConfig& l, int& dist_timeout) {
+  cmd->add_option("--nproc-per-node", l.nproc_per_node,
+                  "data-parallel run: start this many worker processes on this machine (as "
+                  "torchrun --nproc_per_node does)")
+      ->capture_default_str()
+      ->check(in_range(1, 1024));
+  cmd->add_option("--nnodes", l.nnodes, "machines in the run (each starts its own launcher)")
+      ->capture_default_str()
+      ->check(in_range(1, 65536));
+  cmd->add_option("--node-rank", l.node_rank, "this machine's index in [0, --nnodes)")
+      ->capture_default_str()
+      ->check(in_range(0, 65535));
+  cmd->add_option("--master-addr", l.master_addr, "address of node 0 (rank 0 serves the store)")
+      ->capture_default_str();
+  cmd->add_option("--master-port", l.master_port,
+                  "port of the rendezvous store on node 0 (default: a free port on one node; "
+                  "required for several)")
+      ->check(in_range(1, 65535));
+  cmd->add_option("--max-restarts", l.max_restarts,
+                  "start the workers again this many times after one failed (add --resume auto "
+                  "to continue from the last checkpoint)")
+      ->capture_default_str()
+      ->check(in_range(0, 1000));
+  cmd->add_option("--dist-timeout", dist_timeout,
+                  "data-parallel runs: seconds a rank waits for the others before failing")
+      ->capture_default_str()
+      ->check(in_range(1, 86400));
+  launch_configs()[cmd] = &l;
+}
+
+const runtime::LaunchConfig* launch_requested(const CLI::App& cmd) {
+  auto it = launch_configs().find(&cmd);
+  if (it == launch_configs().end() || std::getenv("RANK")) return nullptr;
+  for (const char* name : kLauncherOptions)
+    if (cmd.get_option(name)->count() > 0) return it->second;
+  return nullptr;
+}
+
+std::vector<std::string> worker_args(int argc, char** argv) {
+  std::vector<std::string> out;
+  for (int i = 0; i < argc; ++i) {
+    const std::string a = argv[i];
+    bool launcher = false;
+    for (const std::string name : kLauncherOptions) {
+      if (a == name) {
+        launcher = true;
+        ++i;  // its value
+      } else if (a.starts_with(name + "=")) {
+        launcher = true;
+      }
+    }
+    if (!launcher) out.push_back(a);
+  }
+  return out;
+}
+
+void join_group(c10::Device device, int dist_timeout) {
+  runtime::init_distributed(runtime::launch_env(), device, std::chrono::seconds(dist_timeout));
 }
 
 nlohmann::json train_json(const TrainOptions& o) {
@@ -107,7 +181,7 @@ nlohmann::json train_json(const TrainOptions& o) {
           {"log_every", t.log_every},
           {"save_every", t.save_every},
           {"stop_after", t.stop_after},
-          {"resume", t.resume},
+          {"resume", o.resume},
           {"autocast", o.autocast},
           {"device", o.common.device},
           {"threads", o.common.threads}};
@@ -121,7 +195,7 @@ std::set<std::string> given_options(const CLI::App& cmd) {
 }
 
 void print_result(const train::TrainSummary& s, const std::string& output) {
-  if (s.interrupted) return;
+  if (s.interrupted || runtime::group().rank() != 0) return;
   std::cout << nlohmann::json{{"best", s.best_metrics}, {"model", output + "/best"}}.dump() << "\n";
 }
 

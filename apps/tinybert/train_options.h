@@ -4,8 +4,10 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "commands.h"
+#include "tinybert/runtime/launcher.h"
 #include "tinybert/train/trainer.h"
 
 namespace tinybert::cli {
@@ -15,14 +17,30 @@ struct TrainOptions {
   int64_t max_length = 128;
   int64_t eval_batch_size = 64;
   std::string autocast = "off";  // off | bf16 | fp16
+  std::string resume = "no";     // no | yes | auto (resume when OUTPUT/last holds a checkpoint)
   int dist_timeout = 60;         // seconds a collective waits for a lost rank
-  int nproc_per_node = 1;        // >1: main() starts that many workers (runtime::launch_local)
+  runtime::LaunchConfig launch;  // given: main() starts the workers (runtime::launch)
   CommonOptions common;
 };
 
+// --nproc-per-node, --nnodes, --node-rank, --master-addr, --master-port, --max-restarts (torchrun's
+// options: when one is given and RANK is not set, main() launches the workers) and --dist-timeout.
+void add_launch_options(CLI::App* cmd, runtime::LaunchConfig& launch, int& dist_timeout);
+
+// The launcher settings of `cmd` when one of its launcher options was given and this process is
+// not a worker already (RANK unset); otherwise nullptr.
+const runtime::LaunchConfig* launch_requested(const CLI::App& cmd);
+
+// argv without the launcher options: what each worker runs.
+std::vector<std::string> worker_args(int argc, char** argv);
+
+// Joins the process group torchrun's environment (RANK, WORLD_SIZE, ...) describes, if any.
+void join_group(c10::Device device, int dist_timeout);
+
 // --epochs, --lr, --batch-size, --max-length, --seed, --warmup, --schedule, --weight-decay,
-// --optimizer, --max-grad-norm, --grad-accum, --eval-every, --log-every, --stop-after, --resume,
-// --output, plus the common options. `epochs`/`lr` defaults come from the caller's TrainOptions.
+// --optimizer, --max-grad-norm, --grad-accum, --eval-every, --log-every, --stop-after,
+// --resume [auto], --output, the launcher options, plus the common options. `epochs`/`lr` defaults
+// come from the caller's TrainOptions.
 void add_train_options(CLI::App* cmd, TrainOptions& o, bool with_output = true);
 
 // o.train with the device and the parsed --autocast filled in; joins the process group that

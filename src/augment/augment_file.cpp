@@ -1,9 +1,11 @@
 // The augmentation job over a task file: format detection, chunks, progress and resumption.
 #include "tinybert/augment/augment_file.h"
 
+#include <climits>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -13,6 +15,7 @@
 #include "tinybert/data/task.h"
 #include "tinybert/io/atomic_file.h"
 #include "tinybert/io/run_lock.h"
+#include "tinybert/runtime/distributed.h"
 
 namespace tinybert::augment {
 
@@ -100,23 +103,30 @@ Format detect_format(const std::string& task, const std::string& path) {
 
 }  // namespace
 
-void augment_file(const AugmentJob& job, Augmenter& aug, const nlohmann::json& settings) {
-  const Format fmt = detect_format(job.task, job.input);
-  const bool skip_malformed = data::task_spec(job.task).name == "qqp";
+namespace {
 
-  // Count rows for progress.
-  int64_t total = 0;
-  {
-    std::ifstream in(job.input);
-    for (std::string l; std::getline(in, l);) total += !l.empty();
-    if (fmt.header) --total;
-  }
-  const std::string partial = job.output + ".partial", state_path = job.output + ".progress";
-  const fs::path out_path(job.output);  // one run writes this output (hidden lock beside it)
+// The rows one process augments, [lo, hi) as 0-based row numbers, into `path` (written as
+// PATH.partial with PATH.progress, renamed when complete); the header goes to rank 0's part.
+struct Part {
+  std::string path;
+  int64_t lo = 0, hi = INT64_MAX;
+  bool header = true, show_progress = true;
+};
+
+struct Counts {
+  int64_t rows = 0, written = 0, skipped = 0;
+};
+
+// Augments the part's rows; resumable from PATH.progress when its settings match.
+Counts augment_part(const AugmentJob& job, const Format& fmt, Augmenter& aug,
+                    const nlohmann::json& settings, const Part& part, int64_t total) {
+  const bool skip_malformed = data::task_spec(job.task).name == "qqp";
+  const std::string partial = part.path + ".partial", state_path = part.path + ".progress";
+  const fs::path out_path(part.path);  // one run writes this part (hidden lock beside it)
   const io::RunLock lock(
       (out_path.parent_path() / ("." + out_path.filename().string() + ".lock")).string(),
-      job.output);
-  int64_t done_rows = 0;
+      part.path);
+  int64_t done_rows = part.lo;
   std::ofstream out;
   if (job.resume && fs::exists(state_path) && fs::exists(partial)) {
     auto st = parse_json(read_file(state_path));
@@ -128,7 +138,7 @@ void augment_file(const AugmentJob& job, Augmenter& aug, const nlohmann::json& s
     std::cerr << "resuming after row " << done_rows << "\n";
   } else {
     if (job.resume)
-      std::cerr << "notice: nothing to resume for " << job.output
+      std::cerr << "notice: nothing to resume for " << part.path
                 << "; starting from the first row\n";
     out.open(partial, std::ios::trunc | std::ios::binary);
   }
@@ -140,10 +150,12 @@ void augment_file(const AugmentJob& job, Augmenter& aug, const nlohmann::json& s
   if (fmt.header) {
     std::getline(in, line);
     ++line_no;
-    if (done_rows == 0) out << line << "\n";
+    if (done_rows == 0 && part.header) out << line << "\n";
   }
-  Progress progress(total, 100, "rows/s");
-  int64_t row = 0, written = 0, skipped = 0;
+  std::optional<Progress> progress;
+  if (part.show_progress) progress.emplace(std::min(total, part.hi) - part.lo, 100, "rows/s");
+  int64_t row = 0;
+  Counts n;
   struct Pending {
     std::string line;
     size_t line_no;
@@ -170,13 +182,13 @@ void augment_file(const AugmentJob& job, Augmenter& aug, const nlohmann::json& s
       for (const auto& t : p.texts) tries.push_back(aug.tries(t, cands[c++], rng));
       std::set<std::vector<std::string>> seen{p.texts};
       out << p.line << "\n";
-      ++written;
+      ++n.written;
       for (int64_t t = 0; t < job.config.n_aug; ++t) {
         std::vector<std::string> variant;
         for (const auto& col : tries) variant.push_back(col[t]);
         if (!seen.insert(variant).second) continue;
         out << fmt.with_texts(p.line, variant) << "\n";
-        ++written;
+        ++n.written;
       }
     }
     out.flush();
@@ -185,7 +197,9 @@ void augment_file(const AugmentJob& job, Augmenter& aug, const nlohmann::json& s
     nlohmann::json st = {
         {"rows", row}, {"bytes", static_cast<uintmax_t>(out.tellp())}, {"settings", settings}};
     io::write_file_atomic(state_path, st.dump() + "\n");
-    progress.update(row, cat(written, " rows written"), row / std::max(1e-9, progress.elapsed()));
+    if (progress)
+      progress->update(row - part.lo, cat(n.written, " rows written"),
+                       (row - done_rows) / std::max(1e-9, progress->elapsed()));
   };
   while (std::getline(in, line)) {
     ++line_no;
@@ -193,21 +207,83 @@ void augment_file(const AugmentJob& job, Augmenter& aug, const nlohmann::json& s
     if (line.empty()) continue;
     auto texts = fmt.texts(line, line_no, job.input, skip_malformed);
     if (!texts) {
-      ++skipped;
+      n.skipped += row >= part.lo && row < part.hi;
       continue;
     }
+    if (row >= part.hi) break;
     ++row;
     if (row <= done_rows) continue;
     chunk.push_back({line, line_no, row - 1, std::move(*texts)});
     if (static_cast<int64_t>(chunk.size()) >= job.chunk_rows) flush();
   }
   flush();
-  progress.finish();
+  if (progress) progress->finish();
   out.close();
-  fs::rename(partial, job.output);
+  fs::rename(partial, part.path);
   fs::remove(state_path);
-  std::cerr << "augmented " << row << " rows into " << written << " (" << job.output << ")"
-            << (skipped ? cat(", ", skipped, " malformed rows skipped") : "")
+  n.rows = row - part.lo;
+  return n;
+}
+
+// Appends `from` to `to` in blocks.
+void append_file(std::ofstream& to, const std::string& from) {
+  std::ifstream in(from, std::ios::binary);
+  if (!in) fail("cannot read ", from);
+  to << in.rdbuf();
+  if (!to) fail("cannot append ", from);
+}
+
+}  // namespace
+
+void augment_file(const AugmentJob& job, Augmenter& aug, const nlohmann::json& settings) {
+  const Format fmt = detect_format(job.task, job.input);
+  int64_t total = 0;  // rows, for the progress bar and the ranks' shares
+  {
+    std::ifstream in(job.input);
+    for (std::string l; std::getline(in, l);) total += !l.empty();
+    if (fmt.header) --total;
+  }
+  const auto& g = runtime::group();
+  Counts n;
+  if (!g.distributed()) {
+    n = augment_part(job, fmt, aug, settings, {job.output}, total);
+  } else {
+    // Rank r: a contiguous run of whole chunks (the same chunks, so the same file, as one
+    // process), into OUTPUT.rankR; rank 0 concatenates the parts in rank order.
+    const int64_t chunks = (total + job.chunk_rows - 1) / job.chunk_rows;
+    auto first_row = [&](int64_t r) { return chunks * r / g.size() * job.chunk_rows; };
+    auto part_path = [&](int r) { return cat(job.output, ".rank", r); };
+    auto s = settings;
+    s["world_size"] = g.size();
+    Part part{part_path(g.rank()), first_row(g.rank()),
+              g.rank() + 1 == g.size() ? INT64_MAX : first_row(g.rank() + 1), g.rank() == 0,
+              g.rank() == 0};
+    n = augment_part(job, fmt, aug, s, part, total);
+    g.arrive("augment");
+    std::cerr << "rank " << g.rank() << ": augmented rows " << part.lo << "-" << part.lo + n.rows
+              << " into " << n.written << " (" << part.path << ")\n";
+    if (g.rank() != 0) return;
+    std::cerr << "waiting for the other ranks' parts\n";
+    g.wait_arrivals("augment");
+    const std::string merged = job.output + ".partial";
+    {
+      std::ofstream out(merged, std::ios::trunc | std::ios::binary);
+      for (int r = 0; r < g.size(); ++r) {
+        if (!fs::exists(part_path(r)))
+          fail("rank ", r, "'s part ", part_path(r),
+               " is missing (with several machines, --output must be on a filesystem they share)");
+        append_file(out, part_path(r));
+      }
+      out.close();
+      if (!out) fail("cannot write ", merged);
+    }
+    fs::rename(merged, job.output);
+    for (int r = 0; r < g.size(); ++r) fs::remove(part_path(r));
+    std::cerr << "merged " << g.size() << " parts into " << job.output << "\n";
+    return;
+  }
+  std::cerr << "augmented " << n.rows << " rows into " << n.written << " (" << job.output << ")"
+            << (n.skipped ? cat(", ", n.skipped, " malformed rows skipped") : "")
             << "; MLM forward passes: " << aug.mlm_forwards() << "\n";
 }
 

@@ -9,6 +9,7 @@
 #include "tinybert/core/error.h"
 #include "tinybert/model/infer.h"
 #include "tinybert/model/pretrained.h"
+#include "tinybert/runtime/distributed.h"
 #include "tinybert/runtime/runtime.h"
 
 namespace tinybert::distill {
@@ -79,8 +80,8 @@ void IntermediateObjective::load_trainable(const std::string& dir) {
 
 PredictionObjective::PredictionObjective(model::AutoBert teacher, model::AutoBert student,
                                          LossConfig cfg, const data::Dataset& train,
-                                         const text::Tokenizer& tok, infer::DevSet dev, c10::Device device,
-                                         std::string fit_dense_from)
+                                         const text::Tokenizer& tok, infer::DevSet dev,
+                                         c10::Device device, std::string fit_dense_from)
     : teacher_(std::move(teacher)),
       student_(std::move(student)),
       cfg_(cfg),
@@ -93,17 +94,27 @@ PredictionObjective::PredictionObjective(model::AutoBert teacher, model::AutoBer
   teacher_->eval();
   for (auto& p : teacher_->parameters()) p.set_requires_grad(false);
   torch::NoGradGuard no_grad;
-  std::vector<at::Tensor> parts;
-  const size_t step = static_cast<size_t>(std::max<int64_t>(1, dev_.batch_size));
-  for (size_t start = 0; start < train.size(); start += step) {
+  // Blocks of `step` examples in index order; rank r runs the teacher on blocks r, r + W, ...
+  // and the ranks gather the logits, so every value is the one a single process computes.
+  const auto& g = runtime::group();
+  const int64_t n = static_cast<int64_t>(train.size());
+  const int64_t step = std::max<int64_t>(1, dev_.batch_size);
+  const int64_t blocks = (n + step - 1) / step, per_rank = (blocks + g.size() - 1) / g.size();
+  const int64_t classes = teacher_->config.num_labels();
+  auto mine = torch::zeros({per_rank * step, classes}, torch::dtype(torch::kFloat).device(device_));
+  for (int64_t k = g.rank(), slot = 0; k < blocks; k += g.size(), ++slot) {
     std::vector<int64_t> idx;
-    for (size_t i = start; i < std::min(train.size(), start + step); ++i)
-      idx.push_back(static_cast<int64_t>(i));
-    parts.push_back(
-        model::infer(*teacher_, train.batch(idx, device_).inputs).to(torch::kFloat));  // (b, C)
+    for (int64_t i = k * step; i < std::min(n, (k + 1) * step); ++i) idx.push_back(i);
+    auto logits = model::infer(*teacher_, train.batch(idx, device_).inputs);  // (b, C)
+    mine.narrow(0, slot * step, static_cast<int64_t>(idx.size())).copy_(logits);
     ++teacher_forwards_;
   }
-  cache_ = torch::cat(parts);  // (N, C)
+  const auto all = g.all_gather(mine);  // per rank: (per_rank * step, C)
+  std::vector<at::Tensor> ordered;
+  for (int64_t k = 0; k < blocks; ++k)
+    ordered.push_back(
+        all[static_cast<size_t>(k % g.size())].narrow(0, (k / g.size()) * step, step));
+  cache_ = ordered.empty() ? mine : torch::cat(ordered).narrow(0, 0, n);  // (N, C)
 }
 
 NamedParams PredictionObjective::trainable() {

@@ -12,6 +12,7 @@
 #include "tinybert/distill/objectives.h"
 #include "tinybert/io/run_lock.h"
 #include "tinybert/model/pretrained.h"
+#include "tinybert/runtime/distributed.h"
 #include "tinybert/runtime/runtime.h"
 
 namespace tinybert::distill {
@@ -129,8 +130,11 @@ train::TrainSummary run_task_step(const DistillJob& j, const std::string& step,
                           {&task.dev, task.spec, j.eval_batch_size}, device, student_dir);
   print_settings("distill", settings);
   auto summary = train::train(t, obj, source, settings);
-  std::cerr << "teacher logits: " << task.train.size() << " examples in " << obj.teacher_forwards()
-            << " forward passes, cached for every epoch\n";
+  if (runtime::group().rank() == 0)
+    std::cerr << "teacher logits: " << task.train.size() << " examples in "
+              << obj.teacher_forwards() << " forward passes"
+              << (runtime::group().distributed() ? " on each rank (the ranks share the work)" : "")
+              << ", cached for every epoch\n";
   return summary;
 }
 
@@ -142,16 +146,17 @@ train::TrainSummary run_task(const DistillJob& j, const std::set<std::string>& g
   const fs::path out(j.train.output);
   auto inter = step_config(j, "intermediate", given), pred = step_config(j, "prediction", given);
   inter.output = (out / "intermediate").string();
+  const bool resuming = j.train.resume || j.train.resume_auto;
   if (!fs::exists(fs::path(inter.output) / "summary.json")) {
-    inter.resume = j.train.resume && fs::exists(fs::path(inter.output) / "last");
+    inter.resume = resuming && fs::exists(fs::path(inter.output) / "last");
     std::cerr << "== step 1/2: intermediate layers (" << inter.epochs << " epochs, lr " << inter.lr
               << ")\n";
     auto s = run_task_step(j, "intermediate", j.student, inter, settings);
     if (s.interrupted) return s;
-    pred.resume = false;
+    pred.resume = pred.resume_auto = false;
   } else {
     std::cerr << "== step 1/2: intermediate layers already done (" << inter.output << ")\n";
-    pred.resume = j.train.resume && fs::exists(out / "last");
+    pred.resume = resuming && fs::exists(out / "last");
   }
   std::cerr << "== step 2/2: prediction layer (" << pred.epochs << " epochs, lr " << pred.lr
             << ")\n";

@@ -3,8 +3,11 @@
 
 #include <ATen/ATen.h>
 
+#include <condition_variable>
 #include <cstdlib>
 #include <iostream>
+#include <mutex>
+#include <thread>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
@@ -43,13 +46,57 @@ LaunchEnv launch_env() {
   return e;
 }
 
+// Every rank adds to its own counter in the store twice a second; when a collective fails, the
+// ranks whose counter stopped are the lost ones.
+class Heartbeat {
+ public:
+  static constexpr std::chrono::milliseconds kPeriod{500};
+
+  Heartbeat(const LaunchEnv& env, std::chrono::milliseconds timeout) {
+    c10d::TCPStoreOptions so;  // a connection of its own: the main thread's may be waiting
+    so.port = static_cast<uint16_t>(env.master_port);
+    so.waitWorkers = false;
+    so.timeout = timeout;
+    store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+    thread_ = std::thread([this, key = key(env.rank)] {
+      std::unique_lock lock(mutex_);
+      while (!stop_) {
+        try {
+          store_->add(key, 1);
+        } catch (...) {
+          return;  // the store (rank 0) is gone: the next collective says so
+        }
+        wake_.wait_for(lock, kPeriod, [this] { return stop_; });
+      }
+    });
+  }
+  ~Heartbeat() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+  static std::string key(int rank) { return "tinybert/heartbeat/" + std::to_string(rank); }
+
+ private:
+  c10::intrusive_ptr<c10d::Store> store_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 struct Group::Impl {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+  std::unique_ptr<Heartbeat> heartbeat;
   std::chrono::seconds timeout{60};
+  int size = 1;
 
   // Issues a collective and waits for it; a lost rank or a timeout (Gloo's IoException, or a
-  // c10::Error) becomes an Error naming what was running.
+  // c10::Error) becomes an Error naming what was running and the rank that was lost.
   template <typename F>
   void run(const char* what, int rank, F&& collective) const {
     try {
@@ -61,10 +108,39 @@ struct Group::Impl {
     }
   }
   [[noreturn]] void lost(const char* what, int rank, const std::string& why) const {
-    fail("rank ", rank, ": the ", what,
-         " across ranks failed (another rank stopped, failed or "
-         "was lost; a rank waits ",
-         timeout.count(), " s for the others, --dist-timeout): ", why);
+    fail("rank ", rank, ": the ", what, " across ranks failed: ", lost_ranks(rank),
+         " (a rank waits ", timeout.count(), " s for the others, --dist-timeout): ", why);
+  }
+  std::vector<int64_t> heartbeats() const {
+    std::vector<int64_t> c;
+    for (int r = 0; r < size; ++r) c.push_back(store->add(Heartbeat::key(r), 0));
+    return c;
+  }
+  // The ranks among `ranks` whose heartbeat did not move between two counts, as "1, 3".
+  static std::string stopped(const std::vector<int>& ranks, const std::vector<int64_t>& before,
+                             const std::vector<int64_t>& after) {
+    std::string out;
+    for (int r : ranks)
+      if (after[r] == before[r]) out += (out.empty() ? "" : ", ") + cat(r);
+    return out;
+  }
+  // Which ranks stopped beating over a few periods, in words.
+  std::string lost_ranks(int self) const {
+    std::vector<int64_t> before, after;
+    try {
+      before = heartbeats();
+      std::this_thread::sleep_for(Heartbeat::kPeriod * 5);
+      after = heartbeats();
+    } catch (...) {
+      return "lost rank 0 (the rendezvous store it serves no longer answers)";
+    }
+    std::vector<int> others;
+    for (int r = 0; r < size; ++r)
+      if (r != self) others.push_back(r);
+    const std::string ranks = stopped(others, before, after);
+    if (ranks.empty())
+      return "every rank is still alive (one is stuck, or slower than the timeout)";
+    return "lost rank " + ranks + " (its heartbeat stopped: it died or its machine is unreachable)";
   }
 };
 
@@ -110,6 +186,8 @@ void init_distributed(const LaunchEnv& env, c10::Device device, std::chrono::sec
     opts->threads = 2;
     impl->pg =
         c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, env.rank, env.world_size, opts);
+    impl->size = env.world_size;
+    impl->heartbeat = std::make_unique<Heartbeat>(env, so.timeout);
   } catch (const c10::Error& e) {
     fail("rank ", env.rank, " of ", env.world_size, ": cannot join the process group at ",
          env.master_addr, ":", env.master_port, " within ", timeout.count(),
@@ -180,8 +258,38 @@ std::vector<at::Tensor> Group::all_gather(const at::Tensor& t) const {
   std::vector<std::vector<at::Tensor>> out(1);
   for (int r = 0; r < size_; ++r) out[0].push_back(at::empty_like(t));
   std::vector<at::Tensor> in{t.contiguous()};
-  impl_->run("all-gather of random states", rank_, [&] { return impl_->pg->allgather(out, in); });
+  impl_->run("all-gather", rank_, [&] { return impl_->pg->allgather(out, in); });
   return out[0];
+}
+
+namespace {
+
+std::string arrival_key(const std::string& point, int rank) {
+  return "tinybert/arrived/" + point + "/" + std::to_string(rank);
+}
+
+}  // namespace
+
+void Group::arrive(const std::string& point) const {
+  if (distributed()) impl_->store->set(arrival_key(point, rank_), std::vector<uint8_t>{1});
+}
+
+void Group::wait_arrivals(const std::string& point) const {
+  if (!distributed()) return;
+  std::vector<int64_t> beats = impl_->heartbeats();
+  for (int tick = 1;; ++tick) {
+    std::vector<int> missing;
+    for (int r = 0; r < size_; ++r)
+      if (!impl_->store->check({arrival_key(point, r)})) missing.push_back(r);
+    if (missing.empty()) return;
+    std::this_thread::sleep_for(Heartbeat::kPeriod);
+    if (tick % 10) continue;  // every 5 s: has a rank still working stopped beating?
+    auto now = impl_->heartbeats();
+    if (auto lost = Impl::stopped(missing, beats, now); !lost.empty())
+      fail("rank ", rank_, ": lost rank ", lost, " before it finished ", point,
+           " (its heartbeat stopped: it died or its machine is unreachable)");
+    beats = std::move(now);
+  }
 }
 
 }  // namespace tinybert::runtime

@@ -142,15 +142,21 @@ class Loop {
   // rank 0 writes in the run directory.
   void start(const nlohmann::json& resolved) {
     if (writer_) lock_.emplace(io::lock_run_directory(cfg_.output));
-    if (!cfg_.resume && fs::exists(last_))
+    bool resuming = cfg_.resume;
+    if (cfg_.resume_auto) {  // rank 0's directory decides for every rank
+      resuming = g_.any(writer_ && fs::exists(last_ / "trainer_state.json"));
+      if (writer_ && !resuming)
+        std::cerr << "--resume auto: no checkpoint in " << cfg_.output << "; starting\n";
+    }
+    if (!resuming && fs::exists(last_))
       fail(cfg_.output, " already holds a run (", last_.string(),
            "); add --resume to continue it, or choose a new --output");
-    if (cfg_.resume && !fs::exists(last_ / "trainer_state.json"))
+    if (resuming && !fs::exists(last_ / "trainer_state.json"))
       fail("--resume: ", cfg_.output, " has no resumable checkpoint (",
            (last_ / "trainer_state.json").string(), ")");
     if (writer_)
       io::write_file_atomic((out_ / "run_config.json").string(), resolved.dump(2) + "\n");
-    if (cfg_.resume) {
+    if (resuming) {
       resume();
       if (writer_) keep_metrics_until(st_.step);
     } else {

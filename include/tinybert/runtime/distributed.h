@@ -40,6 +40,12 @@ class Group {
   bool any(bool flag) const;
   // Every rank's copy of `t` (same shape and type on each), in rank order.
   std::vector<at::Tensor> all_gather(const at::Tensor& t) const;
+  // Marks this rank as having reached `point` (in the rendezvous store).
+  void arrive(const std::string& point) const;
+  // Waits, without a time limit, until every rank has reached `point`; fails naming a rank that
+  // has not and whose heartbeat stopped (long work of uneven length, where a collective's
+  // --dist-timeout would be too short).
+  void wait_arrivals(const std::string& point) const;
 
   struct Impl;
   std::shared_ptr<Impl> impl_;

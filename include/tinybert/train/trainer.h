@@ -28,6 +28,7 @@ struct TrainConfig {
   int64_t save_every = 500;  // optimizer steps between last/ checkpoints (0: epoch ends only)
   int64_t stop_after = 0;    // stop (resumably) after this many optimizer steps in this run
   bool resume = false;       // continue from OUTPUT/last
+  bool resume_auto = false;  // resume when OUTPUT/last holds a checkpoint (rank 0 decides)
   std::string output;        // the run directory
   c10::Device device = c10::kCPU;
   c10::ScalarType autocast = c10::kFloat;  // bf16/fp16: forward passes in mixed precision
