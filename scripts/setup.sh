@@ -9,6 +9,7 @@ PACKAGES=(
   libtorch-dev libopenblas0-openmp       # LibTorch 1.13 (CPU); OpenBLAS: matmul ~40x faster than reference BLAS
   libgloo-dev                            # headers of the Gloo transport LibTorch's c10d process group uses
   nlohmann-json3-dev libutf8proc-dev libcli11-dev libcpp-httplib-dev
+  libonnx-dev                            # ONNX protobuf types + checker for `tinybert export`
   googletest libgtest-dev libbenchmark-dev
   python3 python3-numpy python3-torch    # black-box CLI tests and the PyTorch baselines of bench/
   python3-sklearn python3-scipy          # reference values for the metric tests; the pipeline's TF-IDF row
@@ -38,11 +39,17 @@ for lib in libblas.so.3 liblapack.so.3 libopenblas.so.0; do
     update-alternatives --set "$lib-x86_64-linux-gnu" "$ob/$lib" >/dev/null
   fi
 done
-# playwright-core drives Debian's chromium in the browser test; pinned, into the git-ignored build/.
-PLAYWRIGHT=1.65.1
-if [[ "$(node -p "require('./build/npm/node_modules/playwright-core/package.json').version" 2>/dev/null)" != "$PLAYWRIGHT" ]]; then
-  echo "setup: npm install playwright-core@$PLAYWRIGHT"
-  npm install --silent --no-save --no-audit --no-fund --prefix build/npm "playwright-core@$PLAYWRIGHT" >/dev/null
+# Pinned npm tools, into the git-ignored build/npm (one install: `npm install --no-save` drops
+# what an earlier one put there): playwright-core drives Debian's chromium in the browser test;
+# ONNX Runtime (CPU) checks `tinybert export` and is the baseline of bench/. --ignore-scripts:
+# onnxruntime-node's install script downloads GPU binaries (unreachable here); the CPU library
+# ships inside the package.
+PLAYWRIGHT=1.65.1 ORT=1.30.0
+npm_version() { node -p "require('./build/npm/node_modules/$1/package.json').version" 2>/dev/null; }
+if [[ "$(npm_version playwright-core)" != "$PLAYWRIGHT" || "$(npm_version onnxruntime-node)" != "$ORT" ]]; then
+  echo "setup: npm install playwright-core@$PLAYWRIGHT onnxruntime-node@$ORT"
+  npm install --silent --no-save --no-audit --no-fund --ignore-scripts --prefix build/npm \
+    "playwright-core@$PLAYWRIGHT" "onnxruntime-node@$ORT" >/dev/null
 fi
 [[ "${1:-}" == "--deps-only" ]] && exit 0
 

@@ -43,5 +43,6 @@ Runner add_bench(CLI::App& app);
 Runner add_pretrain(CLI::App& app);
 Runner add_serve(CLI::App& app);
 Runner add_init(CLI::App& app);
+Runner add_export(CLI::App& app);
 
 }  // namespace tinybert::cli

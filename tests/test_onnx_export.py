@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""`tinybert export` checked in a real runtime: each fixture model (classifier teacher and student,
+masked LM) and a TinyBERT4-shaped classifier are exported, run in ONNX Runtime (onnxruntime-node)
+and compared with `tinybert inspect` on the same padded inputs at two batch/sequence shapes:
+logits within 1e-4. Also opset 14 (LayerNorm decomposed) and the refusals.
+
+Usage: test_onnx_export.py TINYBERT_BINARY FIXTURES_DIR ONNXRUNTIME_NODE_DIR
+"""
+import json
+import os
+import random
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import numpy as np
+
+BIN, FIX, ORT = sys.argv[1], sys.argv[2], os.path.abspath(sys.argv[3])
+HERE = os.path.dirname(os.path.abspath(__file__))
+TMP = tempfile.mkdtemp(prefix="tinybert-onnx-")
+TOL = 1e-4
+
+
+def run(args):
+    r = subprocess.run([BIN] + args, capture_output=True, text=True, timeout=600)
+    if r.returncode != 0:
+        raise AssertionError(f"tinybert {' '.join(args)} failed:\n{r.stderr}")
+    return r
+
+
+def write_inputs(path, tensors):
+    """int64 tensors as safetensors (what `tinybert inspect --inputs` reads)."""
+    header, blobs, offset = {}, [], 0
+    for name, a in tensors.items():
+        b = np.ascontiguousarray(a, dtype="<i8").tobytes()
+        header[name] = {"dtype": "I64", "shape": list(a.shape), "data_offsets": [offset, offset + len(b)]}
+        blobs.append(b)
+        offset += len(b)
+    h = json.dumps(header).encode()
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def read_outputs(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    return {k: np.frombuffer(data[v["data_offsets"][0]:v["data_offsets"][1]], dtype=np.float32).reshape(v["shape"])
+            for k, v in header.items() if k != "__metadata__"}
+
+
+def inputs(vocab, batch, seq, seed):
+    """Random ids; the first row full, the others padded (mask 0, id 0) to varied lengths; two segments."""
+    rng = random.Random(seed)
+    ids = np.zeros((batch, seq), dtype=np.int64)
+    mask = np.zeros_like(ids)
+    types = np.zeros_like(ids)
+    for b in range(batch):
+        n = seq if b == 0 else rng.randint(2, seq)
+        ids[b, :n] = [rng.randrange(1, vocab) for _ in range(n)]
+        mask[b, :n] = 1
+        split = rng.randint(1, n)
+        types[b, split:n] = 1
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+
+
+def vocab_size(model_dir):
+    with open(os.path.join(model_dir, "config.json")) as f:
+        return json.load(f)["vocab_size"]
+
+
+def compare(test, model_dir, exported, feeds, label):
+    inp, ref = os.path.join(TMP, "inputs.safetensors"), os.path.join(TMP, "ref.safetensors")
+    write_inputs(inp, feeds)
+    run(["inspect", "--model", model_dir, "--inputs", inp, "--output", ref, "--threads", "1"])
+    ours = read_outputs(ref)
+    with open(os.path.join(TMP, "inputs.json"), "w") as f:
+        json.dump({k: v.tolist() for k, v in feeds.items()}, f)
+    r = subprocess.run(["node", os.path.join(HERE, "onnx_run.js"), ORT, os.path.join(exported, "model.onnx"),
+                        os.path.join(TMP, "inputs.json")], capture_output=True, text=True, timeout=600)
+    test.assertEqual(r.returncode, 0, r.stderr)
+    theirs = {k: np.array(v["data"], dtype=np.float32).reshape(v["dims"]) for k, v in json.loads(r.stdout).items()}
+    pairs = {"logits": "logits" if "logits" in ours else "mlm_logits",
+             "prediction_logits": "mlm_logits", "seq_relationship_logits": "nsp_logits"}
+    checked = 0
+    for name, a in theirs.items():
+        b = ours[pairs[name]]
+        test.assertEqual(a.shape, b.shape, name)
+        diff = float(np.max(np.abs(a - b)))
+        print(f"{label}: {name} {list(a.shape)} max |ONNX Runtime - tinybert| = {diff:.2e}")
+        test.assertLess(diff, TOL)
+        checked += 1
+    test.assertGreater(checked, 0)
+
+
+class OnnxExport(unittest.TestCase):
+    def export_and_check(self, model_dir, label, opset=None):
+        out = os.path.join(TMP, label)
+        args = ["export", "--model", model_dir, "--output", out, "--threads", "1"]
+        run(args + (["--opset", str(opset)] if opset else []))
+        for f in ("model.onnx", "config.json", "vocab.txt", "tokenizer_config.json"):
+            self.assertTrue(os.path.exists(os.path.join(out, f)), f)
+        for shape, seed in (((2, 7), 1), ((3, 19), 2)):
+            compare(self, model_dir, out, inputs(vocab_size(model_dir), *shape, seed), f"{label} batch {shape[0]} seq {shape[1]}")
+        return out
+
+    def test_fixture_models(self):
+        for name in ("tiny-teacher-cls", "tiny-student-cls", "tiny-mlm"):
+            self.export_and_check(os.path.join(FIX, name), name)
+
+    def test_opset_14_decomposes_layer_norm(self):
+        self.export_and_check(os.path.join(FIX, "tiny-student-cls"), "student-opset14", opset=14)
+
+    def test_tinybert4_shape(self):
+        cfg = os.path.join(TMP, "tinybert4.json")
+        with open(cfg, "w") as f:
+            json.dump({"vocab_size": 30522, "hidden_size": 312, "num_hidden_layers": 4, "num_attention_heads": 12,
+                       "intermediate_size": 1200, "max_position_embeddings": 512}, f)
+        model = os.path.join(TMP, "tinybert4")
+        run(["init", "--model-config", cfg, "--vocab", os.path.join(FIX, "vocab.txt"), "--output", model,
+             "--labels", "neg,pos"])
+        self.export_and_check(model, "tinybert4")
+
+    def test_refusals(self):
+        r = subprocess.run([BIN, "export", "--model", os.path.join(FIX, "tiny-mlm"), "--output",
+                            os.path.join(TMP, "x"), "--opset", "12"], capture_output=True, text=True)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("--opset", r.stderr)
+        r = subprocess.run([BIN, "export", "--model", os.path.join(TMP, "missing"), "--output",
+                            os.path.join(TMP, "y")], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("missing", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(TMP, "y", "model.onnx")))
+
+
+if __name__ == "__main__":
+    try:
+        unittest.main(argv=sys.argv[:1], verbosity=2)
+    finally:
+        shutil.rmtree(TMP, ignore_errors=True)
