@@ -41,7 +41,7 @@ class StepRunner(unittest.TestCase):
         with open(os.path.join(out, "run_config.json")) as f:
             config = json.load(f)
         self.assertEqual(config["autocast"], "bf16")
-        self.assertTrue(config["resume"])
+        self.assertEqual(config["resume"], "yes")
         print(f"stopped at step 3, resumed, finished at step {summary['steps']}")
         self.assertGreater(summary["steps"], 3)
         with open(os.path.join(TMP, "second.json")) as f:  # the command's stdout, kept as the step's output

@@ -66,7 +66,7 @@ void add_train_options(CLI::App* cmd, TrainOptions& o, bool with_output) {
       ->check(non_negative(1e12));
   cmd->add_option("--resume", o.resume,
                   "continue the run in --output from its last checkpoint; --resume auto: only "
-                  "when there is one (start otherwise), for restarted workers")
+                  "when there is one (start otherwise), for restarted workers (default: no)")
       ->expected(0, 1)
       ->default_str("yes")
       ->check(CLI::IsMember({"yes", "no", "auto"}));
@@ -118,12 +118,13 @@ void add_launch_options(CLI::App* cmd, runtime::LaunchConfig& l, int& dist_timeo
   cmd->add_option("--master-addr", l.master_addr, "address of node 0 (rank 0 serves the store)")
       ->capture_default_str();
   cmd->add_option("--master-port", l.master_port,
-                  "port of the rendezvous store on node 0 (default: a free port on one node; "
-                  "required for several)")
+                  "port of the rendezvous store on node 0 (default: a free port on one node, "
+                  "29500 for several)")
       ->check(in_range(1, 65535));
   cmd->add_option("--max-restarts", l.max_restarts,
-                  "start the workers again this many times after one failed (add --resume auto "
-                  "to continue from the last checkpoint)")
+                  "start this node's workers again this many times after one failed (training: "
+                  "add --resume auto to continue from the last checkpoint; augment: --resume); "
+                  "one node only: several nodes restart uncoordinated, use torchrun there")
       ->capture_default_str()
       ->check(in_range(0, 1000));
   cmd->add_option("--dist-timeout", dist_timeout,

@@ -133,13 +133,16 @@ Counts augment_part(const AugmentJob& job, const Format& fmt, Augmenter& aug,
     if (st["settings"] != settings)
       fail("--resume: ", state_path, " was written with other settings");
     done_rows = st["rows"];
+    if (done_rows < part.lo || done_rows > part.hi)
+      fail("--resume: ", state_path, " is at row ", done_rows, ", outside this part's rows ",
+           part.lo, "..", part.hi);
     fs::resize_file(partial, st["bytes"].get<uintmax_t>());
     out.open(partial, std::ios::app | std::ios::binary);
     std::cerr << "resuming after row " << done_rows << "\n";
   } else {
     if (job.resume)
-      std::cerr << "notice: nothing to resume for " << part.path
-                << "; starting from the first row\n";
+      std::cerr << "notice: nothing to resume for " << part.path << "; starting at row "
+                << part.lo << "\n";
     out.open(partial, std::ios::trunc | std::ios::binary);
   }
   if (!out) fail("cannot write ", partial);
@@ -221,12 +224,12 @@ Counts augment_part(const AugmentJob& job, const Format& fmt, Augmenter& aug,
   out.close();
   fs::rename(partial, part.path);
   fs::remove(state_path);
-  n.rows = row - part.lo;
+  n.rows = std::max<int64_t>(0, row - part.lo);
   return n;
 }
 
 // Appends `from` to `to` in blocks.
-void append_file(std::ofstream& to, const std::string& from) {
+void append_file(std::ostream& to, const std::string& from) {
   std::ifstream in(from, std::ios::binary);
   if (!in) fail("cannot read ", from);
   to << in.rdbuf();
@@ -253,8 +256,9 @@ void augment_file(const AugmentJob& job, Augmenter& aug, const nlohmann::json& s
     const int64_t chunks = (total + job.chunk_rows - 1) / job.chunk_rows;
     auto first_row = [&](int64_t r) { return chunks * r / g.size() * job.chunk_rows; };
     auto part_path = [&](int r) { return cat(job.output, ".rank", r); };
-    auto s = settings;
+    auto s = settings;  // the parts' rows depend on these too
     s["world_size"] = g.size();
+    s["chunk_rows"] = job.chunk_rows;
     Part part{part_path(g.rank()), first_row(g.rank()),
               g.rank() + 1 == g.size() ? INT64_MAX : first_row(g.rank() + 1), g.rank() == 0,
               g.rank() == 0};
@@ -265,19 +269,17 @@ void augment_file(const AugmentJob& job, Augmenter& aug, const nlohmann::json& s
     if (g.rank() != 0) return;
     std::cerr << "waiting for the other ranks' parts\n";
     g.wait_arrivals("augment");
-    const std::string merged = job.output + ".partial";
-    {
-      std::ofstream out(merged, std::ios::trunc | std::ios::binary);
-      for (int r = 0; r < g.size(); ++r) {
-        if (!fs::exists(part_path(r)))
-          fail("rank ", r, "'s part ", part_path(r),
-               " is missing (with several machines, --output must be on a filesystem they share)");
-        append_file(out, part_path(r));
-      }
-      out.close();
-      if (!out) fail("cannot write ", merged);
-    }
-    fs::rename(merged, job.output);
+    const fs::path out_path(job.output);  // the lock a one-process run into OUTPUT takes
+    const io::RunLock lock(
+        (out_path.parent_path() / ("." + out_path.filename().string() + ".lock")).string(),
+        job.output);
+    for (int r = 0; r < g.size(); ++r)
+      if (!fs::exists(part_path(r)))
+        fail("rank ", r, "'s part ", part_path(r),
+             " is missing (with several machines, --output must be on a filesystem they share)");
+    io::write_atomic(job.output, [&](std::ostream& out) {
+      for (int r = 0; r < g.size(); ++r) append_file(out, part_path(r));
+    });
     for (int r = 0; r < g.size(); ++r) fs::remove(part_path(r));
     std::cerr << "merged " << g.size() << " parts into " << job.output << "\n";
     return;

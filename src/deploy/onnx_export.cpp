@@ -297,6 +297,9 @@ std::string onnx_model(model::AutoBertImpl&, int64_t) {
 #endif
 
 void export_onnx(const std::string& model_dir, const std::string& out_dir, int64_t opset) {
+  std::error_code ec;
+  if (fs::exists(out_dir) && fs::equivalent(model_dir, out_dir, ec))
+    fail("--output ", out_dir, " is the model directory; export into a directory of its own");
   auto loaded = model::load_model(model_dir, {});
   auto tok = text::Tokenizer::from_dir(model_dir);
   const std::string bytes = onnx_model(*loaded.model, opset);

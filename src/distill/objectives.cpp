@@ -109,6 +109,8 @@ PredictionObjective::PredictionObjective(model::AutoBert teacher, model::AutoBer
     mine.narrow(0, slot * step, static_cast<int64_t>(idx.size())).copy_(logits);
     ++teacher_forwards_;
   }
+  g.arrive("teacher-logits");  // no time limit for uneven ranks before the bounded gather
+  g.wait_arrivals("teacher-logits");
   const auto all = g.all_gather(mine);  // per rank: (per_rank * step, C)
   std::vector<at::Tensor> ordered;
   for (int64_t k = 0; k < blocks; ++k)

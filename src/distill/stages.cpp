@@ -133,7 +133,7 @@ train::TrainSummary run_task_step(const DistillJob& j, const std::string& step,
   if (runtime::group().rank() == 0)
     std::cerr << "teacher logits: " << task.train.size() << " examples in "
               << obj.teacher_forwards() << " forward passes"
-              << (runtime::group().distributed() ? " on each rank (the ranks share the work)" : "")
+              << (runtime::group().distributed() ? " on rank 0 (the ranks share the work)" : "")
               << ", cached for every epoch\n";
   return summary;
 }

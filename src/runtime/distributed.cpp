@@ -59,14 +59,14 @@ class Heartbeat {
     so.timeout = timeout;
     store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
     thread_ = std::thread([this, key = key(env.rank)] {
-      std::unique_lock lock(mutex_);
-      while (!stop_) {
+      for (;;) {
         try {
           store_->add(key, 1);
         } catch (...) {
-          return;  // the store (rank 0) is gone: the next collective says so
+          // a blip, or the store (rank 0) is gone: keep trying; a collective says which
         }
-        wake_.wait_for(lock, kPeriod, [this] { return stop_; });
+        std::unique_lock lock(mutex_);
+        if (wake_.wait_for(lock, kPeriod, [this] { return stop_; })) return;
       }
     });
   }
@@ -129,10 +129,15 @@ struct Group::Impl {
     std::vector<int64_t> before, after;
     try {
       before = heartbeats();
+    } catch (...) {
+      return "lost rank 0 (the rendezvous store it serves no longer answers)";
+    }
+    try {
       std::this_thread::sleep_for(Heartbeat::kPeriod * 5);
       after = heartbeats();
     } catch (...) {
-      return "lost rank 0 (the rendezvous store it serves no longer answers)";
+      return "rank 0's rendezvous store stopped answering while the ranks were checked (rank 0 "
+             "was lost, or stopped after another rank was)";
     }
     std::vector<int> others;
     for (int r = 0; r < size; ++r)

@@ -57,7 +57,10 @@ void check(const LaunchConfig& c) {
     fail("--node-rank must be in [0, ", c.nnodes - 1, "] for --nnodes ", c.nnodes, ", found ",
          c.node_rank);
   if (c.master_port < 0 || c.master_port > 65535)
-    fail("--master-port must be in [1, 65535], found ", c.master_port);
+    fail("--master-port must be in [1, 65535] (0: automatic), found ", c.master_port);
+  if (int64_t{c.nnodes} * c.nproc_per_node > 65536)
+    fail("--nnodes x --nproc-per-node must be at most 65536 ranks, found ",
+         int64_t{c.nnodes} * c.nproc_per_node);
   if (c.max_restarts < 0 || c.max_restarts > 1000)
     fail("--max-restarts must be in [0, 1000], found ", c.max_restarts);
 }

@@ -16,8 +16,8 @@ struct LaunchConfig {
   int grace_s = 30;      // seconds the others get after SIGTERM, then SIGKILL
 };
 
-// Fails naming the option when the settings are inconsistent (a rank out of range, no port for
-// several nodes, ...).
+// Fails naming the option when the settings are inconsistent (a node rank out of range, more than
+// 65536 ranks, ...).
 void check(const LaunchConfig& c);
 
 // Starts c.nproc_per_node copies of this program with `args` (its argv without the launcher's
