@@ -141,8 +141,8 @@ Counts augment_part(const AugmentJob& job, const Format& fmt, Augmenter& aug,
     std::cerr << "resuming after row " << done_rows << "\n";
   } else {
     if (job.resume)
-      std::cerr << "notice: nothing to resume for " << part.path << "; starting at row "
-                << part.lo << "\n";
+      std::cerr << "notice: nothing to resume for " << part.path << "; starting at row " << part.lo
+                << "\n";
     out.open(partial, std::ios::trunc | std::ios::binary);
   }
   if (!out) fail("cannot write ", partial);
