@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include <bit>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -51,7 +52,9 @@ class GraphBuilder {
     if (added_.insert(name).second) add_initializer(name, t.contiguous());
     return name;
   }
-  std::string scalar(float v) { return constant(cat("const.f", v), torch::tensor(v)); }
+  std::string scalar(float v) {  // named by its bits: two floats never share a name
+    return constant(cat("const.f", std::bit_cast<uint32_t>(v)), torch::tensor(v));
+  }
   std::string ints(const std::vector<int64_t>& v) {
     std::string name = "const.i";
     for (auto x : v) name += cat("_", x);

@@ -76,7 +76,11 @@ std::vector<pid_t> start_workers(const LaunchConfig& c, int port,
   std::vector<pid_t> pids(static_cast<size_t>(c.nproc_per_node), -1);
   for (int r = 0; r < c.nproc_per_node; ++r) {
     const pid_t pid = ::fork();
-    if (pid < 0) fail("cannot start worker ", r, ": fork failed");
+    if (pid < 0) {
+      for (pid_t started : pids)  // no orphans: stop the workers already running
+        if (started > 0) ::kill(started, SIGKILL), ::waitpid(started, nullptr, 0);
+      fail("cannot start worker ", r, ": fork failed");
+    }
     if (pid == 0) {
       sigaction(SIGINT, &old_int, nullptr);
       sigaction(SIGTERM, &old_term, nullptr);
@@ -102,7 +106,7 @@ std::vector<pid_t> start_workers(const LaunchConfig& c, int port,
 
 // What one start of the group ended with.
 struct Outcome {
-  int failed_rank = -1;  // the first worker that failed, unless the launcher was signalled
+  int failed_rank = -1;  // the first worker that failed (also while stopping after a signal)
   std::string failure;
   bool signalled = false;
 };
@@ -129,9 +133,10 @@ Outcome supervise(const LaunchConfig& c, std::vector<pid_t>& pids) {
         pids[r] = -1;
         --running;
         const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-        if (ok || o.failed_rank >= 0 || o.signalled) continue;
+        if (ok || o.failed_rank >= 0) continue;
         o.failed_rank = c.node_rank * c.nproc_per_node + static_cast<int>(r);
         o.failure = exit_text(status);
+        if (o.signalled) continue;  // failed while stopping: reported, the others stop anyway
         std::cerr << "launcher: rank " << o.failed_rank << " failed (" << o.failure
                   << "); stopping the other " << running << " worker(s)\n";
         stop_all(SIGTERM);
@@ -152,16 +157,27 @@ Outcome supervise(const LaunchConfig& c, std::vector<pid_t>& pids) {
 
 int launch(const LaunchConfig& c, const std::vector<std::string>& args) {
   check(c);
-  struct sigaction sa {
-  }, old_int{}, old_term{};
-  sa.sa_handler = on_launcher_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, &old_int);
-  sigaction(SIGTERM, &sa, &old_term);
+  // SIGINT/SIGTERM go to the workers while the launcher runs; the old handlers come back at
+  // return or throw.
+  struct Handlers {
+    struct sigaction old_int {
+    }, old_term{};
+    Handlers() {
+      struct sigaction sa {};
+      sa.sa_handler = on_launcher_signal;
+      sigemptyset(&sa.sa_mask);
+      sigaction(SIGINT, &sa, &old_int);
+      sigaction(SIGTERM, &sa, &old_term);
+    }
+    ~Handlers() {
+      sigaction(SIGINT, &old_int, nullptr);
+      sigaction(SIGTERM, &old_term, nullptr);
+    }
+  } handlers;
   Outcome o;
   for (int attempt = 0;; ++attempt) {
     const int port = c.master_port ? c.master_port : c.nnodes > 1 ? 29500 : free_port();
-    auto pids = start_workers(c, port, args, old_int, old_term);
+    auto pids = start_workers(c, port, args, handlers.old_int, handlers.old_term);
     std::cerr << "launcher: " << c.nproc_per_node << " workers (node " << c.node_rank << " of "
               << c.nnodes << ") on " << c.master_addr << ":" << port << "\n";
     o = supervise(c, pids);
@@ -169,8 +185,6 @@ int launch(const LaunchConfig& c, const std::vector<std::string>& args) {
     std::cerr << "launcher: restarting the workers (restart " << attempt + 1 << " of "
               << c.max_restarts << ")\n";
   }
-  sigaction(SIGINT, &old_int, nullptr);
-  sigaction(SIGTERM, &old_term, nullptr);
   if (o.failed_rank >= 0)
     fail("rank ", o.failed_rank, " of ", c.nnodes * c.nproc_per_node, " failed with ", o.failure,
          c.max_restarts ? cat(" (after ", c.max_restarts, " restart(s))") : std::string());
