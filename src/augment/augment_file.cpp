@@ -105,6 +105,12 @@ Format detect_format(const std::string& task, const std::string& path) {
 
 namespace {
 
+// The lock of one run writing `path`: a hidden file beside it, never removed.
+io::RunLock lock_output(const std::string& path) {
+  const fs::path p(path);
+  return io::RunLock((p.parent_path() / ("." + p.filename().string() + ".lock")).string(), path);
+}
+
 // The rows one process augments, [lo, hi) as 0-based row numbers, into `path` (written as
 // PATH.partial with PATH.progress, renamed when complete); the header goes to rank 0's part.
 struct Part {
@@ -122,10 +128,7 @@ Counts augment_part(const AugmentJob& job, const Format& fmt, Augmenter& aug,
                     const nlohmann::json& settings, const Part& part, int64_t total) {
   const bool skip_malformed = data::task_spec(job.task).name == "qqp";
   const std::string partial = part.path + ".partial", state_path = part.path + ".progress";
-  const fs::path out_path(part.path);  // one run writes this part (hidden lock beside it)
-  const io::RunLock lock(
-      (out_path.parent_path() / ("." + out_path.filename().string() + ".lock")).string(),
-      part.path);
+  const io::RunLock lock = lock_output(part.path);  // one run writes this part
   int64_t done_rows = part.lo;
   std::ofstream out;
   if (job.resume && fs::exists(state_path) && fs::exists(partial)) {
@@ -269,10 +272,7 @@ void augment_file(const AugmentJob& job, Augmenter& aug, const nlohmann::json& s
     if (g.rank() != 0) return;
     std::cerr << "waiting for the other ranks' parts\n";
     g.wait_arrivals("augment");
-    const fs::path out_path(job.output);  // the lock a one-process run into OUTPUT takes
-    const io::RunLock lock(
-        (out_path.parent_path() / ("." + out_path.filename().string() + ".lock")).string(),
-        job.output);
+    const io::RunLock lock = lock_output(job.output);  // as a one-process run into OUTPUT
     for (int r = 0; r < g.size(); ++r)
       if (!fs::exists(part_path(r)))
         fail("rank ", r, "'s part ", part_path(r),
