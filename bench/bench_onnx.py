@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""The race against ONNX Runtime: `tinybert bench` (fp32 and bf16) and ONNX Runtime (fp32, CPU,
-onnxruntime-node) on the model `tinybert export` wrote from the same weights, with the same
-thread count and input shapes, for a TinyBERT4 and a BERT-base shape (random init), at seq 32 and
-128, batch 1 and 32, in interleaved rounds. Prints the table with ratios (ONNX Runtime time / ours:
+"""The race against ONNX Runtime: `tinybert bench` (fp32, int8, optionally bf16) and ONNX Runtime (CPU,
+onnxruntime-node; fp32, and int8 on the exported int8 model) on the models `tinybert export` wrote
+from the same weights (`tinybert quantize` for int8), with the same thread count and input shapes,
+for a TinyBERT4 and a BERT-base shape (random init), at seq 32 and 128, batch 1 and 32, in
+interleaved rounds. Prints the table with ratios (ONNX Runtime time / ours:
 above 1 we are faster) and saves bench/results/onnx_race.{json,md} with the command and commit.
 
 Usage: bench/bench_onnx.py [--bin build/tinybert] [--threads 2] [--rounds 2] [--seconds 3] [--bf16]
@@ -45,6 +46,10 @@ def ort(args, onnx, seq):
     return {r["batch"]: r["p50_ms"] for r in map(json.loads, lines.split("\n")[:-1])}
 
 
+RUNTIMES = {  # key: (label, what it runs)
+    "fp32": "tinybert fp32", "ort": "ORT fp32", "int8": "tinybert int8", "ort_int8": "ORT int8", "bf16": "tinybert bf16"}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "tinybert"))
@@ -56,53 +61,61 @@ def main():
     args = ap.parse_args()
     commit = sh(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]).strip()
     rows = []
+    keys = [k for k in RUNTIMES if k != "bf16" or args.bf16]
     with tempfile.TemporaryDirectory() as tmp:
         for name, shape in SHAPES.items():
             cfg = dict(vocab_size=30522, hidden_act="gelu", max_position_embeddings=512, type_vocab_size=2, **shape)
-            cfg_path, model, exported = (os.path.join(tmp, p) for p in ("config.json", "model", "onnx"))
+            cfg_path, model, exported, q, q_exported = (
+                os.path.join(tmp, p) for p in ("config.json", "model", "onnx", "int8", "int8-onnx"))
             with open(cfg_path, "w") as f:
                 json.dump(cfg, f)
             sh([args.bin, "init", "--model-config", cfg_path, "--vocab", os.path.join(ROOT, "tests", "fixtures",
                 "hf", "vocab.txt"), "--output", model, "--labels", "negative,positive"])
             sh([args.bin, "export", "--model", model, "--output", exported])
+            sh([args.bin, "quantize", "--model", model, "--output", q])
+            sh([args.bin, "export", "--model", q, "--output", q_exported])
             for seq in (32, 128):
-                runs = [("fp32", lambda: ours(args, model, seq, "fp32", tmp)),
-                        ("ort", lambda: ort(args, os.path.join(exported, "model.onnx"), seq))]
-                if args.bf16:
-                    runs.append(("bf16", lambda: ours(args, model, seq, "bf16", tmp)))
-                times = {k: {1: [], 32: []} for k, _ in runs}
+                runs = {"fp32": lambda: ours(args, model, seq, "fp32", tmp),
+                        "ort": lambda: ort(args, os.path.join(exported, "model.onnx"), seq),
+                        "int8": lambda: ours(args, q, seq, "fp32", tmp),
+                        "ort_int8": lambda: ort(args, os.path.join(q_exported, "model.onnx"), seq),
+                        "bf16": lambda: ours(args, model, seq, "bf16", tmp)}
+                times = {k: {1: [], 32: []} for k in keys}
                 for _ in range(args.rounds):  # interleaved: each runtime once per round
-                    for key, run in runs:
-                        for b, ms in run().items():
+                    for key in keys:
+                        for b, ms in runs[key]().items():
                             times[key][b].append(ms)
                 for b in (1, 32):
                     best = {k: min(v[b]) for k, v in times.items()}
                     best.setdefault("bf16", float("nan"))
-                    row = dict(model=name, seq=seq, batch=b, fp32_ms=best["fp32"], bf16_ms=best["bf16"],
-                               ort_fp32_ms=best["ort"], fp32_vs_ort=best["ort"] / best["fp32"],
-                               bf16_vs_ort=best["ort"] / best["bf16"], rounds={k: v[b] for k, v in times.items()})
+                    row = dict(model=name, seq=seq, batch=b, **{k + "_ms": v for k, v in best.items()},
+                               fp32_vs_ort=best["ort"] / best["fp32"], int8_vs_ort_int8=best["ort_int8"] / best["int8"],
+                               int8_vs_fp32=best["fp32"] / best["int8"], int8_vs_bf16=best["bf16"] / best["int8"],
+                               rounds={k: v[b] for k, v in times.items()})
                     rows.append(row)
-                    print(f"{name} seq {seq} batch {b}: tinybert fp32 {best['fp32']:.2f} ms, bf16 {best['bf16']:.2f} ms,"
-                          f" ONNX Runtime fp32 {best['ort']:.2f} ms; ratio ORT/ours fp32 {row['fp32_vs_ort']:.2f}x,"
-                          f" bf16 {row['bf16_vs_ort']:.2f}x", flush=True)
+                    print(f"{name} seq {seq} batch {b}: " + ", ".join(f"{RUNTIMES[k]} {best[k]:.2f} ms" for k in keys) +
+                          f"; ORT/ours fp32 {row['fp32_vs_ort']:.2f}x, int8 {row['int8_vs_ort_int8']:.2f}x;"
+                          f" our int8 vs fp32 {row['int8_vs_fp32']:.2f}x", flush=True)
     command = "python3 bench/bench_onnx.py " + " ".join(sys.argv[1:])
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     flags = next((l for l in open("/proc/cpuinfo") if l.startswith("flags")), "")
     isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "?"
+    isa += " VNNI" if "avx512_vnni" in flags or "avx_vnni" in flags else ", no VNNI"
     res = os.path.join(ROOT, "bench", "results")
     with open(os.path.join(res, "onnx_race.json"), "w") as f:
         json.dump(dict(command=command, commit=commit, cpu=cpu, isa=isa, threads=args.threads, rows=rows), f, indent=1)
     with open(os.path.join(res, "onnx_race.md"), "w") as f:
-        f.write(f"# tinybert vs ONNX Runtime 1.30 (CPU, fp32), same weights and shapes\n\n"
+        f.write(f"# tinybert vs ONNX Runtime 1.30 (CPU), same weights and shapes\n\n"
                 f"`{command}` at git {commit}; {cpu} ({isa}), {args.threads} threads each, best p50 of "
-                f"{args.rounds} interleaved rounds (random init, full-length inputs, no padding). Ratio: ONNX "
-                f"Runtime's time / ours (above 1: we are faster).\n\n"
-                "| model | seq | batch | tinybert fp32 ms | tinybert bf16 ms | ORT fp32 ms | fp32 ratio | bf16 ratio |\n"
-                "|---|---|---|---|---|---|---|---|\n")
+                f"{args.rounds} interleaved rounds (random init, full-length inputs, no padding). Ratios: "
+                f"ONNX Runtime's time / ours (above 1: we are faster); int8 on both sides is the model "
+                f"`tinybert quantize` wrote, exported as QuantizeLinear + MatMulInteger.\n\n"
+                "| model | seq | batch | " + " | ".join(RUNTIMES[k] + " ms" for k in keys) +
+                " | fp32 ratio | int8 ratio | our int8 / fp32 speed-up |\n|" + "---|" * (len(keys) + 6) + "\n")
         for r in rows:
-            f.write(f"| {r['model']} | {r['seq']} | {r['batch']} | {r['fp32_ms']:.2f} | {r['bf16_ms']:.2f} | "
-                    f"{r['ort_fp32_ms']:.2f} | {r['fp32_vs_ort']:.2f}x | {r['bf16_vs_ort']:.2f}x |\n")
-    print(f"wrote bench/results/onnx_race.md and .json")
+            f.write(f"| {r['model']} | {r['seq']} | {r['batch']} | " + " | ".join(f"{r[k + '_ms']:.2f}" for k in keys) +
+                    f" | {r['fp32_vs_ort']:.2f}x | {r['int8_vs_ort_int8']:.2f}x | {r['int8_vs_fp32']:.2f}x |\n")
+    print("wrote bench/results/onnx_race.md and .json")
 
 
 if __name__ == "__main__":

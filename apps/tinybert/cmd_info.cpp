@@ -21,7 +21,7 @@ Runner add_info(CLI::App& app) {
   return [o]() {
     c10::Device device = start_runtime(o->common);
     if (o->model.empty()) return 0;
-    auto loaded = model::load_model(o->model, {.device = device});
+    auto loaded = model::load_model(o->model, {.device = device, .allow_int8 = true});
     std::cerr << loaded.report.summary();
     const auto& c = loaded.model->config;
     int64_t params = 0;

@@ -27,7 +27,7 @@ Runner add_inspect(CLI::App& app) {
   add_common_options(cmd, o->common);
   return [o]() {
     c10::Device device = start_runtime(o->common);
-    auto loaded = model::load_model(o->model, {.device = device});
+    auto loaded = model::load_model(o->model, {.device = device, .allow_int8 = true});
     std::cerr << loaded.report.summary();
     auto file = io::SafetensorsFile::load(o->inputs);
     auto input = [&](const char* name, bool required) -> torch::Tensor {

@@ -44,5 +44,6 @@ Runner add_pretrain(CLI::App& app);
 Runner add_serve(CLI::App& app);
 Runner add_init(CLI::App& app);
 Runner add_export(CLI::App& app);
+Runner add_quantize(CLI::App& app);
 
 }  // namespace tinybert::cli

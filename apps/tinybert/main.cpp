@@ -135,6 +135,7 @@ int main(int argc, char** argv) {
   add(add_serve(app));
   add(add_init(app));
   add(add_export(app));
+  add(add_quantize(app));
   try {
     auto args = expand_config(argc, argv);
     std::reverse(args.begin(), args.end());  // CLI11 takes the vector back to front

@@ -12,6 +12,7 @@
 
 #include "tinybert/core/error.h"
 #include "tinybert/io/atomic_file.h"
+#include "tinybert/model/int8.h"
 #include "tinybert/model/pretrained.h"
 #include "tinybert/text/tokenizer.h"
 
@@ -88,10 +89,30 @@ class GraphBuilder {
     for (auto v : values) a->add_ints(v);
     return out;
   }
-  // x (..., in) W^T + b for checkpoint Linear `prefix` (.weight (out, in), .bias (out)).
+  // x (..., in) W^T + b for checkpoint Linear `prefix` (.weight (out, in), .bias (out)); an int8
+  // Linear (with .weight_scale) as int8_linear.
   std::string linear(const std::string& x, const std::string& prefix) {
+    if (weights_.count(prefix + ".weight_scale")) return int8_linear(x, prefix);
     return node("Add",
                 {node("MatMul", {x, weight(prefix + ".weight", true)}), weight(prefix + ".bias")});
+  }
+  // The arithmetic of model::Int8Linear in standard ops: x quantized per call to uint8 0..127
+  // (scale (max - min) / 127 over a range widened to hold 0, zero point round(-min / scale), as
+  // PyTorch's ChooseQuantizationParams with reduce_range), MatMulInteger with the int8 weight
+  // (in, out), the int32 sums rescaled by scale * weight_scale (out), plus the bias.
+  std::string int8_linear(const std::string& x, const std::string& prefix) {
+    const auto lo = node("Min", {node("ReduceMin", {x}, {{"keepdims", 0}}), scalar(0.0f)});
+    const auto hi = node("Max", {node("ReduceMax", {x}, {{"keepdims", 0}}), scalar(0.0f)});
+    auto scale = node("Div", {node("Sub", {hi, lo}), scalar(float(model::kInt8ActivationMax))});
+    scale = node("Where", {node("Equal", {scale, scalar(0.0f)}), scalar(0.1f), scale});
+    const auto zero = node("Cast", {node("Round", {node("Div", {node("Neg", {lo}), scale})})},
+                           {{"to", ::onnx::TensorProto::UINT8}});
+    const auto xq = node("QuantizeLinear", {x, scale, zero});  // (..., in) uint8
+    const auto sums = node("MatMulInteger", {xq, weight(prefix + ".weight", true), zero});
+    const auto rescale = node("Mul", {scale, weight(prefix + ".weight_scale.flat")});  // (out)
+    return node("Add",
+                {node("Mul", {node("Cast", {sums}, {{"to", ::onnx::TensorProto::FLOAT}}), rescale}),
+                 weight(prefix + ".bias")});
   }
   // LayerNorm over the last axis with checkpoint `prefix` (.weight, .bias).
   std::string layer_norm(const std::string& x, const std::string& prefix, double eps) {
@@ -153,6 +174,8 @@ class GraphBuilder {
     for (auto d : t.sizes()) p->add_dims(d);
     if (t.scalar_type() == at::kLong) {
       p->set_data_type(::onnx::TensorProto::INT64);
+    } else if (t.scalar_type() == at::kChar) {
+      p->set_data_type(::onnx::TensorProto::INT8);
     } else {
       TORCH_CHECK(t.scalar_type() == at::kFloat);
       p->set_data_type(::onnx::TensorProto::FLOAT);
@@ -211,7 +234,8 @@ std::string onnx_model(model::AutoBertImpl& m, int64_t opset) {
   std::map<std::string, at::Tensor> weights;
   int64_t bytes = 0;
   for (auto& [name, t] : model::hf_state_dict(m)) {
-    bytes += t.numel() * 4;
+    bytes += t.numel() * t.element_size();
+    if (name.ends_with(".weight_scale")) weights.emplace(name + ".flat", t.flatten());  // (out)
     weights.emplace(name, t);
   }
   if (bytes >= (int64_t{2} << 30) - (64 << 20))
@@ -303,7 +327,7 @@ void export_onnx(const std::string& model_dir, const std::string& out_dir, int64
   std::error_code ec;
   if (fs::exists(out_dir) && fs::equivalent(model_dir, out_dir, ec))
     fail("--output ", out_dir, " is the model directory; export into a directory of its own");
-  auto loaded = model::load_model(model_dir, {});
+  auto loaded = model::load_model(model_dir, {.allow_int8 = true});
   auto tok = text::Tokenizer::from_dir(model_dir);
   const std::string bytes = onnx_model(*loaded.model, opset);
   fs::create_directories(out_dir);

@@ -55,7 +55,7 @@ std::map<std::string, double> evaluate(model::AutoBertImpl& m, const data::Datas
 SplitEvaluation evaluate_split(const std::string& model_dir, const std::string& task,
                                const std::string& data_dir, const std::string& split,
                                int64_t batch_size, int64_t max_length, c10::Device device) {
-  auto loaded = model::load_model(model_dir, {.device = device});
+  auto loaded = model::load_model(model_dir, {.device = device, .allow_int8 = true});
   auto& m = *loaded.model;
   if (m.config.architecture != model::Architecture::SequenceClassification)
     fail(model_dir, " is a ", model::architecture_name(m.config.architecture),

@@ -34,7 +34,8 @@ TooLong::TooLong(size_t tokens, size_t max_length)
 
 Predictor::Predictor(const std::string& dir, const PredictorOptions& options)
     : tokenizer_(text::Tokenizer::from_dir(dir)), device_(options.device) {
-  auto loaded = model::load_model(dir, {.device = options.device, .dtype = options.dtype});
+  auto loaded = model::load_model(
+      dir, {.device = options.device, .dtype = options.dtype, .allow_int8 = true});
   model_ = loaded.model;
   model::fuse_qkv(*model_->bert);
   if (model_->config.architecture != model::Architecture::SequenceClassification)

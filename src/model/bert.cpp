@@ -32,6 +32,11 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
   return at::mkldnn_linear(x2.to_mkldnn(), weight.contiguous(), b).to_dense().view(sizes);
 }
 
+torch::Tensor linear(const torch::Tensor& x, const torch::nn::Linear& lin, const Int8Linear& int8) {
+  if (int8.defined() && !torch::GradMode::is_enabled()) return int8.forward(x);
+  return linear(x, lin->weight, lin->bias);
+}
+
 torch::Tensor layer_norm(torch::nn::LayerNorm& ln, const torch::Tensor& x) {
   const auto dtype = x.scalar_type();
   if (dtype != torch::kBFloat16 && dtype != torch::kHalf) return ln(x);
@@ -112,6 +117,7 @@ void BertSelfAttentionImpl::fuse_qkv() {
     (*lin)->bias.set_data(qkv_bias_.narrow(0, i * H, H));
     ++i;
   }
+  if (query_int8.defined()) qkv_int8_ = concat_int8({&query_int8, &key_int8, &value_int8});
 }
 
 bool BertSelfAttentionImpl::fused() const {
@@ -128,17 +134,18 @@ torch::Tensor BertSelfAttentionImpl::forward(const torch::Tensor& x, const torch
   const int64_t Tq = queries.defined() ? 1 : T;
   torch::Tensor q, k, v;  // (B, heads, Tq|T, d)
   if (!queries.defined() && !torch::GradMode::is_enabled() && fused()) {
-    auto qkv = linear(x, qkv_weight_, qkv_bias_)  // (B, T, 3H)
+    auto qkv = (qkv_int8_.defined() ? qkv_int8_.forward(x)
+                                    : linear(x, qkv_weight_, qkv_bias_))  // (B, T, 3H)
                    .view({B, T, 3, heads, head_size})
                    .permute({2, 0, 3, 1, 4});  // (3, B, heads, T, d)
     q = qkv[0], k = qkv[1], v = qkv[2];
   } else {
-    auto project = [&](torch::nn::Linear& lin, const torch::Tensor& in) {  // -> (B, heads, n, d)
-      return linear(in, lin->weight, lin->bias)
-          .view({B, in.size(1), heads, head_size})
-          .transpose(1, 2);
+    auto project = [&](const torch::nn::Linear& lin, const Int8Linear& int8,
+                       const torch::Tensor& in) {  // -> (B, heads, n, d)
+      return linear(in, lin, int8).view({B, in.size(1), heads, head_size}).transpose(1, 2);
     };
-    q = project(query, queries.defined() ? queries : x), k = project(key, x), v = project(value, x);
+    q = project(query, query_int8, queries.defined() ? queries : x);
+    k = project(key, key_int8, x), v = project(value, value_int8, x);
   }
   const double scale = 1.0 / std::sqrt(double(head_size));
   torch::Tensor scores;  // (B, heads, Tq, T)
@@ -170,7 +177,7 @@ BertResidualOutputImpl::BertResidualOutputImpl(int64_t in, const BertConfig& c)
 
 torch::Tensor BertResidualOutputImpl::forward(const torch::Tensor& x, const torch::Tensor& residual,
                                               const torch::Tensor& positions, int64_t T) {
-  auto h = linear(x, dense->weight, dense->bias);  // (B, Tq, H)
+  auto h = linear(x, dense, dense_int8);  // (B, Tq, H)
   return layer_norm(LayerNorm,
                     dropout_at(dropout, h, {h.size(0), T, h.size(2)}, 1, positions) + residual);
 }
@@ -188,7 +195,7 @@ BertIntermediateImpl::BertIntermediateImpl(const BertConfig& c)
 }
 
 torch::Tensor BertIntermediateImpl::forward(const torch::Tensor& x) {
-  return activation(linear(x, dense->weight, dense->bias), act);
+  return activation(linear(x, dense, dense_int8), act);
 }
 
 BertLayerImpl::BertLayerImpl(const BertConfig& c)
@@ -266,6 +273,33 @@ BertOutput BertModelImpl::forward(const BertInputs& in, const ForwardOptions& op
 void fuse_qkv(BertModelImpl& m) {
   for (const auto& layer : *m.encoder->layer)
     layer->as<BertLayerImpl>()->attention->self->fuse_qkv();
+}
+
+std::vector<Int8Slot> int8_slots(BertModelImpl& m) {
+  std::vector<Int8Slot> out;
+  for (size_t l = 0; l < m.encoder->layer->size(); ++l) {
+    auto& layer = *m.encoder->layer[l]->as<BertLayerImpl>();
+    const std::string p = "encoder.layer." + std::to_string(l) + ".";
+    auto& self = *layer.attention->self;
+    out.push_back({p + "attention.self.query", &self.query, &self.query_int8});
+    out.push_back({p + "attention.self.key", &self.key, &self.key_int8});
+    out.push_back({p + "attention.self.value", &self.value, &self.value_int8});
+    out.push_back({p + "attention.output.dense", &layer.attention->output->dense,
+                   &layer.attention->output->dense_int8});
+    out.push_back(
+        {p + "intermediate.dense", &layer.intermediate->dense, &layer.intermediate->dense_int8});
+    out.push_back({p + "output.dense", &layer.output->dense, &layer.output->dense_int8});
+  }
+  return out;
+}
+
+void quantize_encoder(BertModelImpl& m) {
+  torch::NoGradGuard no_grad;
+  for (auto& slot : int8_slots(m)) {
+    auto& lin = **slot.linear;
+    *slot.int8 = quantize_linear(lin.weight, lin.bias);
+    lin.weight.copy_(slot.int8->dequantized());
+  }
 }
 
 // ---- initialisation

@@ -226,6 +226,13 @@ BertConfig BertConfig::from_json(const nlohmann::json& j, const std::string& sou
   }
   if (c.architecture == Architecture::SequenceClassification && c.labels.empty())
     c.labels = default_labels(2);
+  if (j.contains("quantization_config") && !j["quantization_config"].is_null()) {
+    if (nlohmann::json(int8_quantization_config()) != j["quantization_config"])
+      fail(source, ": quantization_config ", j["quantization_config"].dump().substr(0, 300),
+           " is not one tinybert runs; it loads only the int8 form `tinybert quantize` writes: ",
+           int8_quantization_config().dump());
+    c.int8 = true;
+  }
   c.validate(source);
   return c;
 }
@@ -272,7 +279,30 @@ nlohmann::ordered_json BertConfig::to_json() const {
   if (!problem_type.empty()) j["problem_type"] = problem_type;
   j["tie_word_embeddings"] = true;
   j["torch_dtype"] = "float32";
+  if (int8) j["quantization_config"] = int8_quantization_config();
   return j;
+}
+
+nlohmann::ordered_json int8_quantization_config() {
+  using J = nlohmann::ordered_json;
+  J weights = {{"num_bits", 8},         {"type", "int"},    {"symmetric", true},
+               {"strategy", "channel"}, {"dynamic", false}, {"group_size", nullptr}};
+  J inputs = {{"num_bits", 8},        {"type", "int"},   {"symmetric", false},
+              {"strategy", "tensor"}, {"dynamic", true}, {"group_size", nullptr}};
+  const char* targets =
+      "re:.*encoder\\.layer\\.\\d+\\.(attention\\.self\\.(query|key|value)|attention\\.output\\."
+      "dense|intermediate\\.dense|output\\.dense)$";
+  return {{"quant_method", "compressed-tensors"},
+          {"format", "int-quantized"},
+          {"quantization_status", "compressed"},
+          {"config_groups",
+           {{"group_0",
+             {{"targets", J::array({targets})},
+              {"weights", weights},
+              {"input_activations", inputs},
+              {"output_activations", nullptr}}}}},
+          {"ignore", J::array()},
+          {"kv_cache_scheme", nullptr}};
 }
 
 }  // namespace tinybert::model

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "tinybert/core/error.h"
 #include "tinybert/io/atomic_file.h"
@@ -51,6 +52,48 @@ std::map<std::string, const io::TensorInfo*> by_model_name(const io::Safetensors
       out[key] = &info;
   }
   return out;
+}
+
+// Reads every int8 slot's "<name>.weight" (I8) and "<name>.weight_scale" from `by_name` (taking
+// them out): the int8 layer is packed and its fp32 weight gets the dequantized values. Returns the
+// parameters so loaded; what is wrong goes to `problems`.
+std::set<std::string> load_int8(AutoBertImpl& model, const io::SafetensorsFile& file,
+                                std::map<std::string, const io::TensorInfo*>& by_name,
+                                std::vector<std::string>& problems) {
+  std::set<std::string> loaded;
+  for (auto& slot : int8_slots(*model.bert)) {
+    const std::string w_name = "bert." + slot.name + ".weight", s_name = w_name + "_scale";
+    auto w = by_name.find(w_name), s = by_name.find(s_name);
+    if (w == by_name.end()) continue;  // reported as missing later
+    loaded.insert(w_name);
+    if (s == by_name.end()) {
+      problems.push_back(
+          cat("int8 model: missing ", s_name, " (the scales of ", w->second->name, ")"));
+      by_name.erase(w);
+      continue;
+    }
+    auto& lin = **slot.linear;
+    const io::TensorInfo &wi = *w->second, &si = *s->second;
+    if (wi.dtype != io::DType::I8 || at::IntArrayRef(wi.shape) != lin.weight.sizes()) {
+      problems.push_back(cat("int8 model: ", wi.name, " must be I8 ", shape_str(lin.weight.sizes()),
+                             ", found ", dtype_name(wi.dtype), " ", shape_str(wi.shape)));
+    } else if (si.dtype != io::DType::F32 && si.dtype != io::DType::F16 &&
+               si.dtype != io::DType::BF16) {
+      problems.push_back(
+          cat("int8 model: ", si.name, " must be a float type, found ", dtype_name(si.dtype)));
+    } else {
+      try {
+        *slot.int8 =
+            int8_linear(io::to_tensor(file, wi), io::to_tensor(file, si), lin.bias, wi.name);
+        lin.weight.copy_(slot.int8->dequantized());
+      } catch (const Error& e) {
+        problems.push_back(e.what());
+      }
+    }
+    by_name.erase(w);
+    by_name.erase(s);
+  }
+  return loaded;
 }
 
 }  // namespace
@@ -131,9 +174,12 @@ LoadReport load_state(AutoBertImpl& model, const io::SafetensorsFile& file) {
   LoadReport report;
   std::vector<std::string> missing;
   torch::NoGradGuard no_grad;
+  const auto int8_loaded =
+      model.config.int8 ? load_int8(model, file, by_name, problems) : std::set<std::string>{};
   auto params = model.named_parameters(/*recurse=*/true);
   for (auto& item : params) {
     const std::string& name = item.key();
+    if (int8_loaded.count(name)) continue;
     at::Tensor& param = item.value();
     auto it = by_name.find(name);
     if (it == by_name.end()) {
@@ -144,8 +190,8 @@ LoadReport load_state(AutoBertImpl& model, const io::SafetensorsFile& file) {
       continue;
     }
     const io::TensorInfo& info = *it->second;
-    if (info.dtype != io::DType::F32 && info.dtype != io::DType::F16 && info.dtype != io::DType::BF16 &&
-        info.dtype != io::DType::F64)
+    if (info.dtype != io::DType::F32 && info.dtype != io::DType::F16 &&
+        info.dtype != io::DType::BF16 && info.dtype != io::DType::F64)
       problems.push_back(cat("wrong dtype: ", info.name, " is ", dtype_name(info.dtype),
                              ", expected a float type (F32, F16, BF16)"));
     else if (at::IntArrayRef(info.shape) != param.sizes())
@@ -207,6 +253,16 @@ LoadedModel load_model(const std::string& dir, const LoadOptions& options) {
            " says vocab_size ", config.vocab_size,
            ": token ids past the embedding table would fail or read garbage");
   }
+  if (config.int8 && !options.allow_int8)
+    fail(dir,
+         " is an int8 model (quantization_config in its config.json), for inference only "
+         "(predict, eval, bench, serve, inspect, export): train from the fp32 model it was "
+         "quantized from");
+  if (config.int8 && options.device != c10::kCPU)
+    fail(dir, " is an int8 model: it runs on the CPU only, not on ", options.device.str());
+  if (config.int8 && options.dtype != c10::kFloat)
+    fail(dir, " is an int8 model: its other layers run in fp32, not ", c10::toString(options.dtype),
+         " (drop --bf16)");
   const auto file = io::SafetensorsFile::load(weights.string());
   check_sizes(config, file, config_path);
 
@@ -221,10 +277,20 @@ LoadedModel load_model(const std::string& dir, const LoadOptions& options) {
 std::vector<std::pair<std::string, at::Tensor>> hf_state_dict(AutoBertImpl& model) {
   std::vector<std::pair<std::string, at::Tensor>> out;
   const bool base = model.config.architecture == Architecture::Base;
+  std::map<std::string, const Int8Linear*> int8;
+  if (model.config.int8)
+    for (const auto& slot : int8_slots(*model.bert))
+      int8["bert." + slot.name + ".weight"] = slot.int8;
   for (const auto& item : model.named_parameters(true)) {
     std::string name = item.key();
+    const auto q = int8.find(name);
     if (base && name.starts_with("bert.")) name = name.substr(5);
-    out.emplace_back(name, item.value().detach().to(at::kCPU, at::kFloat));
+    if (q == int8.end()) {
+      out.emplace_back(name, item.value().detach().to(at::kCPU, at::kFloat));
+    } else {
+      out.emplace_back(name, q->second->weight);
+      out.emplace_back(name + "_scale", q->second->scale.unsqueeze(1));  // (out, 1)
+    }
   }
   return out;
 }

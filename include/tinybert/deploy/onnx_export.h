@@ -13,7 +13,8 @@ namespace tinybert::deploy {
 // Whether this build has the ONNX library (libonnx-dev found by CMake).
 bool onnx_available();
 
-// The ONNX model of `m` (fp32 weights, eval mode) as serialized bytes: inputs input_ids,
+// The ONNX model of `m` (eval mode; an int8 model's int8 layers as QuantizeLinear +
+// MatMulInteger with the same arithmetic) as serialized bytes: inputs input_ids,
 // attention_mask, token_type_ids (int64, dynamic batch_size and sequence_length); outputs as HF's
 // export names them: "logits" for BertForSequenceClassification (B, num_labels) and
 // BertForMaskedLM (B, T, V), "prediction_logits" and "seq_relationship_logits" for

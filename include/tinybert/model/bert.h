@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tinybert/model/config.h"
+#include "tinybert/model/int8.h"
 
 namespace tinybert::model {
 
@@ -55,6 +56,9 @@ torch::Tensor activation(const torch::Tensor& x, const std::string& name);
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
                      const torch::Tensor& bias);
 
+// `lin` applied to x, through its int8 form when it has one and autograd is off (inference).
+torch::Tensor linear(const torch::Tensor& x, const torch::nn::Linear& lin, const Int8Linear& int8);
+
 // LayerNorm computed in fp32 for bf16/fp16 inputs, returned in the input's dtype: as exact as
 // autocast's, and on CPU 4x faster than LibTorch's bf16 kernel.
 torch::Tensor layer_norm(torch::nn::LayerNorm& ln, const torch::Tensor& x);
@@ -83,12 +87,14 @@ class BertSelfAttentionImpl : public torch::nn::Module {
   // that inference runs one GEMM instead of three; parameters and checkpoints are unchanged.
   void fuse_qkv();
   torch::nn::Linear query, key, value;
+  Int8Linear query_int8, key_int8, value_int8;  // set in an int8 model
   torch::nn::Dropout dropout;
   int64_t heads, head_size;
 
  private:
   bool fused() const;
   torch::Tensor qkv_weight_, qkv_bias_;  // (3H, H), (3H) when fused
+  Int8Linear qkv_int8_;                  // (3H, H) when fused in an int8 model
 };
 TORCH_MODULE(BertSelfAttention);
 
@@ -101,6 +107,7 @@ class BertResidualOutputImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual,
                         const torch::Tensor& positions = {}, int64_t T = 0);
   torch::nn::Linear dense;
+  Int8Linear dense_int8;  // set in an int8 model
   torch::nn::LayerNorm LayerNorm;
   torch::nn::Dropout dropout;
 };
@@ -119,6 +126,7 @@ class BertIntermediateImpl : public torch::nn::Module {
   explicit BertIntermediateImpl(const BertConfig& c);
   torch::Tensor forward(const torch::Tensor& x);  // (B, T, I)
   torch::nn::Linear dense;
+  Int8Linear dense_int8;  // set in an int8 model
   std::string act;
 };
 TORCH_MODULE(BertIntermediate);
@@ -165,6 +173,19 @@ TORCH_MODULE(BertModel);
 // Fuses every layer's query/key/value projections (see BertSelfAttentionImpl::fuse_qkv); for
 // inference, after the model has its final device and dtype.
 void fuse_qkv(BertModelImpl& m);
+
+// An encoder Linear that an int8 model holds in int8, by its HF module name
+// ("encoder.layer.0.attention.self.query"): the pooler and the heads stay fp32.
+struct Int8Slot {
+  std::string name;
+  torch::nn::Linear* linear;
+  Int8Linear* int8;
+};
+std::vector<Int8Slot> int8_slots(BertModelImpl& m);
+
+// Quantizes every int8 slot from its fp32 weight, which then holds the dequantized values (what
+// the int8 layer multiplies by). The caller marks the configs (config.int8).
+void quantize_encoder(BertModelImpl& m);
 
 // HF's initialisation: normal(0, initializer_range) for Linear and Embedding weights (pad row 0),
 // zero biases, LayerNorm weight 1 and bias 0.

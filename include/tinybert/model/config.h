@@ -33,6 +33,9 @@ struct BertConfig {
   std::vector<std::string> labels;  // id2label in id order; size = num_labels
   std::string problem_type;         // "", "regression", "single_label_classification"
   Architecture architecture = Architecture::Base;
+  // The encoder's Linear layers are stored in int8 (model/int8.h); config.json carries
+  // "quantization_config" in compressed-tensors' "int-quantized" form, as HF marks such models.
+  bool int8 = false;
 
   int64_t num_labels() const { return static_cast<int64_t>(labels.size()); }
   bool is_regression() const { return problem_type == "regression" || labels.size() == 1; }
@@ -45,6 +48,11 @@ struct BertConfig {
   static BertConfig load(const std::string& path);  // config.json
   nlohmann::ordered_json to_json() const;           // HF layout, "architectures" included
 };
+
+// The "quantization_config" an int8 model's config.json carries (compressed-tensors,
+// "int-quantized": int8 weights per output channel, symmetric; 8-bit activations per tensor,
+// asymmetric, quantized per call).
+nlohmann::ordered_json int8_quantization_config();
 
 // Multiply-add FLOPs (2 per MAC) of one forward pass for one sequence of `seq` tokens: per layer
 // 8*T*H^2 (Q, K, V, output) + 4*T*H*I (feed-forward) + 4*T^2*H (scores, context), plus the

@@ -42,6 +42,9 @@ struct LoadOptions {
   c10::Device device = c10::kCPU;
   c10::ScalarType dtype = c10::kFloat;
   uint64_t seed = 42;  // for tensors that are initialised rather than loaded
+  // Inference commands accept an int8 model (config.int8; CPU and fp32 only); the others refuse
+  // one, since training would update its fp32 weights behind its int8 layers.
+  bool allow_int8 = false;
 };
 
 struct LoadedModel {
@@ -61,7 +64,8 @@ void save_model(AutoBertImpl& model, const text::Tokenizer& tokenizer, const std
 void write_model_files(AutoBertImpl& model, const text::Tokenizer& tokenizer,
                        const std::string& dir);
 
-// The state dict as HF names it (no "bert." prefix for a base BertModel), in fp32 on the CPU.
+// The state dict as HF names it (no "bert." prefix for a base BertModel), in fp32 on the CPU; in
+// an int8 model the int8 layers' weights are int8, each with its "<name>.weight_scale" (out, 1).
 std::vector<std::pair<std::string, at::Tensor>> hf_state_dict(AutoBertImpl& model);
 
 }  // namespace tinybert::model
