@@ -50,9 +50,10 @@ struct BertOutput {
 // Applies the configured activation (gelu = erf form, gelu_new = tanh form, relu).
 torch::Tensor activation(const torch::Tensor& x, const std::string& name);
 
-// x (..., in) W^T + b -> (..., out), as nn::Linear. Without autograd, in fp32 on the CPU it runs
-// oneDNN's inner product: 1.8x OpenBLAS's speed at BERT shapes on the AVX-512 machine here
-// (360 vs 195 GFLOP/s); at::globalContext().setUserEnabledMkldnn(false) turns that off.
+// x (..., in) W^T + b -> (..., out), as nn::Linear. Without autograd, in fp32 on a CPU with
+// AVX-512 it runs oneDNN's inner product: 1.8x OpenBLAS's speed at BERT shapes on the AVX-512
+// machine here (360 vs 195 GFLOP/s); at::globalContext().setUserEnabledMkldnn(false) turns that
+// off. Without AVX-512, OpenBLAS (faster there).
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
                      const torch::Tensor& bias);
 
