@@ -101,18 +101,28 @@ class GraphBuilder {
   // PyTorch's ChooseQuantizationParams with reduce_range), MatMulInteger with the int8 weight
   // (in, out), the int32 sums rescaled by scale * weight_scale (out), plus the bias.
   std::string int8_linear(const std::string& x, const std::string& prefix) {
+    const auto& [xq, scale, zero] = quantized(x);
+    const auto sums = node("MatMulInteger", {xq, weight(prefix + ".weight", true), zero});
+    const auto rescale = node("Mul", {scale, weight(prefix + ".weight_scale.flat")});  // (out)
+    return node("Add",
+                {node("Mul", {node("Cast", {sums}, {{"to", ::onnx::TensorProto::FLOAT}}), rescale}),
+                 weight(prefix + ".bias")});
+  }
+  // x quantized per call: (uint8 values, scale, zero point), built once per value (the query,
+  // key and value projections share theirs, as the fused int8 projection does).
+  struct Quantized {
+    std::string values, scale, zero;
+  };
+  const Quantized& quantized(const std::string& x) {
+    if (auto it = quantized_.find(x); it != quantized_.end()) return it->second;
     const auto lo = node("Min", {node("ReduceMin", {x}, {{"keepdims", 0}}), scalar(0.0f)});
     const auto hi = node("Max", {node("ReduceMax", {x}, {{"keepdims", 0}}), scalar(0.0f)});
     auto scale = node("Div", {node("Sub", {hi, lo}), scalar(float(model::kInt8ActivationMax))});
     scale = node("Where", {node("Equal", {scale, scalar(0.0f)}), scalar(0.1f), scale});
     const auto zero = node("Cast", {node("Round", {node("Div", {node("Neg", {lo}), scale})})},
                            {{"to", ::onnx::TensorProto::UINT8}});
-    const auto xq = node("QuantizeLinear", {x, scale, zero});  // (..., in) uint8
-    const auto sums = node("MatMulInteger", {xq, weight(prefix + ".weight", true), zero});
-    const auto rescale = node("Mul", {scale, weight(prefix + ".weight_scale.flat")});  // (out)
-    return node("Add",
-                {node("Mul", {node("Cast", {sums}, {{"to", ::onnx::TensorProto::FLOAT}}), rescale}),
-                 weight(prefix + ".bias")});
+    const auto values = node("QuantizeLinear", {x, scale, zero});  // (..., in) uint8
+    return quantized_.emplace(x, Quantized{values, scale, zero}).first->second;
   }
   // LayerNorm over the last axis with checkpoint `prefix` (.weight, .bias).
   std::string layer_norm(const std::string& x, const std::string& prefix, double eps) {
@@ -200,6 +210,7 @@ class GraphBuilder {
   int64_t opset_;
   std::map<std::string, at::Tensor> weights_;
   std::set<std::string> added_;
+  std::map<std::string, Quantized> quantized_;  // by the quantized value's name
 };
 
 // One encoder layer: x (B, T, H), mask (B, 1, 1, T) additive -> (B, T, H).
