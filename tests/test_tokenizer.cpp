@@ -60,6 +60,49 @@ TEST(Tokenizer, AllHuggingFaceCases) {
   EXPECT_GT(cases.size(), 1000u);
 }
 
+// A JSON array with nulls as -1.
+template <class T>
+std::vector<T> with_nulls(const nlohmann::json& a) {
+  std::vector<T> v;
+  for (const auto& x : a) v.push_back(x.is_null() ? T(-1) : x.get<T>());
+  return v;
+}
+
+TEST(Tokenizer, OffsetsWordIdsAndSequenceIdsMatchHuggingFace) {
+  auto cases = nlohmann::json::parse(read_file(kFixtures + "/tokenizer_offsets.json"))["cases"];
+  size_t failed = 0;
+  for (const auto& c : cases) {
+    const Tokenizer& tok = tokenizer(c["lowercase"].get<bool>());
+    const std::string text = c["text"];
+    std::optional<std::string> pair;
+    if (c.contains("text_pair") && !c["text_pair"].is_null()) pair = c["text_pair"];
+    Encoding e =
+        tok.encode_aligned(text, pair ? std::optional<std::string_view>(*pair) : std::nullopt,
+                           c.value("max_length", size_t{0}));
+    std::vector<Span> offsets;
+    for (const auto& o : c["offsets"])
+      offsets.push_back({o[0].get<int32_t>(), o[1].get<int32_t>()});
+    const bool same =
+        e.ids == c["ids"].get<std::vector<int32_t>>() &&
+        e.type_ids == c["type_ids"].get<std::vector<int32_t>>() && e.offsets == offsets &&
+        e.word_ids == with_nulls<int32_t>(c["word_ids"]) &&
+        e.sequence_ids == with_nulls<int8_t>(c["sequence_ids"]) &&
+        e.ids == tok.encode(text, pair ? std::optional<std::string_view>(*pair) : std::nullopt,
+                            c.value("max_length", size_t{0}))
+                     .ids;
+    if (!same && ++failed <= 10) {
+      std::string got;
+      for (auto [a, b] : e.offsets) got += std::to_string(a) + "-" + std::to_string(b) + " ";
+      ADD_FAILURE() << "lowercase=" << c["lowercase"] << " text: " << text << "\n  offsets: " << got
+                    << "\n  expected: " << c["offsets"].dump() << "\n  word_ids expected "
+                    << c["word_ids"].dump();
+    }
+  }
+  std::printf("tokenizer offset cases: %zu, mismatches: %zu\n", cases.size(), failed);
+  EXPECT_EQ(failed, 0u);
+  EXPECT_GT(cases.size(), 1000u);
+}
+
 TEST(Tokenizer, LongWordIsUnknownAndTruncationKeepsSpecials) {
   const Tokenizer& tok = tokenizer(true);
   Encoding e = tok.encode(std::string(101, 'a'));

@@ -1,4 +1,5 @@
-// tinybert tokenize: JSON lines {"text", "text_pair"} on stdin -> {"ids", "type_ids", "tokens"}.
+// tinybert tokenize: JSON lines {"text", "text_pair"} on stdin -> {"ids", "type_ids", "tokens",
+// "offsets", "word_ids", "sequence_ids"} (HF tokenizers' fields; null for [CLS]/[SEP]).
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -8,6 +9,18 @@
 #include "tinybert/text/tokenizer.h"
 
 namespace tinybert::cli {
+
+namespace {
+
+// The values, with -1 (no word / sequence: a special token) as null.
+template <class T>
+nlohmann::ordered_json or_null(const std::vector<T>& v) {
+  auto a = nlohmann::ordered_json::array();
+  for (T x : v) a.push_back(x < 0 ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(x));
+  return a;
+}
+
+}  // namespace
 
 Runner add_tokenize(CLI::App& app) {
   struct Options {
@@ -37,15 +50,20 @@ Runner add_tokenize(CLI::App& app) {
       if (line.empty()) continue;
       auto row = data::parse_text_line(line, line_no, "stdin");
       try {
-        auto e = tok.encode(
+        auto e = tok.encode_aligned(
             row.text,
             row.text_pair ? std::optional<std::string_view>(*row.text_pair) : std::nullopt,
             o->max_length);
         tokens.clear();
         for (int32_t id : e.ids) tokens.push_back(tok.vocab().token(id));
-        std::cout
-            << nlohmann::json{{"ids", e.ids}, {"type_ids", e.type_ids}, {"tokens", tokens}}.dump()
-            << "\n";
+        std::cout << nlohmann::ordered_json{{"ids", e.ids},
+                                            {"type_ids", e.type_ids},
+                                            {"tokens", tokens},
+                                            {"offsets", e.offsets},
+                                            {"word_ids", or_null(e.word_ids)},
+                                            {"sequence_ids", or_null(e.sequence_ids)}}
+                         .dump()
+                  << "\n";
       } catch (const Error& e) {
         fail("stdin line ", line_no, ": ", e.what());
       }

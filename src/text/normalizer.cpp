@@ -94,16 +94,33 @@ Normalizer::Normalizer(NormalizerOptions options)
 }
 
 void Normalizer::normalize(std::string_view in, std::string& out) const {
+  normalize_impl<false>(in, out, nullptr);
+}
+
+void Normalizer::normalize(std::string_view in, std::string& out,
+                           std::vector<int32_t>& origin) const {
+  origin.clear();
+  normalize_impl<true>(in, out, &origin);
+}
+
+template <bool kTrack>
+void Normalizer::normalize_impl(std::string_view in, std::string& out,
+                                std::vector<int32_t>* origin) const {
   out.clear();
   out.reserve(in.size() + in.size() / 8);
   const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(in.data());
   const size_t n = in.size();
   size_t i = 0;
+  int32_t chars = 0;  // code points of `in` before byte i
   while (i < n) {
     unsigned char c = p[i];
     if (c < 0x80) {
-      if (char m = ascii_[c]; m != 0 || (c == 0 && !options_.clean_text)) out.push_back(m);
+      if (char m = ascii_[c]; m != 0 || (c == 0 && !options_.clean_text)) {
+        out.push_back(m);
+        if constexpr (kTrack) origin->push_back(chars);
+      }
       ++i;
+      ++chars;
       continue;
     }
     utf8proc_int32_t cp;
@@ -111,6 +128,8 @@ void Normalizer::normalize(std::string_view in, std::string& out) const {
     if (len < 0) fail("invalid UTF-8 at byte ", i, " (byte value 0x", std::hex, int(c), ")");
     i += static_cast<size_t>(len);
     normalize_codepoint(cp, out);
+    if constexpr (kTrack) origin->resize(out.size(), chars);
+    ++chars;
   }
 }
 

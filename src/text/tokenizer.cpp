@@ -61,37 +61,117 @@ void Tokenizer::save(const std::string& dir, int64_t model_max_length) const {
   io::write_file_atomic((fs::path(dir) / "tokenizer_config.json").string(), tc.dump(2) + "\n");
 }
 
-void Tokenizer::tokenize_plain(std::string_view text, std::vector<int32_t>& ids) const {
-  // Reused between calls to save allocations, but never kept large: a server has one per HTTP
-  // thread, and one 1 MB request each would otherwise pin 17 MB per thread for good.
+namespace {
+
+// Scratch buffers reused between calls to save allocations, but never kept large: a server has
+// one per HTTP thread, and one 1 MB request each would otherwise pin 17 MB per thread for good.
+template <class T>
+void shrink_scratch(std::vector<T>& v) {
   constexpr size_t kKeep = 64 << 10;
+  if (v.capacity() * sizeof(T) > kKeep) std::vector<T>().swap(v);
+}
+void shrink_scratch(std::string& s) {
+  if (s.capacity() > (64 << 10)) std::string().swap(s);
+}
+
+// Calls plain(segment, byte offset) for the text between special tokens written literally in
+// `text` ("[SEP]"), and special(id, byte offset, bytes) for each of those: they match before
+// normalization, as HF's added tokens do.
+template <class Plain, class Special>
+void split_specials(std::string_view text, const Vocab& vocab, Plain plain, Special special) {
+  static constexpr std::string_view kSpecials[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+  size_t done = 0;
+  for (size_t pos = text.find('['); pos != std::string_view::npos; pos = text.find('[', pos + 1)) {
+    for (std::string_view s : kSpecials) {
+      if (text.compare(pos, s.size(), s) != 0) continue;
+      plain(text.substr(done, pos - done), done);
+      special(vocab.find(s), pos, s.size());
+      done = pos + s.size();
+      pos = done - 1;
+      break;
+    }
+  }
+  plain(text.substr(done), done);
+}
+
+int32_t count_chars(std::string_view s) {
+  int32_t n = 0;
+  for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return n;
+}
+
+}  // namespace
+
+void Pieces::truncate(size_t n) {
+  if (n >= ids.size()) return;
+  ids.resize(n);
+  offsets.resize(n);
+  word_ids.resize(n);
+}
+
+void Tokenizer::tokenize_plain(std::string_view text, std::vector<int32_t>& ids) const {
   thread_local std::string normalized;
   thread_local std::vector<std::string_view> words;
   normalizer_.normalize(text, normalized);
   words.clear();
   pre_tokenize(normalized, words);
   for (std::string_view w : words) wordpiece_->tokenize(w, ids);
-  if (normalized.capacity() > kKeep) std::string().swap(normalized);
-  if (words.capacity() * sizeof(std::string_view) > kKeep)
-    std::vector<std::string_view>().swap(words);
+  shrink_scratch(normalized);
+  shrink_scratch(words);
+}
+
+void Tokenizer::tokenize_plain(std::string_view text, Pieces& pieces, int32_t char_base) const {
+  thread_local std::string normalized;
+  thread_local std::vector<int32_t> origin;  // normalized byte -> character of `text`
+  thread_local std::vector<std::string_view> words;
+  thread_local std::vector<size_t> ends;
+  normalizer_.normalize(text, normalized, origin);
+  words.clear();
+  pre_tokenize(normalized, words);
+  for (std::string_view w : words) {
+    const auto w0 = static_cast<size_t>(w.data() - normalized.data());
+    ends.clear();
+    wordpiece_->tokenize(w, pieces.ids, &ends);
+    size_t start = 0;
+    for (size_t end : ends) {
+      pieces.offsets.push_back(
+          {char_base + origin[w0 + start], char_base + origin[w0 + end - 1] + 1});
+      pieces.word_ids.push_back(pieces.words);
+      start = end;
+    }
+    ++pieces.words;
+  }
+  shrink_scratch(normalized);
+  shrink_scratch(origin);
+  shrink_scratch(words);
 }
 
 void Tokenizer::tokenize(std::string_view text, std::vector<int32_t>& ids) const {
-  // Special tokens written literally in the text ("[SEP]") match before normalization, as HF's
-  // added tokens do; the text between them goes through the pipeline.
-  static constexpr std::string_view kSpecials[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
-  size_t done = 0;
-  for (size_t pos = text.find('['); pos != std::string_view::npos; pos = text.find('[', pos + 1)) {
-    for (std::string_view special : kSpecials) {
-      if (text.compare(pos, special.size(), special) != 0) continue;
-      tokenize_plain(text.substr(done, pos - done), ids);
-      ids.push_back(vocab_->find(special));
-      done = pos + special.size();
-      pos = done - 1;
-      break;
-    }
-  }
-  tokenize_plain(text.substr(done), ids);
+  split_specials(
+      text, *vocab_, [&](std::string_view plain, size_t) { tokenize_plain(plain, ids); },
+      [&](int32_t id, size_t, size_t) { ids.push_back(id); });
+}
+
+void Tokenizer::tokenize(std::string_view text, Pieces& pieces, int32_t char_base) const {
+  size_t counted = 0;  // chars of text[0, counted) are in char_base
+  auto advance = [&](size_t to) {
+    char_base += count_chars(text.substr(counted, to - counted));
+    counted = to;
+  };
+  split_specials(
+      text, *vocab_,
+      [&](std::string_view plain, size_t at) {
+        advance(at);
+        tokenize_plain(plain, pieces, char_base);
+      },
+      [&](int32_t id, size_t at, size_t bytes) {
+        advance(at);
+        const int32_t start = char_base;
+        advance(at + bytes);
+        pieces.ids.push_back(id);
+        pieces.offsets.push_back({start, char_base});
+        pieces.word_ids.push_back(pieces.words++);
+      });
 }
 
 std::pair<size_t, size_t> longest_first_budget(size_t n1, size_t n2, size_t budget) {
@@ -107,20 +187,82 @@ std::pair<size_t, size_t> longest_first_budget(size_t n1, size_t n2, size_t budg
   return {n1, n2};
 }
 
+namespace {
+
+// Fails unless max_length (0: none) holds the special tokens; their count otherwise.
+size_t special_count(bool pair, size_t max_length) {
+  const size_t specials = pair ? 3 : 2;
+  if (max_length > 0 && max_length < specials)
+    fail("max_length ", max_length, " cannot hold the ", specials, " special tokens");
+  return specials;
+}
+
+}  // namespace
+
 Encoding Tokenizer::encode(std::string_view text, std::optional<std::string_view> pair,
                            size_t max_length) const {
   std::vector<int32_t> a, b;
+  const size_t specials = special_count(pair.has_value(), max_length);
   tokenize(text, a);
   if (pair) tokenize(*pair, b);
-  const size_t specials = pair ? 3 : 2;
   if (max_length > 0) {
-    if (max_length < specials)
-      fail("max_length ", max_length, " cannot hold the ", specials, " special tokens");
     auto [n1, n2] = longest_first_budget(a.size(), b.size(), max_length - specials);
     a.resize(std::min(a.size(), n1));
     b.resize(std::min(b.size(), n2));
   }
   return pair ? with_special_tokens(a, b) : with_special_tokens(a);
+}
+
+Encoding Tokenizer::encode_aligned(std::string_view text, std::optional<std::string_view> pair,
+                                   size_t max_length) const {
+  Pieces a, b;
+  const size_t specials = special_count(pair.has_value(), max_length);
+  tokenize(text, a);
+  if (pair) tokenize(*pair, b);
+  if (max_length > 0) {
+    auto [n1, n2] = longest_first_budget(a.ids.size(), b.ids.size(), max_length - specials);
+    a.truncate(n1);
+    b.truncate(n2);
+  }
+  return with_special_tokens(a, pair ? &b : nullptr);
+}
+
+Encoding Tokenizer::encode_words(std::span<const std::string> words, size_t max_length) const {
+  Pieces a;
+  const size_t specials = special_count(false, max_length);
+  for (size_t i = 0; i < words.size(); ++i) {
+    const size_t first = a.ids.size();
+    tokenize(words[i], a);
+    std::fill(a.word_ids.begin() + static_cast<ptrdiff_t>(first), a.word_ids.end(),
+              static_cast<int32_t>(i));
+    if (max_length > 0 && a.ids.size() >= max_length - specials) break;
+  }
+  if (max_length > 0) a.truncate(max_length - specials);
+  return with_special_tokens(a, nullptr);
+}
+
+Encoding Tokenizer::with_special_tokens(const Pieces& a, const Pieces* b) const {
+  Encoding e = b ? with_special_tokens(a.ids, b->ids) : with_special_tokens(a.ids);
+  const size_t n = e.ids.size();
+  e.offsets.reserve(n);
+  e.word_ids.reserve(n);
+  e.sequence_ids.reserve(n);
+  int8_t sequence = 0;
+  for (const Pieces* p : {&a, b}) {
+    if (!p) break;
+    if (sequence == 0) {  // [CLS]
+      e.offsets.push_back({0, 0});
+      e.word_ids.push_back(-1);
+      e.sequence_ids.push_back(-1);
+    }
+    e.offsets.insert(e.offsets.end(), p->offsets.begin(), p->offsets.end());
+    e.word_ids.insert(e.word_ids.end(), p->word_ids.begin(), p->word_ids.end());
+    e.sequence_ids.resize(e.sequence_ids.size() + p->ids.size(), sequence++);
+    e.offsets.push_back({0, 0});  // [SEP]
+    e.word_ids.push_back(-1);
+    e.sequence_ids.push_back(-1);
+  }
+  return e;
 }
 
 Encoding Tokenizer::with_special_tokens(std::span<const int32_t> a,

@@ -9,14 +9,20 @@ inline bool is_continuation_byte(char c) {
 }
 }  // namespace
 
-void WordPiece::tokenize(std::string_view word, std::vector<int32_t>& ids) const {
+void WordPiece::tokenize(std::string_view word, std::vector<int32_t>& ids,
+                         std::vector<size_t>* ends) const {
   size_t chars = 0;
   for (char c : word) chars += !is_continuation_byte(c);
-  if (chars > max_chars_) {
+  const size_t first = ids.size(), first_end = ends ? ends->size() : 0;
+  auto unknown = [&] {
+    ids.resize(first);
     ids.push_back(vocab_.unk_id);
-    return;
-  }
-  const size_t first = ids.size();
+    if (ends) {
+      ends->resize(first_end);
+      ends->push_back(word.size());
+    }
+  };
+  if (chars > max_chars_) return unknown();
   size_t start = 0;
   while (start < word.size()) {
     size_t end = std::min(word.size(), start + vocab_.max_piece_bytes());
@@ -29,12 +35,9 @@ void WordPiece::tokenize(std::string_view word, std::vector<int32_t>& ids) const
       do --end;
       while (end > start && is_continuation_byte(word[end]));
     }
-    if (id < 0) {
-      ids.resize(first);
-      ids.push_back(vocab_.unk_id);
-      return;
-    }
+    if (id < 0) return unknown();
     ids.push_back(id);
+    if (ends) ends->push_back(end);
     start = end;
   }
 }

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace tinybert::text {
 
@@ -21,9 +22,14 @@ class Normalizer {
   explicit Normalizer(NormalizerOptions options = {});
   // Appends the normalized form of `in` to `out` (cleared first).
   void normalize(std::string_view in, std::string& out) const;
+  // The same, and origin[k] = index (in code points) of the character of `in` that output byte k
+  // came from, for offsets into the original text.
+  void normalize(std::string_view in, std::string& out, std::vector<int32_t>& origin) const;
   const NormalizerOptions& options() const { return options_; }
 
  private:
+  template <bool kTrack>
+  void normalize_impl(std::string_view in, std::string& out, std::vector<int32_t>* origin) const;
   void normalize_codepoint(int32_t cp, std::string& out) const;
   NormalizerOptions options_;
   bool strip_accents_;

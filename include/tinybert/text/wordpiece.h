@@ -14,8 +14,10 @@ class WordPiece {
  public:
   explicit WordPiece(const Vocab& vocab, size_t max_input_chars_per_word = 100)
       : vocab_(vocab), max_chars_(max_input_chars_per_word) {}
-  // Appends the piece ids of `word` to `ids`.
-  void tokenize(std::string_view word, std::vector<int32_t>& ids) const;
+  // Appends the piece ids of `word` to `ids`, and when `ends` is given, the byte offset in `word`
+  // where each piece ends (an [UNK] ends with the word).
+  void tokenize(std::string_view word, std::vector<int32_t>& ids,
+                std::vector<size_t>* ends = nullptr) const;
 
  private:
   const Vocab& vocab_;
