@@ -65,7 +65,8 @@ int main(int argc, char** argv) {
   for (int64_t i = 0; i + 2 < seq; ++i) text += "word ";
   const int64_t per_rank = batch / g.size();
   std::vector<data::Example> rows(per_rank, data::Example{text, std::nullopt, "a", 0});
-  data::TaskSpec spec{"generic", false, {"a", "b"}, {"accuracy"}, "accuracy"};
+  data::TaskSpec spec{
+      "generic", data::TaskKind::Classification, {"a", "b"}, {"accuracy"}, "accuracy"};
   auto ds = data::Dataset::encode(rows, spec, tok, seq, "bench");
   std::vector<int64_t> idx(per_rank);
   std::iota(idx.begin(), idx.end(), 0);

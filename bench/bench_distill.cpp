@@ -77,7 +77,8 @@ int main(int argc, char** argv) {
   std::string text;
   for (int64_t i = 0; i + 2 < seq; ++i) text += "word ";
   std::vector<data::Example> rows(batch, data::Example{text, std::nullopt, "a", 0});
-  data::TaskSpec spec{"generic", false, {"a", "b"}, {"accuracy"}, "accuracy"};
+  data::TaskSpec spec{
+      "generic", data::TaskKind::Classification, {"a", "b"}, {"accuracy"}, "accuracy"};
   auto ds = data::Dataset::encode(rows, spec, tok, seq, "bench");
   std::vector<int64_t> idx(batch);
   std::iota(idx.begin(), idx.end(), 0);

@@ -1,9 +1,38 @@
 // Drives the page of a running `tinybert serve` in headless Chromium: types a sentence, clicks
 // Predict, reads the label and the class bars, then does the same for a sentence pair; saves a
-// screenshot. Usage: node serve_page.cjs PLAYWRIGHT_CORE_DIR URL SCREENSHOT.png
+// screenshot. With MODE "entities" (a token-classification model): types TEXT, clicks Predict and
+// reads the highlighted words and their tags, and whether the pair box is hidden.
+// Usage: node serve_page.cjs PLAYWRIGHT_CORE_DIR URL SCREENSHOT.png [entities TEXT]
 // Prints one JSON object: what the page showed, and any request it made off the server.
-const [playwrightDir, url, screenshot] = process.argv.slice(2);
+const [playwrightDir, url, screenshot, mode, text] = process.argv.slice(2);
 const { chromium } = require(playwrightDir);
+
+// A sentence, then a pair: the label and one bar per class.
+async function classes(page, out) {
+  await page.fill("#text", "the cat sat on the mat .");
+  await page.click("#predict");
+  await page.waitForSelector("#label");
+  out.label = await page.textContent("#label");
+  out.bars = await page.$$eval(".bar", (bars) => bars.map((b) => b.innerText.split("\n")[0].trim()));
+  out.latency = await page.textContent("#latency");
+
+  await page.check("#use-pair");
+  await page.fill("#pair", "Yes, it is.");
+  await page.fill("#text", "Is it raining?");
+  await page.evaluate(() => { document.getElementById("result").innerHTML = ""; });
+  await page.click("#predict");
+  await page.waitForSelector("#label");
+  out.pair_label = await page.textContent("#label");
+}
+
+// TEXT: the highlighted words and their tags, and whether the pair option is hidden.
+async function entities(page, out) {
+  out.pair_hidden = await page.$eval("#pair-row", (e) => e.hidden);
+  await page.fill("#text", text);
+  await page.click("#predict");
+  await page.waitForSelector("#entities");
+  out.marks = await page.$$eval("mark", (ms) => ms.map((m) => [m.firstChild.textContent, m.querySelector("small").textContent]));
+}
 
 (async () => {
   const browser = await chromium.launch({
@@ -18,21 +47,7 @@ const { chromium } = require(playwrightDir);
     await page.goto(url + "/");
     await page.waitForFunction(() => !document.getElementById("model").textContent.startsWith("loading"));
     out.model = await page.textContent("#model");
-
-    await page.fill("#text", "the cat sat on the mat .");
-    await page.click("#predict");
-    await page.waitForSelector("#label");
-    out.label = await page.textContent("#label");
-    out.bars = await page.$$eval(".bar", (bars) => bars.map((b) => b.innerText.split("\n")[0].trim()));
-    out.latency = await page.textContent("#latency");
-
-    await page.check("#use-pair");
-    await page.fill("#pair", "Yes, it is.");
-    await page.fill("#text", "Is it raining?");
-    await page.evaluate(() => { document.getElementById("result").innerHTML = ""; });
-    await page.click("#predict");
-    await page.waitForSelector("#label");
-    out.pair_label = await page.textContent("#label");
+    await (mode === "entities" ? entities(page, out) : classes(page, out));
     await page.screenshot({ path: screenshot, fullPage: true });
   } finally {
     await browser.close();

@@ -82,6 +82,26 @@ class Tokenize(unittest.TestCase):
             self.assertEqual(o["ids"], c["ids"])
             self.assertEqual(o["type_ids"], c["type_ids"])
 
+    def test_offsets_word_ids_and_sequence_ids_match_hf(self):
+        with open(os.path.join(FIX, "tokenizer_offsets.json"), encoding="utf-8") as f:
+            cases = json.load(f)["cases"]
+        for lowercase in (True, False):
+            for truncated in (False, True):
+                subset = [c for c in cases if c["lowercase"] == lowercase and ("max_length" in c) == truncated]
+                args = ["tokenize", "--vocab", os.path.join(FIX, "vocab.txt")] + ([] if lowercase else ["--cased"])
+                if truncated:  # the fixture's truncated cases share one max_length
+                    self.assertEqual({c["max_length"] for c in subset}, {subset[0]["max_length"]})
+                    args += ["--max-length", str(subset[0]["max_length"])]
+                keys = ("text", "text_pair")
+                lines = "".join(json.dumps({k: c[k] for k in keys if k in c}) + "\n" for c in subset)
+                r = run(args, lines)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                outs = [json.loads(l) for l in r.stdout.splitlines()]
+                self.assertEqual(len(outs), len(subset))
+                for c, o in zip(subset, outs):
+                    for k in ("ids", "type_ids", "offsets", "word_ids", "sequence_ids"):
+                        self.assertEqual(o[k], c[k], f"{k} of {c['text']!r}")
+
     def test_bad_line_is_reported_with_its_number(self):
         r = run(["tokenize", "--vocab", os.path.join(FIX, "vocab.txt")], '{"text": "ok"}\n{"text": 5}\n')
         self.assertEqual(r.returncode, 1)
@@ -174,7 +194,7 @@ class Predict(unittest.TestCase):
                 r = run(["predict", "--model", model, "--batch-size", batch], stdin)
                 self.assertEqual(r.returncode, 0, r.stderr)
                 outs = [json.loads(l) for l in r.stdout.splitlines()]
-                got = np.array([o["scores"] for o in outs])
+                got = np.array([list(o["scores"].values()) for o in outs])
                 print("\npredict %s --batch-size %s vs softmax(HF logits): max |diff| %.3g"
                       % (name, batch, np.abs(got - want).max()))
                 np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
@@ -185,7 +205,7 @@ class Predict(unittest.TestCase):
     def test_not_a_classifier(self):
         r = run(["predict", "--model", os.path.join(FIX, "tiny-mlm")], '{"text": "x"}\n')
         self.assertEqual(r.returncode, 1)
-        self.assertIn("inference needs a BertForSequenceClassification", r.stderr)
+        self.assertIn("is a BertForMaskedLM, which predicts no labels", r.stderr)
 
     def test_classifier_without_its_head_is_refused_unless_asked(self):
         with tempfile.TemporaryDirectory() as tmp:

@@ -41,7 +41,7 @@ struct Fixture {
     }
     auto s = student.model->forward(in, opt);
     auto inter = intermediate_loss(s.bert, t.bert, *fit, map, {});
-    auto pred = prediction_loss(s.logits, t.logits, {}, false, {});
+    auto pred = soft_prediction_loss(s.logits, t.logits, {}, {});
     return {inter.total + pred.total, {}};
   }
 };
@@ -142,13 +142,13 @@ TEST(Losses, AttentionMaskRuleAndTemperatureOptions) {
   EXPECT_NEAR(attention_loss(s, t).item<double>(), (4.0 + 2500.0) / 3.0, 1e-3);
   auto sl = torch::tensor({{1.0f, 2.0f}}), tl = torch::tensor({{2.0f, 0.5f}});
   LossConfig cfg{.temperature = 2.0, .t2_scaling = true};
-  auto p = prediction_loss(sl, tl, {}, false, cfg);
+  auto p = soft_prediction_loss(sl, tl, {}, cfg);
   EXPECT_NEAR(p.total.item<double>(), 4.0 * soft_cross_entropy(sl, tl, 2.0).item<double>(), 1e-6);
   cfg.hard_label_weight = 0.5;
-  p = prediction_loss(sl, tl, torch::tensor({1}, torch::kLong), false, cfg);
+  p = soft_prediction_loss(sl, tl, torch::tensor({1}, torch::kLong), cfg);
   EXPECT_TRUE(p.terms.count("hard_loss"));
   // regression: MSE to gold labels by default
-  auto r = prediction_loss(torch::tensor({{1.0f}}), torch::tensor({{3.0f}}), torch::tensor({2.0f}),
-                           true, {});
+  auto r = regression_prediction_loss(torch::tensor({{1.0f}}), torch::tensor({{3.0f}}),
+                                      torch::tensor({2.0f}), {});
   EXPECT_NEAR(r.total.item<double>(), 1.0, 1e-6);
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """`tinybert export` checked in a real runtime: each fixture model (classifier teacher and student,
-masked LM), a TinyBERT4-shaped classifier, and small BertModel/BertForPreTraining models are
+masked LM), a TinyBERT4-shaped classifier, and small BertModel/BertForPreTraining/
+BertForTokenClassification models are
 exported, run in ONNX Runtime (onnxruntime-node) and compared with `tinybert inspect` on the same
 padded inputs at two batch/sequence shapes: outputs within 1e-4 (the issue's tolerance; the
 differences seen are near 1e-7). Also opset 14 (LayerNorm decomposed) and the refusals.
@@ -105,11 +106,13 @@ class OnnxExport(unittest.TestCase):
     def test_base_and_pretraining_heads(self):
         small = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 128,
                  "hidden_act": "gelu_new"}
-        for arch in ("BertModel", "BertForPreTraining"):
-            model = self.init(arch, dict(small, architectures=[arch]))
+        tags = {"id2label": {"0": "O", "1": "B-NAME", "2": "I-NAME"}}
+        for arch in ("BertModel", "BertForPreTraining", "BertForTokenClassification"):
+            model = self.init(arch, dict(small, architectures=[arch], **(tags if "Token" in arch else {})))
             out = self.export_and_check(model, arch)
             names = {"BertModel": ["last_hidden_state", "pooler_output"],
-                     "BertForPreTraining": ["prediction_logits", "seq_relationship_logits"]}[arch]
+                     "BertForPreTraining": ["prediction_logits", "seq_relationship_logits"],
+                     "BertForTokenClassification": ["logits"]}[arch]
             r = subprocess.run(["node", "-e", f"require({json.dumps(ORT)}).InferenceSession.create("
                                 f"{json.dumps(os.path.join(out, 'model.onnx'))}).then(s => console.log("
                                 f"JSON.stringify(s.outputNames)))"], capture_output=True, text=True)

@@ -57,7 +57,7 @@ class Serve(unittest.TestCase):
             self.assertEqual(list(p["scores"]), LABELS)
             self.assertAlmostEqual(sum(p["scores"].values()), 1.0, places=5)
             self.assertEqual(p["score"], p["scores"][p["label"]])
-            worst = max(worst, max(abs(a - b) for a, b in zip(p["scores"].values(), ref["scores"])))
+            worst = max(worst, max(abs(a - b) for a, b in zip(p["scores"].values(), ref["scores"].values())))
         return worst
 
     def test_health_and_models(self):
@@ -466,7 +466,7 @@ class StartUp(unittest.TestCase):
         r = subprocess.run([BIN, "serve", "--model", os.path.join(FIX, "tiny-mlm"), "--port", "0"],
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 1)
-        self.assertIn("inference needs a BertForSequenceClassification", r.stderr)
+        self.assertIn("is a BertForMaskedLM, which predicts no labels", r.stderr)
 
     def test_port_in_use(self):
         with Server(BIN, MODEL, "--threads", "1") as srv:

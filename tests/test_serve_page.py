@@ -7,8 +7,10 @@ Usage: test_serve_page.py TINYBERT_BINARY FIXTURES_DIR PLAYWRIGHT_CORE_DIR
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -41,6 +43,41 @@ class Page(unittest.TestCase):
         with open(shot, "rb") as f:
             self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
         print("screenshot:", shot)
+
+
+    def test_entities_are_highlighted(self):
+        # A token classifier with a random head (its tags are arbitrary; the page must show what
+        # the API answers, at the right characters).
+        tmp = tempfile.mkdtemp(prefix="tinybert-page-")
+        try:
+            cfg = os.path.join(tmp, "config.json")
+            with open(os.path.join(FIX, "tiny-student-cls", "config.json")) as f:
+                c = json.load(f)
+            c.update(architectures=["BertForTokenClassification"],
+                     id2label={"0": "B-NAME", "1": "I-NAME", "2": "O"}, label2id={"B-NAME": 0, "I-NAME": 1, "O": 2})
+            with open(cfg, "w") as f:
+                json.dump(c, f)
+            model = os.path.join(tmp, "tagger")
+            subprocess.run([BIN, "init", "--model-config", cfg, "--vocab", os.path.join(FIX, "vocab.txt"),
+                            "--output", model, "--seed", "3"], check=True, capture_output=True)
+            text = "Café owners Mary and Bob met in São Paulo."
+            shot = os.path.abspath("serve_page_entities.png")
+            with Server(BIN, model, "--threads", "1") as srv:
+                r = subprocess.run(["node", os.path.join(HERE, "serve_page.cjs"), PLAYWRIGHT, srv.url, shot,
+                                    "entities", text], capture_output=True, text=True, timeout=180)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                page = json.loads(r.stdout)
+                _, api = srv.json("POST", "/v1/predict", {"inputs": text})
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        print("\npage showed:", page)
+        entities = api["predictions"][0]["entities"]
+        self.assertTrue(page["pair_hidden"])
+        self.assertGreater(len(entities), 0)  # with this seed the random head tags some words
+        self.assertEqual(page["marks"], [[e["word"], e["entity"]] for e in entities])
+        self.assertEqual([text[e["start"]:e["end"]] for e in entities], [e["word"] for e in entities])
+        self.assertEqual(page["offsite"], [])
+        self.assertEqual(page["console_errors"], [])
 
 
 if __name__ == "__main__":

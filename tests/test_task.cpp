@@ -66,7 +66,7 @@ TEST(Task, GlueLayouts) {
       "main\tf\t2012\t1\ta\tb\tc\tA plane is taking off.\tAn air plane is taking off.\t5.000\n");
   auto stsb = task_spec("sts-b");
   rows = read_split(stsb, s.str(), "train");
-  EXPECT_TRUE(stsb.regression);
+  EXPECT_EQ(stsb.kind, TaskKind::Regression);
   EXPECT_EQ(rows[0].label, "5.000");
 }
 
@@ -133,7 +133,7 @@ TEST(Task, MissingLabelsAndNonFiniteValuesAreNamed) {
   EXPECT_NE(error_of(g, d, "unlabeled").find("unlabeled.jsonl line 2: the row has no label"),
             std::string::npos);
   auto r = task_spec("generic");
-  r.regression = true;
+  r.kind = TaskKind::Regression;
   for (const char* bad : {"nan", "inf", "-inf", "1e999", "3.5x", ""}) {
     d.write("reg.tsv", std::string("text\tlabel\na\t1.5\nb\t") + bad + "\n");
     const std::string want = *bad ? std::string("reg.tsv line 3: label \"") + bad

@@ -24,7 +24,7 @@ Runner add_augment(CLI::App& app) {
   cmd->add_option("--model", o->model,
                   "masked-LM model directory (pre-trained BERT, e.g. the teacher's)")
       ->required();
-  cmd->add_option("--task", o->job.task, "GLUE task name or generic (sets the file layout)")
+  cmd->add_option("--task", o->job.task, "GLUE task name, generic or conll (sets the file layout)")
       ->required();
   cmd->add_option("--input", o->job.input, "task file to augment (e.g. DATA/train.tsv)")
       ->required()

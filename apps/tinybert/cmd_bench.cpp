@@ -138,15 +138,12 @@ Runner add_bench(CLI::App& app) {
       };
       auto a = pick(low), b = pick(high);
       const double diff = (a - b).abs().max().item<double>();
+      const bool logits = low.logits.defined();
       const double agree =
-          a.dim() == 2 ? (a.argmax(-1) == b.argmax(-1)).to(torch::kFloat).mean().item<double>()
-                       : 1.0;
+          logits ? (a.argmax(-1) == b.argmax(-1)).to(torch::kFloat).mean().item<double>() : 1.0;
       std::printf(
           "%s vs fp32 on 8 random inputs: max |difference| %.3g (%s), top-1 agreement %.1f%%\n",
-          o->dtype.c_str(), diff,
-          c.architecture == model::Architecture::SequenceClassification ? "logits"
-                                                                        : "last hidden state",
-          agree * 100);
+          o->dtype.c_str(), diff, logits ? "logits" : "last hidden state", agree * 100);
       out["vs_fp32"] = {{"max_abs_diff", diff}, {"top1_agreement", agree}};
     }
     if (!o->json.empty()) io::write_file_atomic(o->json, out.dump(2) + "\n");

@@ -31,12 +31,7 @@ Runner add_distill(CLI::App& app) {
                   "general: config.json of the student to create");
   cmd->add_option("--corpus", j.corpus,
                   "general: text, one sentence a line, blank line between documents");
-  cmd->add_option("--task", j.task, "task stages: GLUE task name or generic");
-  cmd->add_option("--data", j.data_dir, "task stages: task directory (train and dev files)");
-  cmd->add_option("--train-file", j.train_file,
-                  "train on this file (e.g. augmented) instead of DATA/train");
-  cmd->add_option("--labels", j.labels, "generic task: label order")->delimiter(',');
-  cmd->add_flag("--regression", j.regression, "generic task: numeric labels");
+  add_task_options(cmd, j.data, false);
   cmd->add_option(
       "--layer-map", j.layer_map,
       "teacher hidden state per student hidden state, e.g. 0,3,6,9,12 (default: uniform)");

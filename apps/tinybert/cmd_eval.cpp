@@ -17,9 +17,10 @@ Runner add_eval(CLI::App& app) {
   };
   auto o = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("eval", "evaluate a classifier on a task split");
-  cmd->add_option("--model", o->model, "HF-format BertForSequenceClassification directory")
+  cmd->add_option("--model", o->model,
+                  "HF-format BertForSequenceClassification or BertForTokenClassification directory")
       ->required();
-  cmd->add_option("--task", o->task, "GLUE task name or generic")->required();
+  cmd->add_option("--task", o->task, "GLUE task name, generic or conll")->required();
   cmd->add_option("--data", o->data_dir, "task directory")->required();
   cmd->add_option("--split", o->split, "dev | test | any FILE stem in --data (e.g. dev_mismatched)")
       ->capture_default_str();
@@ -37,14 +38,18 @@ Runner add_eval(CLI::App& app) {
     const auto r = infer::evaluate_split(o->model, o->task, o->data_dir, o->split, o->batch_size,
                                          o->max_length, device);
     std::cout << nlohmann::json(r.metrics).dump() << "\n";
+    if (r.cut_words)
+      std::cerr << "notice: " << r.cut_words << " words past --max-length " << o->max_length
+                << " had no prediction and were scored as \"O\"\n";
     const std::string out =
         o->output.empty()
             ? (std::filesystem::path(o->model) / cat("eval_", r.spec.name, "_", o->split, ".json"))
                   .string()
             : o->output;
-    const nlohmann::json file = {{"task", r.spec.name}, {"split", o->split},
-                                 {"data", r.path},      {"examples", r.examples},
-                                 {"model", o->model},   {"metrics", r.metrics}};
+    const nlohmann::json file = {{"task", r.spec.name},     {"split", o->split},
+                                 {"data", r.path},          {"examples", r.examples},
+                                 {"model", o->model},       {"metrics", r.metrics},
+                                 {"cut_words", r.cut_words}};
     io::write_file_atomic(out, file.dump(2) + "\n");
     std::cerr << "wrote " << out << "\n";
     return 0;

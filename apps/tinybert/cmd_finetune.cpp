@@ -18,25 +18,13 @@ Runner add_finetune(CLI::App& app) {
                                  "fine-tune a BERT on a task (the teacher for task distillation)");
   cmd->add_option("--model", j.model, "HF-format BERT directory (pre-trained, or a classifier)")
       ->required();
-  cmd->add_option("--task", j.task, "GLUE task name or generic")->required();
-  cmd->add_option("--data", j.data_dir, "task directory with train and dev files")->required();
-  cmd->add_option("--train-file", j.train_file,
-                  "train on this file instead of DATA/train (same format)");
-  cmd->add_option("--labels", j.labels,
-                  "generic task: label order (default: sorted labels of the train file)")
-      ->delimiter(',');
-  cmd->add_flag("--regression", j.regression,
-                "generic task: labels are numbers (MSE, Pearson/Spearman)");
+  add_task_options(cmd, j.data, true);
   add_train_options(cmd, o->t);
   return [o]() {
     auto& j = o->job;
     auto settings = train_json(o->t);
-    settings.update({{"model", j.model},
-                     {"task", j.task},
-                     {"data", j.data_dir},
-                     {"train_file", j.train_file},
-                     {"labels", j.labels},
-                     {"regression", j.regression}});
+    settings.update({{"model", j.model}});
+    settings.update(j.data.to_json());
     print_settings("finetune", settings);
     j.train = train_config(o->t, start_runtime(o->t.common));
     j.max_length = o->t.max_length;

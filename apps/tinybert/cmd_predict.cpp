@@ -1,5 +1,6 @@
-// tinybert predict: JSON lines {"text", "text_pair"} on stdin -> {"label", "scores"} (a
-// regression: {"value"}) per line.
+// tinybert predict: JSON lines {"text", "text_pair"} on stdin -> one answer a line, as serve
+// answers each input: {"label", "score", "scores"}, {"value"} (regression) or {"entities"} (token
+// classification).
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -40,19 +41,16 @@ Runner add_predict(CLI::App& app) {
                                           .max_length = o->max_length,
                                           .allow_untrained_head = o->allow_untrained_head});
     std::cerr << predictor.load_summary;
-    const auto& labels = predictor.config().labels;
     std::vector<text::Encoding> batch;
+    std::vector<std::string> texts;
     auto flush = [&]() {
       std::vector<const text::Encoding*> rows;
       for (const auto& e : batch) rows.push_back(&e);
-      for (const auto& p : predictor.predict(rows, o->batch_size)) {
-        const nlohmann::json out =
-            predictor.regression()
-                ? nlohmann::json{{"value", p.scores[0]}}
-                : nlohmann::json{{"label", labels[p.label]}, {"scores", p.scores}};
-        std::cout << out.dump() << "\n";
-      }
+      const auto predictions = predictor.predict(rows, o->batch_size);
+      for (size_t i = 0; i < predictions.size(); ++i)
+        std::cout << predictor.render(predictions[i], batch[i], texts[i]).dump() << "\n";
       batch.clear();
+      texts.clear();
     };
     std::string line;
     size_t line_no = 0;
@@ -66,6 +64,7 @@ Runner add_predict(CLI::App& app) {
       } catch (const Error& e) {
         fail("stdin line ", line_no, ": ", e.what());
       }
+      texts.push_back(std::move(r.text));
       if (batch.size() == o->batch_size) flush();
     }
     flush();

@@ -11,6 +11,25 @@
 
 namespace tinybert::cli {
 
+void add_task_options(CLI::App* cmd, data::TaskSource& t, bool required) {
+  cmd->add_option("--task", t.task,
+                  "GLUE task name, generic (TSV/JSONL text classification) or conll (token "
+                  "classification)")
+      ->required(required);
+  cmd->add_option("--data", t.data_dir, "task directory with train and dev files")
+      ->required(required);
+  cmd->add_option("--train-file", t.train_file,
+                  "train on this file (e.g. augmented) instead of DATA/train (same format)");
+  cmd->add_option("--labels", t.labels,
+                  "generic and conll tasks: label order (default: sorted labels of the train file)")
+      ->delimiter(',');
+  cmd->add_flag("--regression", t.regression,
+                "generic task: labels are numbers (MSE, Pearson/Spearman)");
+  cmd->add_flag("--label-all-pieces", t.label_all_pieces,
+                "conll task: label every word piece with its word's tag (default: the first "
+                "piece only, the others ignored by the loss)");
+}
+
 void add_train_options(CLI::App* cmd, TrainOptions& o, bool with_output) {
   auto& t = o.train;
   if (with_output)

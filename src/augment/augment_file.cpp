@@ -8,10 +8,12 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <sstream>
 
 #include "tinybert/core/error.h"
 #include "tinybert/core/json.h"
 #include "tinybert/core/progress.h"
+#include "tinybert/data/tagging.h"
 #include "tinybert/data/task.h"
 #include "tinybert/io/atomic_file.h"
 #include "tinybert/io/run_lock.h"
@@ -29,18 +31,60 @@ std::string join_tabs(const std::vector<std::string>& cols) {
   return s;
 }
 
-// How rows of the input carry their texts, and how to write a row with other texts.
+// How rows of the input carry their texts, and how to write a row with other texts. A CoNLL row
+// is a sentence (its lines); its text is its words joined by spaces, and a variant replaces words
+// one for one, each keeping its tag.
 struct Format {
-  bool jsonl = false, header = false;
+  bool jsonl = false, header = false, conll = false;
   int a = 0, b = -1;  // TSV columns
   size_t min_columns = 1;
+
+  // The next row (a non-empty line, or a CoNLL sentence's lines) and the line it starts on;
+  // false at the end of the input.
+  bool next_row(std::istream& in, std::string& row, size_t& line_no, size_t& first) const {
+    row.clear();
+    for (std::string line; std::getline(in, line);) {
+      ++line_no;
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      const bool blank = line.find_first_not_of(" \t") == std::string::npos;
+      if (!conll) {
+        if (blank) continue;
+        row = line;
+        first = line_no;
+        return true;
+      }
+      if (blank && !row.empty()) return true;
+      if (blank || line.rfind("-DOCSTART-", 0) == 0) continue;
+      if (row.empty()) first = line_no;
+      row += line + "\n";
+    }
+    return !row.empty();
+  }
+
+  // The words of a CoNLL row, and whether each lies in an entity (tagged B-, I-, E- or S-).
+  static std::vector<std::pair<std::string, bool>> conll_words(const std::string& row) {
+    std::vector<std::pair<std::string, bool>> words;
+    std::istringstream lines(row);
+    for (std::string line; std::getline(lines, line);) {
+      auto cols = data::conll_columns(line);
+      const std::string& tag = cols.back();
+      words.emplace_back(cols.front(),
+                         cols.size() > 1 && tag.size() > 2 && tag[1] == '-' &&
+                             std::string_view("BIES").find(tag[0]) != std::string::npos);
+    }
+    return words;
+  }
 
   // The texts of a row (1 or 2); nullopt for a row to pass over (QQP's broken rows).
   std::optional<std::vector<std::string>> texts(const std::string& line, size_t line_no,
                                                 const std::string& path,
                                                 bool skip_malformed) const {
     std::vector<std::string> t;
-    if (jsonl) {
+    if (conll) {
+      std::string text;
+      for (const auto& [word, entity] : conll_words(line)) text += (text.empty() ? "" : " ") + word;
+      t.push_back(text);
+    } else if (jsonl) {
       auto row = data::parse_text_line(line, line_no, path);
       t.push_back(row.text);
       if (row.text_pair) t.push_back(*row.text_pair);
@@ -60,7 +104,39 @@ struct Format {
     return t;
   }
 
-  std::string with_texts(const std::string& line, const std::vector<std::string>& t) const {
+  // Candidates of a row's text no variant may use: a CoNLL row's words inside entities (a
+  // replacement would keep a name's tag on a word that is no name).
+  void protect(const std::string& row, const std::string& text, const Augmenter& aug,
+               std::vector<std::vector<std::string>>& cands) const {
+    if (!conll) return;
+    std::vector<std::pair<size_t, size_t>> spans;  // bytes of entity words in `text`
+    size_t at = 0;
+    for (const auto& [word, entity] : conll_words(row)) {
+      if (entity) spans.emplace_back(at, at + word.size());
+      at += word.size() + 1;
+    }
+    const auto ws = aug.words(text);
+    for (size_t w = 0; w < ws.size() && w < cands.size(); ++w)
+      for (auto [lo, hi] : spans)
+        if (ws[w].begin >= lo && ws[w].end <= hi) cands[w].clear();
+  }
+
+  // The row with other texts; nullopt when a CoNLL variant's words no longer match the lines
+  // one for one.
+  std::optional<std::string> with_texts(const std::string& line,
+                                        const std::vector<std::string>& t) const {
+    if (conll) {
+      std::istringstream words(t[0]), lines(line);
+      std::string out, word, row_line;
+      while (std::getline(lines, row_line)) {
+        if (!(words >> word)) return std::nullopt;
+        const size_t tab = row_line.find('\t');
+        const size_t cut = tab != std::string::npos ? tab : row_line.find(' ');
+        out += word + (cut == std::string::npos ? "" : row_line.substr(cut)) + "\n";
+      }
+      if (words >> word) return std::nullopt;
+      return out;
+    }
     if (jsonl) {
       auto j = parse_json<nlohmann::ordered_json>(line);
       j["text"] = t[0];
@@ -77,6 +153,13 @@ struct Format {
 Format detect_format(const std::string& task, const std::string& path) {
   auto spec = data::task_spec(task);
   Format f;
+  if (spec.kind == data::TaskKind::TokenClassification) {
+    f.conll = true;
+    if (fs::path(path).extension() == ".jsonl")
+      fail(path,
+           ": augment rewrites CoNLL files (word<TAB>tag lines) of the conll task, not JSONL");
+    return f;
+  }
   if (spec.name != "generic") {
     auto c = data::glue_text_columns(spec, "train");
     f.a = c.a;
@@ -185,7 +268,10 @@ Counts augment_part(const AugmentJob& job, const Format& fmt, Augmenter& aug,
       std::seed_seq seq{job.seed, static_cast<uint64_t>(p.index)};
       std::mt19937_64 rng(seq);
       std::vector<std::vector<std::string>> tries;
-      for (const auto& t : p.texts) tries.push_back(aug.tries(t, cands[c++], rng));
+      for (const auto& t : p.texts) {
+        fmt.protect(p.line, t, aug, cands[c]);
+        tries.push_back(aug.tries(t, cands[c++], rng));
+      }
       std::set<std::vector<std::string>> seen{p.texts};
       out << p.line << "\n";
       ++n.written;
@@ -193,7 +279,9 @@ Counts augment_part(const AugmentJob& job, const Format& fmt, Augmenter& aug,
         std::vector<std::string> variant;
         for (const auto& col : tries) variant.push_back(col[t]);
         if (!seen.insert(variant).second) continue;
-        out << fmt.with_texts(p.line, variant) << "\n";
+        const auto row = fmt.with_texts(p.line, variant);
+        if (!row) continue;
+        out << *row << "\n";
         ++n.written;
       }
     }
@@ -207,11 +295,8 @@ Counts augment_part(const AugmentJob& job, const Format& fmt, Augmenter& aug,
       progress->update(row - part.lo, cat(n.written, " rows written"),
                        (row - done_rows) / std::max(1e-9, progress->elapsed()));
   };
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty()) continue;
-    auto texts = fmt.texts(line, line_no, job.input, skip_malformed);
+  for (size_t first = 0; fmt.next_row(in, line, line_no, first);) {
+    auto texts = fmt.texts(line, first, job.input, skip_malformed);
     if (!texts) {
       n.skipped += row >= part.lo && row < part.hi;
       continue;
@@ -219,7 +304,7 @@ Counts augment_part(const AugmentJob& job, const Format& fmt, Augmenter& aug,
     if (row >= part.hi) break;
     ++row;
     if (row <= done_rows) continue;
-    chunk.push_back({line, line_no, row - 1, std::move(*texts)});
+    chunk.push_back({line, first, row - 1, std::move(*texts)});
     if (static_cast<int64_t>(chunk.size()) >= job.chunk_rows) flush();
   }
   flush();
@@ -246,7 +331,9 @@ void augment_file(const AugmentJob& job, Augmenter& aug, const nlohmann::json& s
   int64_t total = 0;  // rows, for the progress bar and the ranks' shares
   {
     std::ifstream in(job.input);
-    for (std::string l; std::getline(in, l);) total += !l.empty();
+    std::string row;
+    size_t line_no = 0, first = 0;
+    while (fmt.next_row(in, row, line_no, first)) ++total;
     if (fmt.header) --total;
   }
   const auto& g = runtime::group();

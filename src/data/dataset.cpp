@@ -28,7 +28,7 @@ model::BertInputs to_inputs(const text::Batch& b, c10::Device device) {
 Dataset Dataset::encode(const std::vector<Example>& examples, const TaskSpec& spec,
                         const text::Tokenizer& tok, size_t max_length, const std::string& source) {
   Dataset d;
-  d.regression_ = spec.regression;
+  d.kind_ = spec.kind;
   d.pad_id_ = tok.vocab().pad_id;
   d.encodings_.reserve(examples.size());
   for (const auto& e : examples) {
@@ -43,7 +43,7 @@ Dataset Dataset::encode(const std::vector<Example>& examples, const TaskSpec& sp
       d.labeled_ = false;
       d.label_ids_.push_back(-1);
       d.values_.push_back(0);
-    } else if (spec.regression) {
+    } else if (spec.kind == TaskKind::Regression) {
       d.label_ids_.push_back(-1);
       d.values_.push_back(label_value(e, source));
     } else {
@@ -54,13 +54,55 @@ Dataset Dataset::encode(const std::vector<Example>& examples, const TaskSpec& sp
   return d;
 }
 
+Dataset Dataset::encode_tagged(const std::vector<TaggedSentence>& sentences, const TaskSpec& spec,
+                               const text::Tokenizer& tok, size_t max_length, bool all_pieces,
+                               const std::string& source) {
+  Dataset d;
+  d.kind_ = spec.kind;
+  d.pad_id_ = tok.vocab().pad_id;
+  d.encodings_.reserve(sentences.size());
+  for (const auto& s : sentences) {
+    std::vector<int64_t> tags;
+    for (const auto& t : s.tags) {
+      auto it = std::find(spec.labels.begin(), spec.labels.end(), t);
+      if (it == spec.labels.end())
+        fail(source, " line ", s.line, ": tag \"", t, "\" is not one of the task's labels (",
+             spec.labels.size(), " known, from the training data or the model)");
+      tags.push_back(it - spec.labels.begin());
+    }
+    try {
+      d.encodings_.push_back(tok.encode_words(s.words, max_length));
+    } catch (const Error& err) {
+      fail(source, " line ", s.line, ": ", err.what());
+    }
+    const auto& e = d.encodings_.back();
+    d.cut_words_ += data::cut_words(e.word_ids, s.words.size());
+    if (tags.empty()) {
+      d.labeled_ = false;
+      d.token_labels_.emplace_back(e.ids.size(), kIgnore);
+    } else {
+      d.token_labels_.push_back(align_labels(e.word_ids, tags, spec.labels, all_pieces));
+    }
+    d.word_tags_.push_back(std::move(tags));
+  }
+  return d;
+}
+
 TrainBatch Dataset::batch(const std::vector<int64_t>& indices, c10::Device device) const {
   std::vector<text::Encoding> enc;
   enc.reserve(indices.size());
   for (int64_t i : indices) enc.push_back(encodings_.at(i));
   TrainBatch b{to_inputs(enc, pad_id_, device), {}, indices};
-  if (labeled_) {
-    if (regression_) {
+  if (labeled_ && kind_ == TaskKind::TokenClassification) {
+    const int64_t B = b.size(), T = b.inputs.input_ids.size(1);
+    auto labels = torch::full({B, T}, kIgnore, torch::kLong);  // (B, T)
+    for (int64_t r = 0; r < B; ++r) {
+      const auto& l = token_labels_[static_cast<size_t>(indices[r])];
+      labels[r].narrow(0, 0, static_cast<int64_t>(l.size())).copy_(torch::tensor(l, torch::kLong));
+    }
+    b.labels = labels.to(device);
+  } else if (labeled_) {
+    if (kind_ == TaskKind::Regression) {
       std::vector<float> v;
       for (int64_t i : indices) v.push_back(static_cast<float>(values_[i]));
       b.labels = torch::tensor(v).to(device);

@@ -11,6 +11,7 @@
 
 #include "tinybert/core/error.h"
 #include "tinybert/core/json.h"
+#include "tinybert/data/entity_metrics.h"
 
 namespace tinybert::data {
 
@@ -79,7 +80,7 @@ std::vector<Example> read_glue(const TaskSpec& spec, const std::string& path,
         fail(path, " line ", line_no, ": the row has no label");
       }
     }
-    if (!e.label.empty() && !spec.regression &&
+    if (!e.label.empty() && spec.kind == TaskKind::Classification &&
         std::find(spec.labels.begin(), spec.labels.end(), e.label) == spec.labels.end()) {
       if (spec.name == "qqp") {
         ++report.skipped;
@@ -88,7 +89,7 @@ std::vector<Example> read_glue(const TaskSpec& spec, const std::string& path,
       fail(path, " line ", line_no, ": label \"", e.label, "\" is not one of the ", spec.name,
            " labels");
     }
-    if (spec.regression && !e.label.empty()) label_value(e, path);
+    if (spec.kind == TaskKind::Regression && !e.label.empty()) label_value(e, path);
     out.push_back(std::move(e));
   }
   return out;
@@ -189,37 +190,51 @@ TextColumns glue_text_columns(const TaskSpec& spec, const std::string& split) {
 
 TaskSpec task_spec(const std::string& raw) {
   const std::string name = lower(raw);
+  constexpr auto C = TaskKind::Classification;
+  const std::vector<std::string> binary = {"0", "1"}, acc = {"accuracy"},
+                                 nli = {"contradiction", "entailment", "neutral"},
+                                 entail = {"entailment", "not_entailment"};
   TaskSpec s;
-  const std::vector<std::string> binary = {"0", "1"};
   if (name == "cola")
-    s = {"cola", false, binary, {"mcc", "accuracy"}, "mcc"};
+    s = {"cola", C, binary, {"mcc", "accuracy"}, "mcc"};
   else if (name == "sst-2" || name == "sst2")
-    s = {"sst-2", false, binary, {"accuracy"}, "accuracy"};
+    s = {"sst-2", C, binary, acc, "accuracy"};
   else if (name == "mrpc")
-    s = {"mrpc", false, binary, {"accuracy", "f1"}, "accuracy", "dev", true};
+    s = {"mrpc", C, binary, {"accuracy", "f1"}, "accuracy", "dev", true};
   else if (name == "sts-b" || name == "stsb")
-    s = {"sts-b", true, {"score"}, {"pearson", "spearman"}, "pearson", "dev", true};
+    s = {"sts-b", TaskKind::Regression, {"score"}, {"pearson", "spearman"}, "pearson", "dev", true};
   else if (name == "qqp")
-    s = {"qqp", false, binary, {"accuracy", "f1"}, "accuracy", "dev", true};
+    s = {"qqp", C, binary, {"accuracy", "f1"}, "accuracy", "dev", true};
   else if (name == "mnli")
-    s = {"mnli",        false, {"contradiction", "entailment", "neutral"}, {"accuracy"}, "accuracy",
-         "dev_matched", true};
+    s = {"mnli", C, nli, acc, "accuracy", "dev_matched", true};
   else if (name == "mnli-mm")
-    s = {"mnli-mm",    false,      {"contradiction", "entailment", "neutral"},
-         {"accuracy"}, "accuracy", "dev_mismatched",
-         true};
+    s = {"mnli-mm", C, nli, acc, "accuracy", "dev_mismatched", true};
   else if (name == "qnli")
-    s = {"qnli", false, {"entailment", "not_entailment"}, {"accuracy"}, "accuracy", "dev", true};
+    s = {"qnli", C, entail, acc, "accuracy", "dev", true};
   else if (name == "rte")
-    s = {"rte", false, {"entailment", "not_entailment"}, {"accuracy"}, "accuracy", "dev", true};
+    s = {"rte", C, entail, acc, "accuracy", "dev", true};
   else if (name == "wnli")
-    s = {"wnli", false, binary, {"accuracy"}, "accuracy", "dev", true};
+    s = {"wnli", C, binary, acc, "accuracy", "dev", true};
   else if (name == "generic")
-    s = {"generic", false, {}, {"accuracy"}, "accuracy"};
+    s = {"generic", C, {}, acc, "accuracy"};
+  else if (name == "conll")
+    s = {"conll", TaskKind::TokenClassification, {}, acc, "accuracy"};
   else
     fail("unknown task \"", raw,
-         "\" (known: cola, sst-2, mrpc, sts-b, qqp, mnli, mnli-mm, qnli, rte, wnli, generic)");
+         "\" (known: cola, sst-2, mrpc, sts-b, qqp, mnli, mnli-mm, qnli, rte, wnli, generic, "
+         "conll)");
   return s;
+}
+
+void set_tag_labels(TaskSpec& spec, const std::vector<std::string>& tags) {
+  if (spec.labels.empty()) spec.labels = tags;
+  if (is_entity_scheme(spec.labels)) {
+    spec.metrics = {"accuracy", "precision", "recall", "f1"};
+    spec.main_metric = "f1";
+  } else {
+    spec.metrics = {"accuracy"};
+    spec.main_metric = "accuracy";
+  }
 }
 
 std::vector<Example> read_split(TaskSpec& spec, const std::string& dir, const std::string& split,
@@ -227,6 +242,8 @@ std::vector<Example> read_split(TaskSpec& spec, const std::string& dir, const st
   namespace fs = std::filesystem;
   ReadReport local;
   ReadReport& r = report ? *report : local;
+  if (spec.kind == TaskKind::TokenClassification)
+    fail("the ", spec.name, " task is token classification: its data is read by read_tagged_split");
   std::vector<Example> out;
   if (spec.name == "generic") {
     fs::path tsv = fs::path(dir) / (split + ".tsv"), jsonl = fs::path(dir) / (split + ".jsonl");
@@ -240,7 +257,7 @@ std::vector<Example> read_split(TaskSpec& spec, const std::string& dir, const st
       if (e.text_b) spec.pair = true;
       if (e.text_a.empty() && !e.text_b) fail(r.path, " line ", e.line, ": empty text");
     }
-    if (spec.regression) {
+    if (spec.kind == TaskKind::Regression) {
       spec.labels = {"score"};
       spec.metrics = {"pearson", "spearman"};
       spec.main_metric = "pearson";

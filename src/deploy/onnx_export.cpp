@@ -300,6 +300,9 @@ std::string onnx_model(model::AutoBertImpl& m, int64_t opset) {
     case model::Architecture::SequenceClassification:
       b.output(b.linear(pooled(), "classifier"), "logits", {"batch_size", cat(c.num_labels())});
       break;
+    case model::Architecture::TokenClassification:
+      b.output(b.linear(x, "classifier"), "logits", {bt[0], bt[1], cat(c.num_labels())});
+      break;
     case model::Architecture::MaskedLM:
       b.output(mlm(), "logits", {bt[0], bt[1], cat(c.vocab_size)});
       break;

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <sstream>
 
@@ -192,29 +193,40 @@ LossTerms intermediate_loss(const model::BertOutput& student, const model::BertO
   return out;
 }
 
-LossTerms prediction_loss(const at::Tensor& student_out, const at::Tensor& teacher_logits,
-                          const at::Tensor& labels, bool regression, const LossConfig& cfg) {
-  const auto student_logits = student_out.to(at::kFloat);  // (B, C)
+namespace {
+
+// cfg.prediction_weight x `soft`, plus the hard-label term when it has a weight and labels.
+LossTerms with_hard_term(const at::Tensor& soft, const at::Tensor& labels, const LossConfig& cfg,
+                         const std::function<at::Tensor()>& hard_loss) {
   LossTerms out;
-  at::Tensor pred;
-  if (regression) {
-    auto target =
-        cfg.regression_to_teacher || !labels.defined() ? teacher_logits.view(-1) : labels.view(-1);
-    pred = torch::mse_loss(student_logits.view(-1), target.to(at::kFloat));
-  } else {
-    pred = soft_cross_entropy(student_logits, teacher_logits.to(at::kFloat), cfg.temperature);
-    if (cfg.t2_scaling) pred = pred * (cfg.temperature * cfg.temperature);
-  }
-  out.total = cfg.prediction_weight * pred;
-  out.terms["cls_loss"] = pred.item<double>();
+  out.total = cfg.prediction_weight * soft;
+  out.terms["cls_loss"] = soft.item<double>();
   if (cfg.hard_label_weight > 0 && labels.defined()) {
-    auto hard = regression
-                    ? torch::mse_loss(student_logits.view(-1), labels.view(-1).to(at::kFloat))
-                    : torch::cross_entropy_loss(student_logits, labels);
+    auto hard = hard_loss();
     out.total = out.total + cfg.hard_label_weight * hard;
     out.terms["hard_loss"] = hard.item<double>();
   }
   return out;
+}
+
+}  // namespace
+
+LossTerms soft_prediction_loss(const at::Tensor& student_logits, const at::Tensor& teacher_logits,
+                               const at::Tensor& labels, const LossConfig& cfg) {
+  const auto s = student_logits.to(at::kFloat);  // (N, C)
+  auto soft = soft_cross_entropy(s, teacher_logits.to(at::kFloat), cfg.temperature);
+  if (cfg.t2_scaling) soft = soft * (cfg.temperature * cfg.temperature);
+  return with_hard_term(soft, labels, cfg, [&] { return torch::cross_entropy_loss(s, labels); });
+}
+
+LossTerms regression_prediction_loss(const at::Tensor& student_out, const at::Tensor& teacher_out,
+                                     const at::Tensor& labels, const LossConfig& cfg) {
+  const auto s = student_out.to(at::kFloat).view(-1);  // (N)
+  auto target =
+      cfg.regression_to_teacher || !labels.defined() ? teacher_out.view(-1) : labels.view(-1);
+  auto mse = torch::mse_loss(s, target.to(at::kFloat));
+  return with_hard_term(mse, labels, cfg,
+                        [&] { return torch::mse_loss(s, labels.view(-1).to(at::kFloat)); });
 }
 
 }  // namespace tinybert::distill

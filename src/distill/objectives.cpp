@@ -11,6 +11,7 @@
 #include "tinybert/model/pretrained.h"
 #include "tinybert/runtime/distributed.h"
 #include "tinybert/runtime/runtime.h"
+#include "tinybert/task/task.h"
 
 namespace tinybert::distill {
 
@@ -91,32 +92,37 @@ PredictionObjective::PredictionObjective(model::AutoBert teacher, model::AutoBer
       fit_dense_from_(std::move(fit_dense_from)) {
   if (teacher_->config.labels != student_->config.labels)
     fail("teacher and student label orders differ; they must be the same list in the same order");
+  task_ = &task::task_of(student_->config);
+  if (&task::task_of(teacher_->config) != task_)
+    fail("the teacher does ", task::task_of(teacher_->config).name(), ", the student ",
+         task_->name());
   teacher_->eval();
   for (auto& p : teacher_->parameters()) p.set_requires_grad(false);
   torch::NoGradGuard no_grad;
-  // Blocks of `step` examples in index order; rank r runs the teacher on blocks r, r + W, ...
-  // and the ranks gather the logits, so every value is the one a single process computes.
+  // The cache holds each example's rows (Task::rows: the sequence, or its labelled tokens) at
+  // offsets_[i]. Blocks of `step` examples in index order; rank r runs the teacher on blocks r,
+  // r + W, ... into its copy and the ranks sum their copies (each row is written by one rank
+  // only), so every value is the one a single process computes.
   const auto& g = runtime::group();
   const int64_t n = static_cast<int64_t>(train.size());
-  const int64_t step = std::max<int64_t>(1, dev_.batch_size);
-  const int64_t blocks = (n + step - 1) / step, per_rank = (blocks + g.size() - 1) / g.size();
-  const int64_t classes = teacher_->config.num_labels();
-  auto mine = torch::zeros({per_rank * step, classes}, torch::dtype(torch::kFloat).device(device_));
-  for (int64_t k = g.rank(), slot = 0; k < blocks; k += g.size(), ++slot) {
+  offsets_.assign(1, 0);
+  for (int64_t i = 0; i < n; ++i)
+    offsets_.push_back(offsets_.back() + task_->rows_of(train, static_cast<size_t>(i)));
+  const int64_t step = std::max<int64_t>(1, dev_.batch_size), blocks = (n + step - 1) / step;
+  auto mine = torch::zeros({offsets_.back(), teacher_->config.num_labels()},
+                           torch::dtype(torch::kFloat).device(device_));  // (R, C)
+  for (int64_t k = g.rank(); k < blocks; k += g.size()) {
     std::vector<int64_t> idx;
     for (int64_t i = k * step; i < std::min(n, (k + 1) * step); ++i) idx.push_back(i);
-    auto logits = model::infer(*teacher_, train.batch(idx, device_).inputs);  // (b, C)
-    mine.narrow(0, slot * step, static_cast<int64_t>(idx.size())).copy_(logits);
+    const auto batch = train.batch(idx, device_);
+    auto logits = model::infer(*teacher_, batch.inputs);  // (b, C) or (b, T, C)
+    auto rows = task_->rows(logits, batch.labels).first;  // (r, C)
+    mine.narrow(0, offsets_[k * step], rows.size(0)).copy_(rows);
     ++teacher_forwards_;
   }
   g.arrive("teacher-logits");  // no time limit for uneven ranks before the bounded gather
   g.wait_arrivals("teacher-logits");
-  const auto all = g.all_gather(mine);  // per rank: (per_rank * step, C)
-  std::vector<at::Tensor> ordered;
-  for (int64_t k = 0; k < blocks; ++k)
-    ordered.push_back(
-        all[static_cast<size_t>(k % g.size())].narrow(0, (k / g.size()) * step, step));
-  cache_ = ordered.empty() ? mine : torch::cat(ordered).narrow(0, 0, n);  // (N, C)
+  cache_ = g.distributed() ? torch::stack(g.all_gather(mine)).sum(0) : mine;  // (R, C)
 }
 
 NamedParams PredictionObjective::trainable() {
@@ -124,10 +130,14 @@ NamedParams PredictionObjective::trainable() {
 }
 
 LossTerms PredictionObjective::loss(const data::TrainBatch& batch) {
-  auto rows = torch::tensor(batch.indices, torch::kLong).to(device_);
-  auto teacher_logits = cache_.index_select(0, rows);  // (B, C)
-  auto s = student_->classify_at_cls(batch.inputs);    // (B, C)
-  return prediction_loss(s, teacher_logits, batch.labels, student_->config.is_regression(), cfg_);
+  std::vector<int64_t> rows;
+  for (int64_t i : batch.indices)
+    for (int64_t r = offsets_[static_cast<size_t>(i)]; r < offsets_[static_cast<size_t>(i) + 1];
+         ++r)
+      rows.push_back(r);
+  auto teacher = cache_.index_select(0, torch::tensor(rows, torch::kLong).to(device_));  // (N, C)
+  auto [student, labels] = task_->rows(task_->logits(*student_, batch.inputs), batch.labels);
+  return task_->distill_loss(student, teacher, labels, cfg_);
 }
 
 std::map<std::string, double> PredictionObjective::evaluate() {

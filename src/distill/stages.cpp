@@ -14,6 +14,7 @@
 #include "tinybert/model/pretrained.h"
 #include "tinybert/runtime/distributed.h"
 #include "tinybert/runtime/runtime.h"
+#include "tinybert/task/task.h"
 
 namespace tinybert::distill {
 
@@ -28,8 +29,8 @@ struct StageOptions {
 };
 const StageOptions kIgnored[] = {
     {"general",
-     {"student", "task", "data", "train-file", "labels", "regression", "intermediate-epochs",
-      "intermediate-lr", "prediction-epochs", "prediction-lr"}},
+     {"student", "task", "data", "train-file", "labels", "regression", "label-all-pieces",
+      "intermediate-epochs", "intermediate-lr", "prediction-epochs", "prediction-lr"}},
     {"intermediate", {"student-config", "corpus", "prediction-epochs", "prediction-lr"}},
     {"prediction",
      {"student-config", "corpus", "layer-map", "intermediate-epochs", "intermediate-lr"}},
@@ -47,21 +48,21 @@ LayerMap layer_map(const DistillJob& j, const model::BertConfig& t, const model:
 model::LoadedModel load_teacher(const DistillJob& j, c10::Device device, bool classifier) {
   auto dtype = runtime::parse_dtype(j.teacher_dtype, device);
   auto t = model::load_model(j.teacher, {.device = device, .dtype = dtype});
-  if (classifier && t.model->config.architecture != model::Architecture::SequenceClassification)
+  if (classifier && !model::has_labels(t.model->config.architecture))
     fail(
         "the teacher ", j.teacher, " is a ", model::architecture_name(t.model->config.architecture),
         "; task distillation needs a teacher fine-tuned on the task (run tinybert finetune first)");
   return t;
 }
 
-// The student as a classifier with the teacher's labels (a pre-trained or general student gets a
-// new head; a classifier must already have the same labels).
+// The student with the teacher's head and labels (a pre-trained or general student gets a new
+// head; a classifier must already have the same labels).
 model::LoadedModel load_student(const std::string& dir, const model::AutoBertImpl& teacher,
                                 const data::TaskSpec& spec, c10::Device device, uint64_t seed) {
   auto cfg = model::BertConfig::load((fs::path(dir) / "config.json").string());
-  if (cfg.architecture == model::Architecture::SequenceClassification)
+  if (model::has_labels(cfg.architecture))
     data::check_labels(cfg.labels, spec, "the student " + dir);
-  auto s = model::load_model(dir, {.architecture = model::Architecture::SequenceClassification,
+  auto s = model::load_model(dir, {.architecture = teacher.config.architecture,
                                    .labels = teacher.config.labels,
                                    .device = device,
                                    .seed = seed});
@@ -102,8 +103,11 @@ train::TrainSummary run_task_step(const DistillJob& j, const std::string& step,
   const c10::Device device = t.device;
   auto teacher = load_teacher(j, device, true);
   auto tok = text::Tokenizer::from_dir(j.teacher);
-  auto task =
-      data::load_task(j.task, j.data_dir, tok, j.max_length, j.labels, j.regression, j.train_file);
+  auto task = data::load_task(j.data, tok, j.max_length);
+  const auto& does = task::task_of(teacher.model->config);
+  if (does.kind() != task.spec.kind)
+    fail("the teacher ", j.teacher, " does ", does.name(), ", but the task ", task.spec.name,
+         " is ", task::task_for(task.spec.kind).name());
   data::check_labels(teacher.model->config.labels, task.spec, "the teacher " + j.teacher);
   auto student = load_student(student_dir, *teacher.model, task.spec, device, t.seed);
   settings.update({{"stage", step},
@@ -180,9 +184,9 @@ void resolve(DistillJob& j, const std::set<std::string>& given) {
     if (j.corpus.empty() || j.student_config.empty())
       fail("--stage general needs --corpus and --student-config");
   } else if (j.stage == "intermediate" || j.stage == "prediction" || j.stage == "task") {
-    if (j.student.empty() || j.task.empty() || j.data_dir.empty())
+    if (j.student.empty() || j.data.task.empty() || j.data.data_dir.empty())
       fail("--stage ", j.stage, " needs --student, --task and --data");
-    if (!given.count("max-length")) j.max_length = data::task_spec(j.task).pair ? 128 : 64;
+    if (!given.count("max-length")) j.max_length = data::task_spec(j.data.task).pair ? 128 : 64;
   } else {
     fail("--stage must be general, intermediate, prediction or task, found \"", j.stage, "\"");
   }
@@ -228,7 +232,7 @@ train::TrainSummary run(const DistillJob& j, const std::set<std::string>& given,
     print_settings("distill", s);
     return run_general(j, t, s);
   }
-  s.update({{"data", j.data_dir}, {"train_file", j.train_file}});
+  s.update(j.data.to_json());
   if (j.stage == "task") return run_task(j, given, s);
   return run_task_step(j, j.stage, j.student, step_config(j, j.stage, given), s);
 }

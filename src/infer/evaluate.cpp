@@ -11,6 +11,7 @@
 #include "tinybert/data/task_data.h"
 #include "tinybert/model/infer.h"
 #include "tinybert/model/pretrained.h"
+#include "tinybert/task/task.h"
 
 namespace tinybert::infer {
 
@@ -18,16 +19,18 @@ std::vector<Prediction> predict(model::AutoBertImpl& m, const data::Dataset& d, 
                                 c10::Device device) {
   const bool was_training = m.is_training();
   m.eval();
+  const auto& task = task::task_of(m.config);
   std::vector<Prediction> out;
   out.reserve(d.size());
-  const bool regression = m.config.is_regression();
   for (size_t start = 0; start < d.size(); start += static_cast<size_t>(batch_size)) {
     if (stop_requested()) throw Interrupted();
-    std::vector<int64_t> idx;
-    for (size_t i = start; i < std::min(d.size(), start + batch_size); ++i)
+    std::vector<int64_t> idx, lengths;
+    for (size_t i = start; i < std::min(d.size(), start + batch_size); ++i) {
       idx.push_back(static_cast<int64_t>(i));
-    auto logits = model::infer(m, d.batch(idx, device).inputs);  // (B, C)
-    for (auto& p : decode(logits, regression)) out.push_back(std::move(p));
+      lengths.push_back(static_cast<int64_t>(d.encoding(i).ids.size()));
+    }
+    auto logits = model::infer(m, d.batch(idx, device).inputs);  // (B, C) or (B, T, C)
+    for (auto& p : task.decode(logits, lengths)) out.push_back(std::move(p));
   }
   m.train(was_training);
   return out;
@@ -37,19 +40,11 @@ std::map<std::string, double> evaluate(model::AutoBertImpl& m, const data::Datas
                                        const data::TaskSpec& spec, int64_t batch_size,
                                        c10::Device device) {
   if (!d.labeled()) fail("the evaluation split has unlabeled rows; metrics need labels");
-  if (spec.regression != m.config.is_regression())
-    fail("the task is ", spec.regression ? "a regression" : "a classification",
-         " but the model is ", m.config.is_regression() ? "a regressor" : "a classifier");
-  const auto p = predict(m, d, batch_size, device);
-  if (spec.regression) {
-    std::vector<double> values;
-    for (const auto& x : p) values.push_back(x.scores[0]);
-    return data::regression_metrics(spec.metrics, values, d.values());
-  }
-  std::vector<int64_t> ids;
-  for (const auto& x : p) ids.push_back(x.label);
-  return data::classification_metrics(spec.metrics, ids, d.label_ids(),
-                                      static_cast<int64_t>(spec.labels.size()));
+  const auto& task = task::task_of(m.config);
+  const auto& wanted = task::task_for(spec.kind);
+  if (&task != &wanted)
+    fail("the task ", spec.name, " is ", wanted.name(), " but the model does ", task.name());
+  return task.metrics(predict(m, d, batch_size, device), d, spec);
 }
 
 SplitEvaluation evaluate_split(const std::string& model_dir, const std::string& task,
@@ -57,22 +52,38 @@ SplitEvaluation evaluate_split(const std::string& model_dir, const std::string& 
                                int64_t batch_size, int64_t max_length, c10::Device device) {
   auto loaded = model::load_model(model_dir, {.device = device, .allow_int8 = true});
   auto& m = *loaded.model;
-  if (m.config.architecture != model::Architecture::SequenceClassification)
-    fail(model_dir, " is a ", model::architecture_name(m.config.architecture),
-         "; eval needs a classifier");
+  const task::Task* head = nullptr;
+  try {
+    head = &task::task_of(m.config);
+  } catch (const Error& e) {
+    fail(model_dir, ": ", e.what());
+  }
   SplitEvaluation r;
   r.spec = data::task_spec(task);
+  const bool tags = head->kind() == data::TaskKind::TokenClassification;
+  if (tags != (r.spec.kind == data::TaskKind::TokenClassification))
+    fail(model_dir, " does ", head->name(), ", but the task ", r.spec.name, " is ",
+         task::task_for(r.spec.kind).name(), tags ? " (use --task conll)" : "");
   if (r.spec.name == "generic") {
     r.spec.labels = m.config.labels;
-    r.spec.regression = m.config.is_regression();
+    r.spec.kind = head->kind();
   }
-  data::check_labels(m.config.labels, r.spec, model_dir);
   auto tok = text::Tokenizer::from_dir(model_dir);
-  data::ReadReport report;
-  auto rows = data::read_split(r.spec, data_dir, split, &report);
-  auto ds = data::Dataset::encode(rows, r.spec, tok, max_length, report.path);
-  r.path = report.path;
-  r.examples = rows.size();
+  data::Dataset ds;
+  if (r.spec.kind == data::TaskKind::TokenClassification) {
+    data::set_tag_labels(r.spec, m.config.labels);
+    auto sentences = data::read_tagged_split(data_dir, split, r.path);
+    ds = data::Dataset::encode_tagged(sentences, r.spec, tok, max_length, false, r.path);
+    r.examples = sentences.size();
+    r.cut_words = ds.cut_words();
+  } else {
+    data::check_labels(m.config.labels, r.spec, model_dir);
+    data::ReadReport report;
+    auto rows = data::read_split(r.spec, data_dir, split, &report);
+    ds = data::Dataset::encode(rows, r.spec, tok, max_length, report.path);
+    r.path = report.path;
+    r.examples = rows.size();
+  }
   r.metrics = evaluate(m, ds, r.spec, batch_size, device);
   return r;
 }

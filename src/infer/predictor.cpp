@@ -12,18 +12,11 @@
 
 namespace tinybert::infer {
 
-std::vector<Prediction> decode(const at::Tensor& logits, bool regression) {
-  const auto l = logits.to(at::kCPU, at::kFloat);  // (B, C)
-  const auto scores = (regression ? l : at::softmax(l, -1)).contiguous();
-  const int64_t B = scores.size(0), C = scores.size(1);
-  const float* ps = scores.data_ptr<float>();
-  std::vector<Prediction> out(static_cast<size_t>(B));
-  for (int64_t i = 0; i < B; ++i) {
-    auto& p = out[static_cast<size_t>(i)];
-    p.scores.assign(ps + i * C, ps + (i + 1) * C);
-    p.label = std::max_element(p.scores.begin(), p.scores.end()) - p.scores.begin();
-  }
-  return out;
+std::vector<int64_t> lengths_of(std::span<const text::Encoding* const> rows) {
+  std::vector<int64_t> n;
+  n.reserve(rows.size());
+  for (const auto* e : rows) n.push_back(static_cast<int64_t>(e->ids.size()));
+  return n;
 }
 
 TooLong::TooLong(size_t tokens, size_t max_length)
@@ -38,9 +31,11 @@ Predictor::Predictor(const std::string& dir, const PredictorOptions& options)
       dir, {.device = options.device, .dtype = options.dtype, .allow_int8 = true});
   model_ = loaded.model;
   model::fuse_qkv(*model_->bert);
-  if (model_->config.architecture != model::Architecture::SequenceClassification)
-    fail(dir, " is a ", model::architecture_name(model_->config.architecture),
-         "; inference needs a BertForSequenceClassification (fine-tune or distill one first)");
+  try {
+    task_ = &task::task_of(model_->config);
+  } catch (const Error& e) {
+    fail(dir, ": ", e.what());
+  }
   if (!loaded.report.initialized.empty() && !options.allow_untrained_head)
     fail(dir, "/model.safetensors has no weights for ", loaded.report.initialized.front(),
          ": its predictions would come from a randomly initialised head. Fine-tune or distill it "
@@ -64,10 +59,21 @@ text::Encoding Predictor::encode(std::string_view text, std::optional<std::strin
                                  bool truncate) const {
   if (pair && model_->config.type_vocab_size < 2)
     throw InvalidInput("this model takes single texts, not pairs (its type_vocab_size is 1)");
-  auto e = tokenizer_.encode(text, pair);
+  if (pair && !task_->takes_pairs())
+    throw InvalidInput(cat("a ", task_->name(), " model takes single texts, not pairs"));
+  auto encode = [&](size_t max_length) {
+    return task_->needs_offsets() ? tokenizer_.encode_aligned(text, pair, max_length)
+                                  : tokenizer_.encode(text, pair, max_length);
+  };
+  auto e = encode(0);
   if (e.ids.size() <= max_length_) return e;
   if (!truncate) throw TooLong(e.ids.size(), max_length_);
-  return tokenizer_.encode(text, pair, max_length_);
+  return encode(max_length_);
+}
+
+nlohmann::ordered_json Predictor::render(const Prediction& p, const text::Encoding& e,
+                                         std::string_view text) const {
+  return task_->render(p, model_->config.labels, e, text);
 }
 
 std::vector<Prediction> Predictor::predict(const std::vector<const text::Encoding*>& inputs,
@@ -78,10 +84,10 @@ std::vector<Prediction> Predictor::predict(const std::vector<const text::Encodin
   const int32_t pad = tokenizer_.vocab().pad_id;
   for (size_t start = 0; start < inputs.size(); start += max_batch) {
     const size_t n = std::min(max_batch, inputs.size() - start);
-    const auto batch =
-        text::pad_batch(std::span<const text::Encoding* const>(inputs.data() + start, n), pad);
+    const std::span<const text::Encoding* const> rows(inputs.data() + start, n);
+    const auto batch = text::pad_batch(rows, pad);
     auto logits = model::infer(*model_, data::to_inputs(batch, device_), workers_.get());
-    for (auto& p : decode(logits, regression())) out.push_back(std::move(p));
+    for (auto& p : task_->decode(logits, lengths_of(rows))) out.push_back(std::move(p));
   }
   return out;
 }

@@ -18,6 +18,7 @@ constexpr int64_t kMaxLabels = int64_t{1} << 20;
 constexpr std::pair<Architecture, const char*> kArchitectures[] = {
     {Architecture::Base, "BertModel"},
     {Architecture::SequenceClassification, "BertForSequenceClassification"},
+    {Architecture::TokenClassification, "BertForTokenClassification"},
     {Architecture::MaskedLM, "BertForMaskedLM"},
     {Architecture::PreTraining, "BertForPreTraining"}};
 
@@ -54,8 +55,17 @@ Architecture parse_architecture(const std::string& name, const std::string& sour
   for (auto [arch, n] : kArchitectures)
     if (name == n) return arch;
   fail(source, ": unsupported architecture \"", name,
-       "\" (supported: BertModel, BertForSequenceClassification, BertForMaskedLM, "
-       "BertForPreTraining)");
+       "\" (supported: BertModel, BertForSequenceClassification, BertForTokenClassification, "
+       "BertForMaskedLM, BertForPreTraining)");
+}
+
+bool has_labels(Architecture a) {
+  return a == Architecture::SequenceClassification || a == Architecture::TokenClassification;
+}
+
+bool has_pooler(Architecture a) {
+  return a == Architecture::Base || a == Architecture::SequenceClassification ||
+         a == Architecture::PreTraining;
 }
 
 int64_t forward_flops(const BertConfig& c, int64_t seq) {
@@ -63,6 +73,7 @@ int64_t forward_flops(const BertConfig& c, int64_t seq) {
   int64_t f = c.num_hidden_layers * (8 * T * H * H + 4 * T * H * I + 4 * T * T * H);
   if (c.architecture == Architecture::SequenceClassification)
     f += 2 * H * H + 2 * H * c.num_labels();
+  if (c.architecture == Architecture::TokenClassification) f += 2 * T * H * c.num_labels();
   return f;
 }
 
@@ -76,6 +87,8 @@ int64_t parameter_count(const BertConfig& c) {
       return n + dense;  // pooler
     case Architecture::SequenceClassification:
       return n + dense + H * c.num_labels() + c.num_labels();
+    case Architecture::TokenClassification:  // no pooler
+      return n + H * c.num_labels() + c.num_labels();
     case Architecture::MaskedLM:  // no pooler; the decoder is the word embeddings, plus a bias
       return n + dense + layer_norm + V;
     case Architecture::PreTraining:
@@ -140,8 +153,10 @@ void BertConfig::validate(const std::string& source) const {
       problem_type != "single_label_classification")
     fail(source, ": problem_type \"", problem_type,
          "\" is not supported (regression or single_label_classification)");
-  if (architecture == Architecture::SequenceClassification && labels.empty())
-    fail(source, ": a sequence classifier needs at least one label");
+  if (has_labels(architecture) && labels.empty())
+    fail(source, ": a ", architecture_name(architecture), " needs at least one label");
+  if (architecture == Architecture::TokenClassification && problem_type == "regression")
+    fail(source, ": a BertForTokenClassification cannot be a regression");
 }
 
 BertConfig BertConfig::from_json(const nlohmann::json& j, const std::string& source) {
@@ -224,8 +239,7 @@ BertConfig BertConfig::from_json(const nlohmann::json& j, const std::string& sou
     if (!j["architectures"][0].is_string()) fail(source, ": architectures must hold strings");
     c.architecture = parse_architecture(j["architectures"][0].get<std::string>(), source);
   }
-  if (c.architecture == Architecture::SequenceClassification && c.labels.empty())
-    c.labels = default_labels(2);
+  if (has_labels(c.architecture) && c.labels.empty()) c.labels = default_labels(2);
   if (j.contains("quantization_config") && !j["quantization_config"].is_null()) {
     if (nlohmann::json(int8_quantization_config()) != j["quantization_config"])
       fail(source, ": quantization_config ", j["quantization_config"].dump().substr(0, 300),

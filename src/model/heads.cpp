@@ -41,14 +41,11 @@ BertPreTrainingHeadsImpl::BertPreTrainingHeadsImpl(const BertConfig& c,
   if (nsp) seq_relationship = register_module("seq_relationship", nn::Linear(c.hidden_size, 2));
 }
 
-AutoBertImpl::AutoBertImpl(const BertConfig& c)
-    : config(c),
-      bert(c, c.architecture == Architecture::Base ||
-                  c.architecture == Architecture::SequenceClassification ||
-                  c.architecture == Architecture::PreTraining) {
+AutoBertImpl::AutoBertImpl(const BertConfig& c) : config(c), bert(c, has_pooler(c.architecture)) {
   register_module("bert", bert);
   switch (c.architecture) {
     case Architecture::SequenceClassification:
+    case Architecture::TokenClassification:
       dropout = register_module("dropout",
                                 nn::Dropout(c.classifier_dropout.value_or(c.hidden_dropout_prob)));
       classifier = register_module("classifier", nn::Linear(c.hidden_size, c.num_labels()));
@@ -68,6 +65,10 @@ torch::Tensor AutoBertImpl::classify(const torch::Tensor& pooled) {
   return classifier(dropout(pooled));  // (B, num_labels)
 }
 
+torch::Tensor AutoBertImpl::classify_tokens(const torch::Tensor& hidden) {
+  return classifier(dropout(hidden));  // (B, T, num_labels)
+}
+
 torch::Tensor AutoBertImpl::classify_at_cls(const BertInputs& in) {
   if (!classifier || !bert->pooler)
     fail("classify_at_cls needs a classification head and a pooler");
@@ -81,7 +82,10 @@ ModelOutput AutoBertImpl::forward(const BertInputs& in, const ForwardOptions& op
   out.bert = bert(in, opt);
   const bool full = opt.max_layers < 0 || opt.max_layers >= config.num_hidden_layers;
   if (!full || !opt.heads) return out;
-  if (classifier) out.logits = classify(out.bert.pooled);
+  if (config.architecture == Architecture::SequenceClassification)
+    out.logits = classify(out.bert.pooled);
+  else if (config.architecture == Architecture::TokenClassification)
+    out.logits = classify_tokens(out.bert.last_hidden_state);
   if (cls) {
     out.mlm_logits = cls->predictions(out.bert.last_hidden_state);
     if (cls->seq_relationship) out.nsp_logits = cls->seq_relationship(out.bert.pooled);

@@ -9,9 +9,14 @@ namespace tinybert::model {
 
 namespace {
 
+bool sequence_head(const AutoBertImpl& m) {
+  return m.config.architecture == Architecture::SequenceClassification;
+}
+
 torch::Tensor served_output(AutoBertImpl& m, const BertInputs& in) {
-  if (m.classifier) return m.classify_at_cls(in);  // (B, C)
+  if (sequence_head(m)) return m.classify_at_cls(in);  // (B, C)
   auto out = m.forward(in);
+  if (out.logits.defined()) return out.logits;  // token classification (B, T, C)
   return out.mlm_logits.defined() ? out.mlm_logits : out.bert.last_hidden_state;
 }
 
@@ -45,7 +50,7 @@ torch::Tensor infer(AutoBertImpl& m, const BertInputs& in, runtime::Workers* wor
     c10::InferenceMode guard;
     const int64_t start = B * static_cast<int64_t>(i) / n,
                   end = B * static_cast<int64_t>(i + 1) / n;
-    parts[i] = served_output(m, slice(in, start, end - start, static_cast<bool>(m.classifier)));
+    parts[i] = served_output(m, slice(in, start, end - start, sequence_head(m)));
   });
   c10::InferenceMode guard;
   return torch::cat(parts);

@@ -126,8 +126,8 @@ void check_sizes(const BertConfig& c, const io::SafetensorsFile& file,
     fail(config_path, ": num_hidden_layers is ", c.num_hidden_layers, ", but ", file.source(),
          " has ", layers, " layers: this config.json does not belong to these weights");
   auto head = tensors.find("classifier.weight");
-  if (c.architecture == Architecture::SequenceClassification && head != tensors.end() &&
-      head->second->shape.size() == 2 && head->second->shape[0] != c.num_labels()) {
+  if (has_labels(c.architecture) && head != tensors.end() && head->second->shape.size() == 2 &&
+      head->second->shape[0] != c.num_labels()) {
     fail("label count mismatch: ", file.source(), " has a classifier for ", head->second->shape[0],
          " labels, but ", c.num_labels(), " are expected ", label_list(c.labels),
          "; a classifier trained for other labels cannot be reused as is: start from the "
@@ -241,10 +241,17 @@ LoadedModel load_model(const std::string& dir, const LoadOptions& options) {
   }
   const std::string config_path = (root / "config.json").string();
   BertConfig config = BertConfig::load(config_path);
-  if (options.architecture) config.architecture = *options.architecture;
+  if (options.architecture) {
+    if (has_labels(config.architecture) && has_labels(*options.architecture) &&
+        config.architecture != *options.architecture)
+      fail(dir, " is a ", architecture_name(config.architecture), ", not a ",
+           architecture_name(*options.architecture),
+           ": its classifier was trained for another kind of task; start from its pre-trained "
+           "encoder instead");
+    config.architecture = *options.architecture;
+  }
   if (options.labels) config.labels = *options.labels;
-  if (config.architecture == Architecture::SequenceClassification && config.labels.empty())
-    config.labels = default_labels(2);
+  if (has_labels(config.architecture) && config.labels.empty()) config.labels = default_labels(2);
   config.validate(config_path);
   if (fs::exists(root / "vocab.txt")) {
     const size_t entries = text::Vocab::load((root / "vocab.txt").string()).size();

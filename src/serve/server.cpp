@@ -112,13 +112,6 @@ std::vector<Input> parse_inputs(const std::string& body, size_t max_inputs, bool
   return out;
 }
 
-json render(const infer::Prediction& p, const model::BertConfig& c) {
-  if (c.is_regression()) return {{"value", p.scores[0]}};
-  json scores = json::object();
-  for (size_t k = 0; k < p.scores.size(); ++k) scores[c.labels[k]] = p.scores[k];
-  return {{"label", c.labels[p.label]}, {"score", p.scores[p.label]}, {"scores", scores}};
-}
-
 // The route a path is counted under in /metrics (bounded, whatever URLs clients send).
 std::string route_of(const std::string& path) {
   for (const char* r : {"/", "/health", "/v1/models", "/v1/predict", "/metrics"})
@@ -296,7 +289,7 @@ class Service {
     return {{"name", name_},
             {"path", o_.model},
             {"architecture", model::architecture_name(c.architecture)},
-            {"task", c.is_regression() ? "regression" : "classification"},
+            {"task", predictor_->task().name()},
             {"labels", c.labels},
             {"max_length", predictor_->max_length()},
             {"num_hidden_layers", c.num_hidden_layers},
@@ -425,7 +418,7 @@ class Service {
     }
     std::future<std::vector<infer::Prediction>> result;
     try {
-      result = batcher_->submit(std::move(rows), deadline);
+      result = batcher_->submit(rows, deadline);  // rows stay here: render() reads offsets
     } catch (const QueueFull& e) {
       throw HttpError(429, "queue_full", e.what());
     }
@@ -438,7 +431,8 @@ class Service {
       throw HttpError(503, "timeout", e.what());
     }
     json out = json::array();
-    for (const auto& p : predictions) out.push_back(render(p, predictor_->config()));
+    for (size_t i = 0; i < predictions.size(); ++i)
+      out.push_back(predictor_->render(predictions[i], rows[i], inputs[i].text));
     send_json(res, 200, {{"predictions", out}});
   }
 

@@ -8,6 +8,7 @@
 #include "tinybert/core/error.h"
 #include "tinybert/data/task_data.h"
 #include "tinybert/model/pretrained.h"
+#include "tinybert/task/task.h"
 
 namespace tinybert::train {
 
@@ -21,13 +22,8 @@ NamedParams FinetuneObjective::trainable() {
 
 LossTerms FinetuneObjective::loss(const data::TrainBatch& batch) {
   if (!batch.labels.defined()) fail("the training data has rows without labels");
-  auto logits = model_->classify_at_cls(batch.inputs).to(torch::kFloat);  // (B, C)
-  LossTerms l;
-  if (model_->config.is_regression())
-    l.total = torch::mse_loss(logits.view(-1), batch.labels);
-  else
-    l.total = torch::cross_entropy_loss(logits, batch.labels);
-  return l;
+  const auto& task = task::task_of(model_->config);
+  return {task.loss(task.logits(*model_, batch.inputs), batch.labels), {}};
 }
 
 std::map<std::string, double> FinetuneObjective::evaluate() {
@@ -45,14 +41,14 @@ void FinetuneObjective::load_trainable(const std::string& dir) {
 TrainSummary finetune(const FinetuneJob& job, const nlohmann::json& settings) {
   const c10::Device device = job.train.device;
   auto tok = text::Tokenizer::from_dir(job.model);
-  auto task = data::load_task(job.task, job.data_dir, tok, job.max_length, job.labels,
-                              job.regression, job.train_file);
+  auto task = data::load_task(job.data, tok, job.max_length);
   auto loaded =
-      model::load_model(job.model, {.architecture = model::Architecture::SequenceClassification,
+      model::load_model(job.model, {.architecture = task::task_for(task.spec.kind).architecture(),
                                     .labels = task.spec.labels,
                                     .device = device,
                                     .seed = job.train.seed});
-  if (task.spec.regression) loaded.model->config.problem_type = "regression";
+  if (task.spec.kind == data::TaskKind::Regression)
+    loaded.model->config.problem_type = "regression";
   std::cerr << loaded.report.summary();
   FinetuneObjective obj(loaded.model, tok, {&task.dev, task.spec, job.eval_batch_size}, device);
   data::DatasetSource source(task.train, source_batch_size(job.train), job.train.seed, device);

@@ -1,5 +1,7 @@
 // Augmenting a task file: streamed in chunks, resumable after a stop, written in the input's own
-// format (GLUE TSV, generic TSV or JSONL): each original row, then its distinct variants.
+// format (GLUE TSV, generic TSV or JSONL, CoNLL): each original row, then its distinct variants.
+// A CoNLL sentence's variants replace words one for one, each keeping its tag; words inside
+// entities (B-/I-/E-/S- tags) are never replaced.
 #pragma once
 
 #include <cstdint>

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "tinybert/data/tagging.h"
 #include "tinybert/data/task.h"
 #include "tinybert/model/bert.h"
 #include "tinybert/text/tokenizer.h"
@@ -20,7 +21,8 @@ namespace tinybert::data {
 
 struct TrainBatch {
   model::BertInputs inputs;      // (B, T) each, on the device
-  at::Tensor labels;             // (B) int64 ids, or float values for regression; undefined if none
+  at::Tensor labels;             // (B) int64 ids, (B) float values for regression, or (B, T) int64
+                                 // ids per token (kIgnore where none); undefined if unlabeled
   std::vector<int64_t> indices;  // example indices (for per-example caches); empty for a corpus
   int64_t size() const { return inputs.input_ids.size(0); }
 };
@@ -35,17 +37,31 @@ class Dataset {
  public:
   static Dataset encode(const std::vector<Example>& examples, const TaskSpec& spec,
                         const text::Tokenizer& tok, size_t max_length, const std::string& source);
+  // Tagged sentences (token classification): words encoded as split (word ids kept), each word's
+  // tag on its first piece, or on all of them with all_pieces (align_labels).
+  static Dataset encode_tagged(const std::vector<TaggedSentence>& sentences, const TaskSpec& spec,
+                               const text::Tokenizer& tok, size_t max_length, bool all_pieces,
+                               const std::string& source);
   size_t size() const { return encodings_.size(); }
   bool labeled() const { return labeled_; }
   TrainBatch batch(const std::vector<int64_t>& indices, c10::Device device) const;
   const std::vector<int64_t>& label_ids() const { return label_ids_; }
   const std::vector<double>& values() const { return values_; }
+  const text::Encoding& encoding(size_t i) const { return encodings_.at(i); }
+  // Token classification: label id of each piece of example i (kIgnore where none).
+  const std::vector<int64_t>& token_labels(size_t i) const { return token_labels_.at(i); }
+  // Token classification: gold tag ids per word, and how many words --max-length cut off.
+  const std::vector<std::vector<int64_t>>& word_tags() const { return word_tags_; }
+  size_t cut_words() const { return cut_words_; }
 
  private:
+  TaskKind kind_ = TaskKind::Classification;
   std::vector<text::Encoding> encodings_;
   std::vector<int64_t> label_ids_;
   std::vector<double> values_;
-  bool regression_ = false, labeled_ = true;
+  std::vector<std::vector<int64_t>> token_labels_, word_tags_;  // per sentence: piece / word
+  size_t cut_words_ = 0;
+  bool labeled_ = true;
   int32_t pad_id_ = 0;
 };
 

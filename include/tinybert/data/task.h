@@ -1,5 +1,6 @@
-// Tasks: the GLUE tasks as their official TSVs lay them out, and a generic TSV/JSONL task
-// (text, optional text_pair, label); each with its labels in an explicit order and its metrics.
+// Tasks: the GLUE tasks as their official TSVs lay them out, a generic TSV/JSONL task (text,
+// optional text_pair, label), and token classification (CoNLL or JSONL, data/tagging.h); each
+// with its labels in an explicit order and its metrics.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -16,19 +17,28 @@ struct Example {
   size_t line = 0;    // line in the source file, for messages
 };
 
+// What is predicted: a class or a value per input, or a class per token (task/task.h owns how).
+enum class TaskKind { Classification, Regression, TokenClassification };
+
 struct TaskSpec {
-  std::string name;  // "mnli", "sst-2", ..., "generic"
-  bool regression = false;
+  std::string name;  // "mnli", "sst-2", ..., "generic", "conll"
+  TaskKind kind = TaskKind::Classification;
   std::vector<std::string> labels;   // explicit order (ids); empty for generic until data is read
-  std::vector<std::string> metrics;  // "accuracy", "f1", "mcc", "pearson", "spearman", "macro_f1"
+  std::vector<std::string> metrics;  // "accuracy", "f1", "mcc", "pearson", "spearman", "macro_f1",
+                                     // "precision", "recall"
   std::string main_metric;           // the one that picks the best checkpoint
   std::string dev_split = "dev";     // "dev_matched" for MNLI
   bool pair = false;                 // two text columns
 };
 
 // The task's spec by name, case-insensitive: cola, sst-2 (sst2), mrpc, sts-b (stsb), qqp, mnli,
-// mnli-mm, qnli, rte, wnli, or "generic". Unknown names fail listing the known ones.
+// mnli-mm, qnli, rte, wnli, "generic", or "conll" (token classification; its labels and metrics
+// are set by set_tag_labels once the data is read). Unknown names fail listing the known ones.
 TaskSpec task_spec(const std::string& name);
+
+// A token-classification spec's labels (collect_tags order unless already set) and metrics:
+// entity precision/recall/F1 (main: f1) for IOB2/BIOES tags, token accuracy only otherwise.
+void set_tag_labels(TaskSpec& spec, const std::vector<std::string>& tags);
 
 // Counts of what reading a split saw.
 struct ReadReport {

@@ -2,6 +2,7 @@
 // model's labels are the task's.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -11,17 +12,23 @@
 
 namespace tinybert::data {
 
+// Where a training command's task comes from: the options finetune and distill share.
+struct TaskSource {
+  std::string task, data_dir;       // task name; directory with the train and dev splits
+  std::string train_file;           // replaces DATA/train when given (e.g. an augmented file)
+  std::vector<std::string> labels;  // generic and conll tasks: label order (default: sorted)
+  bool regression = false;          // generic task: labels are numbers
+  bool label_all_pieces = false;    // token classification: label every piece of a word
+  nlohmann::json to_json() const;   // for the saved settings
+};
+
 // A task's train and dev splits read and encoded (labels checked), for the training commands.
 struct TaskData {
   TaskSpec spec;
-  std::vector<Example> train_rows, dev_rows;
   Dataset train, dev;
 };
-// Reads DIR/train and DIR/dev (the task's dev split). `labels`, when given, fixes the label order
-// (generic tasks); `train_file` replaces DIR/train (e.g. an augmented file).
-TaskData load_task(const std::string& task, const std::string& dir, const text::Tokenizer& tok,
-                   size_t max_length, const std::vector<std::string>& labels, bool regression,
-                   const std::string& train_file = "");
+// Reads the train split (or src.train_file) and the task's dev split, and encodes them.
+TaskData load_task(const TaskSource& src, const text::Tokenizer& tok, size_t max_length);
 
 // Fails unless `model_labels` name the task's labels in the task's order (a model saved with HF's
 // default LABEL_i names and the same count is accepted, with a notice).

@@ -79,8 +79,14 @@ struct LossConfig {
 // Attention + hidden losses summed over the mapped layers.
 LossTerms intermediate_loss(const model::BertOutput& student, const model::BertOutput& teacher,
                             FitDenseImpl& fit, const LayerMap& map, const LossConfig& cfg);
-// Soft cross-entropy (classification) or MSE (regression), plus the optional hard-label term.
-LossTerms prediction_loss(const at::Tensor& student_logits, const at::Tensor& teacher_logits,
-                          const at::Tensor& labels, bool regression, const LossConfig& cfg);
+// Prediction-layer loss of classes, on rows (N, C) (sequences, or labelled tokens): soft
+// cross-entropy at the temperature against the teacher's logits, plus the optional hard-label
+// cross-entropy with `labels` (N).
+LossTerms soft_prediction_loss(const at::Tensor& student_logits, const at::Tensor& teacher_logits,
+                               const at::Tensor& labels, const LossConfig& cfg);
+// Prediction-layer loss of a regression (N, 1): MSE to the teacher's outputs (or to the gold
+// values), plus the optional hard-label MSE.
+LossTerms regression_prediction_loss(const at::Tensor& student_out, const at::Tensor& teacher_out,
+                                     const at::Tensor& labels, const LossConfig& cfg);
 
 }  // namespace tinybert::distill

@@ -8,6 +8,7 @@
 #include "tinybert/distill/losses.h"
 #include "tinybert/infer/evaluate.h"
 #include "tinybert/model/heads.h"
+#include "tinybert/task/task.h"
 #include "tinybert/text/tokenizer.h"
 #include "tinybert/train/trainer.h"
 
@@ -36,8 +37,9 @@ class IntermediateObjective : public Objective {
   const text::Tokenizer& tok_;
 };
 
-// Soft cross-entropy against the teacher's logits, computed once per example up front (in index
-// order and fixed batches, so a resumed run sees the very same values) and cached.
+// The task's prediction-layer loss (soft cross-entropy per sequence or per labelled token, MSE for
+// a regression) against the teacher's logits, computed once per example up front (in index order
+// and fixed batches, so a resumed run sees the very same values) and cached.
 class PredictionObjective : public Objective {
  public:
   PredictionObjective(model::AutoBert teacher, model::AutoBert student, LossConfig cfg,
@@ -55,7 +57,9 @@ class PredictionObjective : public Objective {
  private:
   model::AutoBert teacher_, student_;
   LossConfig cfg_;
-  at::Tensor cache_;  // (N, C) teacher logits, float, on the device
+  const task::Task* task_ = nullptr;
+  at::Tensor cache_;              // (R, C) teacher logits of every example's rows, on the device
+  std::vector<int64_t> offsets_;  // example i's rows: [offsets_[i], offsets_[i + 1])
   const text::Tokenizer& tok_;
   infer::DevSet dev_;
   c10::Device device_;

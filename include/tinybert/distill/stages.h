@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "tinybert/data/task_data.h"
 #include "tinybert/distill/losses.h"
 #include "tinybert/train/trainer.h"
 
@@ -20,10 +21,8 @@ struct DistillJob {
   std::string student;         // task stages: the student to start from
   std::string student_config;  // general: config.json of the student to create
   std::string corpus;          // general: one sentence a line, blank line between documents
-  std::string task, data_dir, train_file;  // task stages
-  std::vector<std::string> labels;         // generic task: label order
-  bool regression = false;                 // generic task: numeric labels
-  std::string layer_map;                   // "" : uniform
+  data::TaskSource data;       // task stages
+  std::string layer_map;       // "" : uniform
   std::string teacher_dtype = "fp32";
   LossConfig loss;
   int64_t max_length = 128, eval_batch_size = 64;

@@ -1,5 +1,5 @@
 // A classifier's predictions and task metrics on an encoded dataset, through the same forward
-// (model::infer) and decoding (infer::decode) as predict and serve.
+// (model::infer) and decoding (Task::decode) as predict and serve.
 #pragma once
 
 #include <c10/core/Device.h>
@@ -28,11 +28,12 @@ std::map<std::string, double> evaluate(model::AutoBertImpl& m, const data::Datas
 struct SplitEvaluation {
   std::string path;  // the file read
   size_t examples = 0;
+  size_t cut_words = 0;  // token classification: words past max_length (scored as "O")
   data::TaskSpec spec;
   std::map<std::string, double> metrics;
 };
-// Loads the classifier in `model_dir` (its labels checked against the task's; a generic task
-// takes the model's), reads DIR/SPLIT and evaluates.
+// Loads the classifier in `model_dir` (its labels checked against the task's; a generic or conll
+// task takes the model's), reads DIR/SPLIT and evaluates.
 SplitEvaluation evaluate_split(const std::string& model_dir, const std::string& task,
                                const std::string& data_dir, const std::string& split,
                                int64_t batch_size, int64_t max_length, c10::Device device);

@@ -1,6 +1,5 @@
-// Inference for people: a sequence-classification model ready to use: tokenizes texts, runs padded
-// batches under inference mode, and turns logits into labelled probabilities (or a value, for
-// regression).
+// Inference for people: a classifier (sequence or token) ready to use: tokenizes texts, runs padded
+// batches under inference mode, and decodes the logits through the model's task (task/task.h).
 #pragma once
 
 #include <c10/core/Device.h>
@@ -8,6 +7,7 @@
 
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,6 +15,7 @@
 #include "tinybert/core/error.h"
 #include "tinybert/model/heads.h"
 #include "tinybert/runtime/workers.h"
+#include "tinybert/task/task.h"
 #include "tinybert/text/tokenizer.h"
 
 namespace tinybert::infer {
@@ -27,15 +28,10 @@ struct PredictorOptions {
   bool allow_untrained_head = false;  // load a checkpoint without classifier weights (random head)
 };
 
-struct Prediction {
-  int64_t label = 0;          // argmax class; unused for regression
-  std::vector<float> scores;  // softmax probabilities per class, or {value} for regression
-};
+using task::Prediction;
 
-// The one decoding of a classifier's logits (B, C), used by predict, eval, the trainer's
-// evaluation and the server: softmax probabilities and their argmax, or the value (C = 1) for a
-// regression.
-std::vector<Prediction> decode(const at::Tensor& logits, bool regression);
+// The lengths (tokens) of encodings, for Task::decode.
+std::vector<int64_t> lengths_of(std::span<const text::Encoding* const> rows);
 
 // Thrown by encode() for an input the model cannot take.
 struct InvalidInput : Error {
@@ -49,11 +45,13 @@ struct TooLong : Error {
 
 class Predictor {
  public:
-  // Loads an HF-format BertForSequenceClassification directory; fails for any other head.
+  // Loads an HF-format BertForSequenceClassification or BertForTokenClassification directory;
+  // fails for any other head.
   Predictor(const std::string& dir, const PredictorOptions& options);
 
-  // [CLS] text [SEP] (pair [SEP]); longer than max_length: truncated, or TooLong when !truncate.
-  // InvalidInput for a pair when the model has one token type only.
+  // [CLS] text [SEP] (pair [SEP]), with offsets when the task renders them; longer than
+  // max_length: truncated, or TooLong when !truncate. InvalidInput for a pair when the model has
+  // one token type only, or its task takes single texts.
   text::Encoding encode(std::string_view text, std::optional<std::string_view> pair,
                         bool truncate = true) const;
   // One forward pass per max_batch rows, each padded to its longest row (on the CPU its rows
@@ -62,13 +60,17 @@ class Predictor {
                                   size_t max_batch = 64);
 
   const model::BertConfig& config() const { return model_->config; }
-  bool regression() const { return model_->config.is_regression(); }
+  const task::Task& task() const { return *task_; }
+  // A prediction as the API answers it (Task::render with the model's labels).
+  nlohmann::ordered_json render(const Prediction& p, const text::Encoding& e,
+                                std::string_view text) const;
   size_t max_length() const { return max_length_; }
   int64_t parameters() const;
   std::string load_summary;  // what the checkpoint loader reported
 
  private:
   model::AutoBert model_{nullptr};
+  const task::Task* task_ = nullptr;
   std::unique_ptr<runtime::Workers> workers_;
   text::Tokenizer tokenizer_;
   c10::Device device_;

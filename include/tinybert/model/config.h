@@ -10,10 +10,20 @@
 namespace tinybert::model {
 
 // The HF model classes we read and write ("architectures" in config.json).
-enum class Architecture { Base, SequenceClassification, MaskedLM, PreTraining };
+enum class Architecture {
+  Base,
+  SequenceClassification,
+  TokenClassification,
+  MaskedLM,
+  PreTraining
+};
 
 std::string architecture_name(Architecture a);  // "BertForSequenceClassification"
 Architecture parse_architecture(const std::string& name, const std::string& source);
+// Whether the head is a "classifier" with labels (one per sequence or one per token).
+bool has_labels(Architecture a);
+// Whether the encoder has a pooler (HF's add_pooling_layer): not for token or MLM heads.
+bool has_pooler(Architecture a);
 
 struct BertConfig {
   int64_t vocab_size = 30522;             // 30522 for bert-base-uncased
@@ -38,7 +48,10 @@ struct BertConfig {
   bool int8 = false;
 
   int64_t num_labels() const { return static_cast<int64_t>(labels.size()); }
-  bool is_regression() const { return problem_type == "regression" || labels.size() == 1; }
+  bool is_regression() const {  // a sequence head with one output
+    return architecture != Architecture::TokenClassification &&
+           (problem_type == "regression" || labels.size() == 1);
+  }
   int64_t head_size() const { return hidden_size / num_attention_heads; }
 
   // Throws tinybert::Error naming `source` and the field on any unsupported value.

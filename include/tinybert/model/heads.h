@@ -1,4 +1,5 @@
-// BERT with the HF heads: sequence classification, masked LM, pre-training (MLM + NSP), or none.
+// BERT with the HF heads: sequence or token classification, masked LM, pre-training (MLM + NSP),
+// or none.
 // One module whose submodules are named as HF names them ("bert", "classifier", "cls"), so every
 // HF architecture's checkpoint keys map onto it.
 #pragma once
@@ -40,7 +41,7 @@ TORCH_MODULE(BertPreTrainingHeads);
 
 struct ModelOutput {
   BertOutput bert;
-  torch::Tensor logits;      // (B, num_labels): classification or regression
+  torch::Tensor logits;      // (B, num_labels) for a sequence head, (B, T, num_labels) per token
   torch::Tensor mlm_logits;  // (B, T, V)
   torch::Tensor nsp_logits;  // (B, 2)
 };
@@ -52,6 +53,8 @@ class AutoBertImpl : public torch::nn::Module {
   ModelOutput forward(const BertInputs& in, const ForwardOptions& opt = {});
   // Classification/regression logits from the pooled output (B, H).
   torch::Tensor classify(const torch::Tensor& pooled);
+  // Token classification logits (B, T, num_labels) from the last hidden state (B, T, H).
+  torch::Tensor classify_tokens(const torch::Tensor& hidden);
   // Classification/regression logits (B, num_labels) with the last layer run only at [CLS], the
   // one position the pooler reads: the same logits and gradients as forward(), less work.
   torch::Tensor classify_at_cls(const BertInputs& in);

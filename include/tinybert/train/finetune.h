@@ -6,13 +6,15 @@
 #include <string>
 #include <vector>
 
+#include "tinybert/data/task_data.h"
 #include "tinybert/infer/evaluate.h"
 #include "tinybert/text/tokenizer.h"
 #include "tinybert/train/trainer.h"
 
 namespace tinybert::train {
 
-// Cross-entropy (or MSE for regression) on the gold labels: teacher fine-tuning.
+// The task's loss on the gold labels (cross-entropy per sequence or per labelled token, MSE for a
+// regression): teacher fine-tuning.
 class FinetuneObjective : public Objective {
  public:
   FinetuneObjective(model::AutoBert model, const text::Tokenizer& tok, infer::DevSet dev,
@@ -34,11 +36,8 @@ class FinetuneObjective : public Objective {
 
 // What `tinybert finetune` does.
 struct FinetuneJob {
-  std::string model;                // pre-trained BERT or a classifier with the task's labels
-  std::string task, data_dir;       // task name and directory (train and dev splits)
-  std::string train_file;           // replaces DATA/train when given (e.g. augmented)
-  std::vector<std::string> labels;  // generic task: label order
-  bool regression = false;          // generic task: numeric labels
+  std::string model;  // pre-trained BERT or a classifier with the task's labels
+  data::TaskSource data;
   int64_t max_length = 128, eval_batch_size = 64;
   TrainConfig train;
 };

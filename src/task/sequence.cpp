@@ -1,0 +1,94 @@
+// Sequence classification and regression: a head on the pooled [CLS] state.
+#include <ATen/ATen.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+
+#include "tasks.h"
+#include "tinybert/data/metrics.h"
+
+namespace tinybert::task {
+
+at::Tensor SequenceClassification::logits(model::AutoBertImpl& m,
+                                          const model::BertInputs& in) const {
+  return m.classify_at_cls(in).to(at::kFloat);  // (B, C)
+}
+
+at::Tensor SequenceClassification::loss(const at::Tensor& logits, const at::Tensor& labels) const {
+  return torch::cross_entropy_loss(logits, labels);
+}
+
+train::LossTerms SequenceClassification::distill_loss(const at::Tensor& student,
+                                                      const at::Tensor& teacher,
+                                                      const at::Tensor& labels,
+                                                      const distill::LossConfig& cfg) const {
+  return distill::soft_prediction_loss(student, teacher, labels, cfg);
+}
+
+std::vector<Prediction> SequenceClassification::decode(const at::Tensor& logits,
+                                                       const std::vector<int64_t>&) const {
+  const auto scores = at::softmax(logits.to(at::kCPU, at::kFloat), -1).contiguous();  // (B, C)
+  const int64_t B = scores.size(0), C = scores.size(1);
+  const float* ps = scores.data_ptr<float>();
+  std::vector<Prediction> out(static_cast<size_t>(B));
+  for (int64_t i = 0; i < B; ++i) {
+    auto& p = out[static_cast<size_t>(i)];
+    p.scores.assign(ps + i * C, ps + (i + 1) * C);
+    p.label = std::max_element(p.scores.begin(), p.scores.end()) - p.scores.begin();
+  }
+  return out;
+}
+
+std::map<std::string, double> SequenceClassification::metrics(const std::vector<Prediction>& p,
+                                                              const data::Dataset& d,
+                                                              const data::TaskSpec& spec) const {
+  std::vector<int64_t> ids;
+  for (const auto& x : p) ids.push_back(x.label);
+  return data::classification_metrics(spec.metrics, ids, d.label_ids(),
+                                      static_cast<int64_t>(spec.labels.size()));
+}
+
+nlohmann::ordered_json SequenceClassification::render(const Prediction& p,
+                                                      const std::vector<std::string>& labels,
+                                                      const text::Encoding&,
+                                                      std::string_view) const {
+  nlohmann::ordered_json scores = nlohmann::ordered_json::object();
+  for (size_t k = 0; k < p.scores.size(); ++k) scores[labels[k]] = p.scores[k];
+  return {{"label", labels[p.label]}, {"score", p.scores[p.label]}, {"scores", scores}};
+}
+
+// ---- regression
+
+at::Tensor Regression::loss(const at::Tensor& logits, const at::Tensor& labels) const {
+  return torch::mse_loss(logits.view(-1), labels);
+}
+
+train::LossTerms Regression::distill_loss(const at::Tensor& student, const at::Tensor& teacher,
+                                          const at::Tensor& labels,
+                                          const distill::LossConfig& cfg) const {
+  return distill::regression_prediction_loss(student, teacher, labels, cfg);
+}
+
+std::vector<Prediction> Regression::decode(const at::Tensor& logits,
+                                           const std::vector<int64_t>&) const {
+  const auto values = logits.to(at::kCPU, at::kFloat).contiguous();  // (B, 1)
+  std::vector<Prediction> out(static_cast<size_t>(values.size(0)));
+  for (size_t i = 0; i < out.size(); ++i)
+    out[i].scores = {values.data_ptr<float>()[static_cast<int64_t>(i) * values.size(1)]};
+  return out;
+}
+
+std::map<std::string, double> Regression::metrics(const std::vector<Prediction>& p,
+                                                  const data::Dataset& d,
+                                                  const data::TaskSpec& spec) const {
+  std::vector<double> values;
+  for (const auto& x : p) values.push_back(x.scores[0]);
+  return data::regression_metrics(spec.metrics, values, d.values());
+}
+
+nlohmann::ordered_json Regression::render(const Prediction& p, const std::vector<std::string>&,
+                                          const text::Encoding&, std::string_view) const {
+  return {{"value", p.scores[0]}};
+}
+
+}  // namespace tinybert::task
