@@ -38,7 +38,12 @@ TASKS = {  # name: (metric reported, what it is)
     "spam": ("f1", "F1 of spam"),
     "genre": ("accuracy", "accuracy"),
     "next": ("accuracy", "accuracy"),
+    "pos": ("accuracy", "token accuracy"),
+    "names": ("f1", "entity F1"),
 }
+# Token-classification tasks: CoNLL files (scripts/prepare_tasks.py), `--task conll`, and a
+# most-frequent-tag-per-word reference in place of TF-IDF.
+TAGGING = {"pos", "names"}
 
 # Tokens per task example when fine-tuning, distilling, evaluating and benchmarking, and the models'
 # position table (pre-training may use fewer: its max_length).
@@ -73,7 +78,7 @@ PRESETS = {
                  general=dict(epochs=1, lr=1e-3, max_length=64), n_aug=4,
                  task=dict(intermediate_epochs=1, prediction_epochs=2, intermediate_lr=1e-3, prediction_lr=5e-4)),
     # Three tasks and all baselines at a size that runs in about an hour and a half here.
-    "quick": dict(tasks=["spam", "genre", "next"], baselines=True, corpus_lines=40000, train_rows=2000, words=40,
+    "quick": dict(tasks=["spam", "genre", "next", "pos", "names"], baselines=True, corpus_lines=40000, train_rows=2000, words=40,
                   teacher=dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=512),
                   student=dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128),
                   pretrain=dict(epochs=2, lr=5e-4, max_length=64), finetune=dict(epochs=3, lr=5e-4),
@@ -95,7 +100,7 @@ PRESETS = {
     # The tasks stay at 128 tokens: the demo's teacher (also pre-trained at 64) fine-tuned and
     # evaluated at 64 fell from spam F1 0.949 to 0.908, long mails losing their second half. Texts
     # are cut to 40 words as in the other presets (augmentation's cost grows with their square).
-    "full": dict(tasks=["spam", "genre", "next"], baselines=True, corpus_lines=0, train_rows=8000, words=40,
+    "full": dict(tasks=["spam", "genre", "next", "pos", "names"], baselines=True, corpus_lines=0, train_rows=8000, words=40,
                  teacher=dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024,
                               hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0),
                  student=dict(hidden_size=96, num_hidden_layers=2, num_attention_heads=4, intermediate_size=384),
@@ -108,6 +113,8 @@ PRESETS = {
 # side (2 augmented rows per row, 1 prediction epoch, 1-second benchmarks).
 # The demo's settings on all three tasks: the students bench/int8_quality.py quantizes.
 PRESETS["demo3"] = dict(PRESETS["demo"], tasks=["spam", "genre", "next"])
+# The demo's settings on the two token-classification tasks.
+PRESETS["demo-tagging"] = dict(PRESETS["demo"], tasks=["pos", "names"])
 PRESETS["ci"] = dict(PRESETS["demo"], n_aug=2, bench_seconds=1,
                      task=dict(PRESETS["demo"]["task"], prediction_epochs=1))
 MODELS = [  # key, label in the report
@@ -206,7 +213,22 @@ class Pipeline:
             os.replace(self.path("corpus.txt") + ".tmp", self.path("corpus.txt"))
 
         self.step("corpus", self.path("corpus.txt"), corpus)
-        for task in p["tasks"]:
+        for task in [t for t in p["tasks"] if t in TAGGING]:
+            def copy_conll(task=task):
+                d = self.path("data", task)
+                os.makedirs(d, exist_ok=True)
+                for split in ("dev", "test"):
+                    shutil.copy(os.path.join(DATA, task, split + ".txt"), d)
+                with open(os.path.join(DATA, task, "train.txt")) as src:
+                    sentences = src.read().split("\n\n")
+                if p["train_rows"]:  # the first train_rows sentences, each cut to its first `words` words
+                    sentences = sentences[:p["train_rows"]]
+                cut = ["\n".join(s.strip("\n").split("\n")[:p["words"]]) for s in sentences if s.strip()]
+                with open(os.path.join(d, "train.txt.tmp"), "w") as dst:
+                    dst.write("\n\n".join(cut) + "\n")
+                os.replace(os.path.join(d, "train.txt.tmp"), os.path.join(d, "train.txt"))
+            self.step("data " + task, self.path("data", task, "train.txt"), copy_conll)
+        for task in [t for t in p["tasks"] if t not in TAGGING]:
             def copy(task=task):
                 d = self.path("data", task)
                 os.makedirs(d, exist_ok=True)
@@ -260,25 +282,26 @@ class Pipeline:
                 "--seed", self.a.seed))
         ft, td = p["finetune"], p["task"]
 
-        def finetune(model, data, out, lr):  # the step's work: out/best is the epoch best on dev
-            return lambda: tb("finetune", "--model", model, "--task", "generic", "--data", data, "--output", out,
+        def finetune(model, data, out, lr, task):  # the step's work: out/best is the epoch best on dev
+            return lambda: tb("finetune", "--model", model, "--task", kind(task), "--data", data, "--output", out,
                               *self.train_common(lr, ft["epochs"], SEQ))
 
         for task in p["tasks"]:  # the teachers first: how good they are decides what the rest is worth
             self.step("fine-tune teacher: " + task, path(task, "teacher", "summary.json"),
-                      finetune(teacher_mlm, path("data", task), path(task, "teacher"), ft["lr"]))
+                      finetune(teacher_mlm, path("data", task), path(task, "teacher"), ft["lr"], task))
         for task in p["tasks"]:
             data = path("data", task)
-            aug = os.path.join(data, "train_aug.tsv")
+            ext = ".txt" if task in TAGGING else ".tsv"
+            aug = os.path.join(data, "train_aug" + ext)
             self.step("augment: " + task, aug, lambda: tb(
-                "augment", "--model", teacher_mlm, "--task", "generic",
-                "--input", os.path.join(data, "train.tsv"), "--output", aug, "--n-aug", p["n_aug"],
+                "augment", "--model", teacher_mlm, "--task", kind(task),
+                "--input", os.path.join(data, "train" + ext), "--output", aug, "--n-aug", p["n_aug"],
                 "--seed", self.a.seed))
 
             def distill(out, student, train_file=None):
                 extra = ["--train-file", train_file] if train_file else []
                 tb("distill", "--stage", "task", "--teacher", path(task, "teacher", "best"), "--student", student,
-                   "--task", "generic", "--data", data, "--output", out, *extra,
+                   "--task", kind(task), "--data", data, "--output", out, *extra,
                    "--intermediate-epochs", td["intermediate_epochs"], "--prediction-epochs", td["prediction_epochs"],
                    "--intermediate-lr", td["intermediate_lr"], "--prediction-lr", td["prediction_lr"],
                    "--batch-size", 32, "--max-length", SEQ, "--log-every", 50, "--seed", self.a.seed,
@@ -294,14 +317,15 @@ class Pipeline:
                           path(task, "tinybert_nogd", "summary.json"),
                           lambda: distill(path(task, "tinybert_nogd"), path("student-random"), aug))
                 self.step("fine-tune small BERT (b): " + task, path(task, "bert_small", "summary.json"),
-                          finetune(path("small-mlm", "best"), data, path(task, "bert_small"), ft["lr"] * 2))
+                          finetune(path("small-mlm", "best"), data, path(task, "bert_small"), ft["lr"] * 2, task))
         for task in p["tasks"]:
             out = path(task, "tfidf_test_metrics.json")
-            self.step("TF-IDF reference: " + task, out, lambda: write_json(out, tfidf_reference(path("data", task))))
+            reference = tag_reference if task in TAGGING else tfidf_reference
+            self.step("reference: " + task, out, lambda: write_json(out, reference(path("data", task))))
         for task in p.get("whole_split", []):  # the issue's yardstick: every training row, texts uncut
             whole = path(task, "teacher_whole")
             self.step("fine-tune teacher, whole training split: " + task, os.path.join(whole, "summary.json"),
-                      finetune(teacher_mlm, os.path.join(DATA, task), whole, ft["lr"]))
+                      finetune(teacher_mlm, os.path.join(DATA, task), whole, ft["lr"], task))
             out = path(task, "tfidf_whole_test_metrics.json")
             self.step("TF-IDF reference, whole training split: " + task, out,
                       lambda: write_json(out, tfidf_reference(os.path.join(DATA, task))))
@@ -310,7 +334,7 @@ class Pipeline:
             for key in [k for k, _ in models] + (["teacher_whole"] if task in p.get("whole_split", []) else []):
                 out = path(task, key, "test_metrics.json")
                 self.step("evaluate %s: %s" % (key, task), out, lambda: tb(
-                    "eval", "--model", path(task, key, "best"), "--task", "generic", "--data", path("data", task),
+                    "eval", "--model", path(task, key, "best"), "--task", kind(task), "--data", path("data", task),
                     "--split", "test", "--max-length", SEQ, out=out))
         task0 = p["tasks"][0]
         for key, _ in models:
@@ -366,7 +390,7 @@ class Pipeline:
                      shape(p["teacher"]), shape(p["student"]), p["corpus_lines"] or "all", p["train_rows"] or "all",
                      p["words"]),
                  "", head, "|" + " --- |" * (head.count("|") - 1)]
-        lines.append("| TF-IDF + logistic regression, same rows | %s | %.3f | %s | - | - | - | - | - |" % (
+        lines.append("| %s, same rows | %s | %.3f | %s | - | - | - | - | - |" % (reference_name(p["tasks"]),
             " | ".join("%.3f" % tfidf[t][TASKS[t][0]] for t in p["tasks"]), tfidf_avg,
             percent(100 * tfidf_avg / teacher["average"] if teacher["average"] > 0 else None)))
         for r in rows:
@@ -377,7 +401,7 @@ class Pipeline:
         lines += ["", "Other metrics: " + "; ".join(
             "%s %s" % (key, ", ".join("%s %s" % (t, json.dumps({k: round(v, 3) for k, v in scores[t].items()}))
                                       for t in p["tasks"]))
-            for key, scores in [("tfidf", tfidf)] + [(r["key"], r["scores"]) for r in rows]), ""]
+            for key, scores in [("reference", tfidf)] + [(r["key"], r["scores"]) for r in rows]), ""]
         tiny = next(r for r in rows if r["key"] == "tinybert")
         targets = [("TinyBERT keeps >= 96.8% of the teacher's average",
                     tiny["retention_pct"] is not None and tiny["retention_pct"] >= 96.8, percent(tiny["retention_pct"])),
@@ -395,16 +419,16 @@ class Pipeline:
             return [same] + ([(whole[t]["teacher"][m], max(whole[t]["tfidf"][m], floor), "the whole training split")]
                              if t in whole else [])
 
-        checked = [t for t in p["tasks"] if t in ("genre", "next")]
+        checked = [t for t in p["tasks"] if t in ("genre", "next", "pos", "names")]
         weak = [t for t in checked if any(a - b <= CLEAR_MARGIN for a, b, _ in against(t))]
         said = ", ".join("%s (%s)" % (t, "; ".join("%.3f vs %.3f on %s" % c for c in against(t))) for t in checked)
         if weak:
-            lines += ["Read with care: the teacher does not beat the TF-IDF + logistic-regression reference (or "
+            lines += ["Read with care: the teacher does not beat the non-neural reference (or "
                       "chance) by more than %.2f on %s: %s. It has little to teach there and the differences "
                       "between models on those tasks are within noise; pre-train longer or larger (preset full) "
                       "before reading the targets below." % (CLEAR_MARGIN, ", ".join(weak), said), ""]
         elif checked:
-            lines += ["The teacher beats the TF-IDF + logistic-regression reference (or chance) by more than %.2f "
+            lines += ["The teacher beats the non-neural reference (or chance) by more than %.2f "
                       "on %s." % (CLEAR_MARGIN, said), ""]
         lines.append("Targets:")
         lines += ["- %s: %s (%s)" % (t, "met" if ok else "MISSED", v) for t, ok, v in targets]
@@ -418,7 +442,7 @@ class Pipeline:
             f.write(md)
         with open(path("report.json"), "w") as f:
             json.dump(result, f, indent=1)
-        chart(rows, tfidf_avg, path("chart.png"), self.a.preset)
+        chart(rows, tfidf_avg, path("chart.png"), self.a.preset, reference_name(p["tasks"]))
         if self.a.publish:
             out = os.path.join(HERE, "results", "pipeline_" + self.a.preset)
             for ext in ("md", "json", "png"):
@@ -428,6 +452,73 @@ class Pipeline:
         print("distilled student: %s\nserve it:  %s serve --model %s   (then open http://127.0.0.1:8080/)"
               % (best, os.path.relpath(self.bin), os.path.relpath(best)))
         return result
+
+
+def kind(task):
+    """The `--task` of a pipeline task: conll for the tagging tasks, generic for the others."""
+    return "conll" if task in TAGGING else "generic"
+
+
+def read_conll(path):
+    """[(words, tags)] of a CoNLL file written by scripts/prepare_tasks.py."""
+    with open(path) as f:
+        blocks = [b for b in f.read().split("\n\n") if b.strip()]
+    return [tuple(zip(*[line.split("\t") for line in b.strip("\n").split("\n")])) for b in blocks]
+
+
+def tag_reference(data_dir):
+    """The non-neural reference of a tagging task: each word's most frequent tag in the training
+    rows (case-insensitive), unknown words by the most frequent tag of their 3-letter suffix, else
+    the most frequent tag overall ("O" for names). Metrics as `tinybert eval` computes them (seqeval
+    entities for B-/I- tags)."""
+    import collections
+    by_word, by_suffix, overall = (collections.defaultdict(collections.Counter), collections.defaultdict(collections.Counter),
+                                   collections.Counter())
+    for words, tags in read_conll(os.path.join(data_dir, "train.txt")):
+        for w, t in zip(words, tags):
+            by_word[w.lower()][t] += 1
+            by_suffix[w.lower()[-3:]][t] += 1
+            overall[t] += 1
+    default = overall.most_common(1)[0][0]
+
+    def tag(w):
+        c = by_word.get(w.lower()) or by_suffix.get(w.lower()[-3:])
+        return c.most_common(1)[0][0] if c else default
+
+    gold, pred = [], []
+    for words, tags in read_conll(os.path.join(data_dir, "test.txt")):
+        gold.append(list(tags))
+        pred.append([tag(w) for w in words])
+    right = sum(a == b for g, q in zip(gold, pred) for a, b in zip(g, q))
+    m = {"accuracy": right / sum(map(len, gold))}
+    if any(t.startswith("B-") for g in gold for t in g):
+        m.update(entity_prf(pred, gold))
+    return m
+
+
+def entities(tags):
+    """seqeval's chunks (default mode) of one IOB2 tag sequence: {(type, begin, end)}."""
+    out, begin, prev_tag, prev_type = set(), 0, "O", ""
+    for i, t in enumerate(list(tags) + ["O"]):
+        tag, typ = t[0], (t[1:].split("-", 1)[-1] or "_")
+        end = prev_tag in "ES" or (prev_tag in "BI" and tag in "BSO") or (prev_tag not in "O." and prev_type != typ)
+        start = tag in "BS" or (prev_tag in "ESO" and tag in "EI") or (tag not in "O." and prev_type != typ)
+        if end:
+            out.add((prev_type, begin, i - 1))
+        if start:
+            begin = i
+        prev_tag, prev_type = tag, typ
+    return out
+
+
+def entity_prf(pred, gold):
+    tp = npred = ntrue = 0
+    for p, g in zip(pred, gold):
+        a, b = entities(p), entities(g)
+        tp, npred, ntrue = tp + len(a & b), npred + len(a), ntrue + len(b)
+    precision, recall = (tp / npred if npred else 0.0), (tp / ntrue if ntrue else 0.0)
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}
 
 
 def percent(x):
@@ -472,7 +563,17 @@ def shape(c):
                                 c["intermediate_size"])
 
 
-def chart(rows, tfidf_avg, out, preset):
+def reference_name(tasks):
+    """What the report's reference row is, for these tasks."""
+    names = []
+    if any(t not in TAGGING for t in tasks):
+        names.append("TF-IDF + logistic regression")
+    if any(t in TAGGING for t in tasks):
+        names.append("most frequent tag per word (%s)" % ", ".join(t for t in tasks if t in TAGGING))
+    return "; ".join(names)
+
+
+def chart(rows, tfidf_avg, out, preset, reference):
     """Average score against batch-32 throughput, one point per model (the paper's Figure 1), and
     the TF-IDF reference's score as a line."""
     try:
@@ -488,8 +589,7 @@ def chart(rows, tfidf_avg, out, preset):
     for r in rows:
         ax.scatter(r["throughput_b32"], r["average"], s=120 if r["key"] == "tinybert" else 60,
                    marker=markers.get(r["key"], "o"), zorder=3, label=r["model"])
-    ax.axhline(tfidf_avg, color="gray", linestyle="--", linewidth=1,
-               label="TF-IDF + logistic regression, same rows")
+    ax.axhline(tfidf_avg, color="gray", linestyle="--", linewidth=1, label=reference + ", same rows")
     ax.legend(fontsize=8, loc="best")
     ax.set_xscale("log")
     ax.set_xlabel("inference throughput, sequences/s (batch 32, seq %d, CPU, log scale)" % SEQ)

@@ -11,6 +11,9 @@ temp name then renamed:
   genre/{train,dev,test}.tsv   Brown sentences of >= 6 words, label press/nonfiction/learned/fiction
   next/{train,dev,test}.tsv    Brown sentence pairs: 1 = B follows A in the document, 0 = B from another document
                                of the same genre (balanced)
+  pos/{train,dev,test}.txt     Brown sentences as CoNLL (token<TAB>tag, blank line between sentences), tags mapped
+                               to the 12 universal tags (UNIVERSAL below: the mapping)
+  names/{train,dev,test}.txt   the same sentences, proper-noun phrases (runs of np* tags) as B-NAME/I-NAME, else O
   stats.json             row counts and label balance of every file
 Brown documents are split train/dev/test (8:1:1 within each genre), so no text of a dev/test document is in training
 or in corpus.txt. All choices are seeded: the same packages give the same files.
@@ -76,6 +79,66 @@ def split_documents(cats):
     return split
 
 
+# Brown tag -> universal tag (Petrov et al.'s 12), by the tag's base: suffixes -tl (title), -hl (headline), -nc
+# (cited) dropped, a contraction ("ppss+md") counts as its first part, negation "*" and possessive "$" dropped; foreign
+# words (fw-*) are X.
+UNIVERSAL = {
+    "NOUN": "nn nns np nps nr nrs",
+    "VERB": "vb vbd vbg vbn vbz be bed bedz beg bem ben ber bez do dod doz hv hvd hvg hvn hvz md",
+    "ADJ": "jj jjr jjs jjt od",
+    "ADV": "rb rbr rbt rn wrb ql qlp wql abl *",
+    "PRON": "pn pp pps ppss ppo ppl ppls wp wps wpo ex",
+    "DET": "at ap abn abx dt dti dts dtx wdt",
+    "ADP": "in",
+    "NUM": "cd",
+    "CONJ": "cc cs",
+    "PRT": "rp to",
+    "X": "uh nil",
+    ".": ". , : ; ( ) -- ' '' ` `` ! ?",
+}
+UNIVERSAL_OF = {t: u for u, tags in UNIVERSAL.items() for t in tags.split()}
+
+
+def brown_base(tag):
+    """The base of a Brown tag: lower case, without -tl/-hl/-nc, first part of a contraction."""
+    t = tag.lower()
+    while t[-3:] in ("-tl", "-hl", "-nc") and len(t) > 3:
+        t = t[:-3]
+    t = t.split("+")[0]
+    return t if t in UNIVERSAL_OF else t.rstrip("*$") or "*"
+
+
+def universal_tag(tag):
+    if tag.lower().startswith("fw-"):
+        return "X"
+    base = brown_base(tag)
+    if base not in UNIVERSAL_OF:
+        raise ValueError(f"Brown tag {tag!r} (base {base!r}) has no universal tag")
+    return UNIVERSAL_OF[base]
+
+
+def name_tags(tags):
+    """B-NAME/I-NAME on runs of proper-noun tags (np, nps, np$, np-tl, np+bez, ...), O elsewhere."""
+    out, prev = [], False
+    for tag in tags:
+        name = not tag.lower().startswith("fw-") and brown_base(tag) in ("np", "nps")
+        out.append(("I-NAME" if prev else "B-NAME") if name else "O")
+        prev = name
+    return out
+
+
+def brown_tagged(root, doc):
+    """Sentences of a Brown document as (tokens, tags), quotes written as in the text tasks."""
+    quote = {"``": '"', "''": '"'}
+    with open(os.path.join(root, doc), encoding="utf-8") as f:
+        sents = [[t.rsplit("/", 1) for t in l.split()] for l in f if l.strip()]
+    return [([quote.get(w, w) for w, _ in s], [t for _, t in s]) for s in sents]
+
+
+def conll(sentences):
+    return "".join("".join(f"{w}\t{t}\n" for w, t in zip(ws, ts)) + "\n" for ws, ts in sentences)
+
+
 def tsv(rows, header):
     return "\t".join(header) + "\n" + "".join("\t".join(clean(c) for c in r) + "\n" for r in rows)
 
@@ -139,6 +202,18 @@ def main(data):
         rng.shuffle(nxt)
         write_atomic(os.path.join(data, "genre", s + ".tsv"), tsv(genre, ["text", "label"]))
         write_atomic(os.path.join(data, "next", s + ".tsv"), tsv(nxt, ["text", "text_pair", "label"]))
+
+    # pos and names: CoNLL files of the same document split
+    root = os.path.join(data, "brown")
+    for s in ("train", "dev", "test"):
+        tagged = [sent for d in sorted(docs) if split[d] == s for sent in brown_tagged(root, d)]
+        pos = [(ws, [universal_tag(t) for t in ts]) for ws, ts in tagged]
+        names = [(ws, name_tags(ts)) for ws, ts in tagged]
+        for task, sents in (("pos", pos), ("names", names)):
+            write_atomic(os.path.join(data, task, s + ".txt"), conll(sents))
+            tags = collections.Counter(t for _, ts in sents for t in ts)
+            stats[f"{task}/{s}.txt"] = {"sentences": len(sents), "tokens": sum(tags.values()),
+                                        "tags": dict(sorted(tags.items()))}
 
     # spam
     sa = os.path.join(data, "npm", "spam-assassin", "data")

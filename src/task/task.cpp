@@ -12,18 +12,15 @@ std::pair<at::Tensor, at::Tensor> Task::rows(const at::Tensor& logits,
 }
 
 const Task& task_for(data::TaskKind kind) {
-  static const SequenceClassification classification;
-  static const Regression regression;
-  static const TokenClassification tokens;
   switch (kind) {
     case data::TaskKind::Regression:
-      return regression;
+      return regression();
     case data::TaskKind::TokenClassification:
-      return tokens;
+      return token_classification();
     case data::TaskKind::Classification:
       break;
   }
-  return classification;
+  return sequence_classification();
 }
 
 const Task& task_of(const model::BertConfig& c) {
