@@ -38,9 +38,6 @@ Runner add_eval(CLI::App& app) {
     const auto r = infer::evaluate_split(o->model, o->task, o->data_dir, o->split, o->batch_size,
                                          o->max_length, device);
     std::cout << nlohmann::json(r.metrics).dump() << "\n";
-    if (r.cut_words)
-      std::cerr << "notice: " << r.cut_words << " words past --max-length " << o->max_length
-                << " had no prediction and were scored as \"O\"\n";
     const std::string out =
         o->output.empty()
             ? (std::filesystem::path(o->model) / cat("eval_", r.spec.name, "_", o->split, ".json"))

@@ -24,36 +24,35 @@ std::pair<std::string, std::string> split_location(const TaskSource& src,
   return {p.parent_path().string(), p.stem().string()};
 }
 
-// A token-classification split, read and encoded; the labels come from the train split.
-Dataset load_tagged(TaskSpec& spec, const TaskSource& src, const std::string& split,
-                    const text::Tokenizer& tok, size_t max_length) {
-  auto [dir, name] = split_location(src, split);
-  std::string path;
-  auto sentences = read_tagged_split(dir, name, path);
-  if (sentences.empty()) fail(path, " has no sentences");
-  if (sentences.front().tags.empty()) fail(path, ": the ", split, " split needs tags");
-  if (split == "train") set_tag_labels(spec, collect_tags(sentences));
-  auto d = Dataset::encode_tagged(sentences, spec, tok, max_length, src.label_all_pieces, path);
-  std::cerr << split << ": " << path << ": " << sentences.size() << " sentences"
-            << (d.cut_words() ? cat(", ", d.cut_words(), " words past --max-length ", max_length,
-                                    " (no prediction: scored as \"O\" in evaluation)")
-                              : "")
-            << "\n";
+}  // namespace
+
+SplitData load_split(TaskSpec& spec, const std::string& dir, const std::string& split,
+                     const text::Tokenizer& tok, size_t max_length, bool all_pieces) {
+  SplitData d;
+  if (spec.kind == TaskKind::TokenClassification) {
+    auto sentences = read_tagged_split(dir, split, d.path);
+    if (sentences.empty()) fail(d.path, " has no sentences");
+    if (sentences.front().tags.empty()) fail(d.path, ": the ", split, " split needs tags");
+    set_tag_labels(spec, collect_tags(sentences));
+    d.data = Dataset::encode_tagged(sentences, spec, tok, max_length, all_pieces, d.path);
+    d.examples = sentences.size();
+    std::cerr << split << ": " << d.path << ": " << d.examples << " sentences"
+              << (d.data.cut_words()
+                      ? cat(", ", d.data.cut_words(), " words past --max-length ", max_length,
+                            " (no prediction: scored as \"O\" in evaluation)")
+                      : "")
+              << "\n";
+  } else {
+    ReadReport r;
+    auto rows = read_split(spec, dir, split, &r);
+    d.path = r.path;
+    d.examples = rows.size();
+    std::cerr << split << ": " << r.path << ": " << r.rows << " examples"
+              << (r.skipped ? cat(", ", r.skipped, " malformed rows skipped") : "") << "\n";
+    d.data = Dataset::encode(rows, spec, tok, max_length, r.path);
+  }
   return d;
 }
-
-// A sequence-level split (GLUE or generic), read and encoded.
-Dataset load_rows(TaskSpec& spec, const TaskSource& src, const std::string& split,
-                  const text::Tokenizer& tok, size_t max_length) {
-  auto [dir, name] = split_location(src, split);
-  ReadReport r;
-  auto rows = read_split(spec, dir, name, &r);
-  std::cerr << split << ": " << r.path << ": " << r.rows << " examples"
-            << (r.skipped ? cat(", ", r.skipped, " malformed rows skipped") : "") << "\n";
-  return Dataset::encode(rows, spec, tok, max_length, r.path);
-}
-
-}  // namespace
 
 TaskData load_task(const TaskSource& src, const text::Tokenizer& tok, size_t max_length) {
   TaskData d;
@@ -72,9 +71,12 @@ TaskData load_task(const TaskSource& src, const text::Tokenizer& tok, size_t max
   }
   if (src.label_all_pieces && d.spec.kind != TaskKind::TokenClassification)
     fail("--label-all-pieces applies to token classification (--task conll) only");
-  auto load = d.spec.kind == TaskKind::TokenClassification ? load_tagged : load_rows;
-  d.train = load(d.spec, src, "train", tok, max_length);
-  d.dev = load(d.spec, src, "dev", tok, max_length);
+  auto load = [&](const std::string& split) {
+    auto [dir, name] = split_location(src, split);
+    return load_split(d.spec, dir, name, tok, max_length, src.label_all_pieces).data;
+  };
+  d.train = load("train");  // first: a token task's labels come from it
+  d.dev = load("dev");
   return d;
 }
 

@@ -7,7 +7,6 @@
 
 #include "tinybert/core/error.h"
 #include "tinybert/core/stop.h"
-#include "tinybert/data/metrics.h"
 #include "tinybert/data/task_data.h"
 #include "tinybert/model/infer.h"
 #include "tinybert/model/pretrained.h"
@@ -64,27 +63,17 @@ SplitEvaluation evaluate_split(const std::string& model_dir, const std::string& 
   if (tags != (r.spec.kind == data::TaskKind::TokenClassification))
     fail(model_dir, " does ", head->name(), ", but the task ", r.spec.name, " is ",
          task::task_for(r.spec.kind).name(), tags ? " (use --task conll)" : "");
-  if (r.spec.name == "generic") {
+  if (r.spec.name == "generic" || tags) {  // the model's labels and kind
     r.spec.labels = m.config.labels;
     r.spec.kind = head->kind();
   }
+  data::check_labels(m.config.labels, r.spec, model_dir);
   auto tok = text::Tokenizer::from_dir(model_dir);
-  data::Dataset ds;
-  if (r.spec.kind == data::TaskKind::TokenClassification) {
-    data::set_tag_labels(r.spec, m.config.labels);
-    auto sentences = data::read_tagged_split(data_dir, split, r.path);
-    ds = data::Dataset::encode_tagged(sentences, r.spec, tok, max_length, false, r.path);
-    r.examples = sentences.size();
-    r.cut_words = ds.cut_words();
-  } else {
-    data::check_labels(m.config.labels, r.spec, model_dir);
-    data::ReadReport report;
-    auto rows = data::read_split(r.spec, data_dir, split, &report);
-    ds = data::Dataset::encode(rows, r.spec, tok, max_length, report.path);
-    r.path = report.path;
-    r.examples = rows.size();
-  }
-  r.metrics = evaluate(m, ds, r.spec, batch_size, device);
+  auto split_data = data::load_split(r.spec, data_dir, split, tok, max_length);
+  r.path = split_data.path;
+  r.examples = split_data.examples;
+  r.cut_words = split_data.data.cut_words();
+  r.metrics = evaluate(m, split_data.data, r.spec, batch_size, device);
   return r;
 }
 

@@ -27,6 +27,16 @@ struct TaskData {
   TaskSpec spec;
   Dataset train, dev;
 };
+// One split (DIR/SPLIT) read and encoded by the task's kind: CoNLL/JSONL tags (their tags set the
+// labels when the spec has none, and the metrics) or text rows. Prints the file and its size.
+struct SplitData {
+  Dataset data;
+  std::string path;  // the file read
+  size_t examples = 0;
+};
+SplitData load_split(TaskSpec& spec, const std::string& dir, const std::string& split,
+                     const text::Tokenizer& tok, size_t max_length, bool all_pieces = false);
+
 // Reads the train split (or src.train_file) and the task's dev split, and encodes them.
 TaskData load_task(const TaskSource& src, const text::Tokenizer& tok, size_t max_length);
 
