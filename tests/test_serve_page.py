@@ -20,6 +20,21 @@ BIN, FIX, PLAYWRIGHT = sys.argv[1], sys.argv[2], sys.argv[3]
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def random_model(tmp, architecture, labels):
+    """TMP/model: the tiny-student-cls fixture's shape with another head, randomly initialised (seed 3)."""
+    cfg = os.path.join(tmp, "config.json")
+    with open(os.path.join(FIX, "tiny-student-cls", "config.json")) as f:
+        c = json.load(f)
+    c.update(architectures=[architecture], id2label={str(i): l for i, l in enumerate(labels)},
+             label2id={l: i for i, l in enumerate(labels)})
+    with open(cfg, "w") as f:
+        json.dump(c, f)
+    model = os.path.join(tmp, "model")
+    subprocess.run([BIN, "init", "--model-config", cfg, "--vocab", os.path.join(FIX, "vocab.txt"),
+                    "--output", model, "--seed", "3"], check=True, capture_output=True)
+    return model
+
+
 class Page(unittest.TestCase):
     def test_type_click_see_label(self):
         shot = os.path.abspath("serve_page.png")
@@ -50,16 +65,7 @@ class Page(unittest.TestCase):
         # the API answers, at the right characters).
         tmp = tempfile.mkdtemp(prefix="tinybert-page-")
         try:
-            cfg = os.path.join(tmp, "config.json")
-            with open(os.path.join(FIX, "tiny-student-cls", "config.json")) as f:
-                c = json.load(f)
-            c.update(architectures=["BertForTokenClassification"],
-                     id2label={"0": "B-NAME", "1": "I-NAME", "2": "O"}, label2id={"B-NAME": 0, "I-NAME": 1, "O": 2})
-            with open(cfg, "w") as f:
-                json.dump(c, f)
-            model = os.path.join(tmp, "tagger")
-            subprocess.run([BIN, "init", "--model-config", cfg, "--vocab", os.path.join(FIX, "vocab.txt"),
-                            "--output", model, "--seed", "3"], check=True, capture_output=True)
+            model = random_model(tmp, "BertForTokenClassification", ["B-NAME", "I-NAME", "O"])
             text = "Café owners Mary and Bob met in São Paulo."
             shot = os.path.abspath("serve_page_entities.png")
             with Server(BIN, model, "--threads", "1") as srv:
@@ -76,6 +82,34 @@ class Page(unittest.TestCase):
         self.assertGreater(len(entities), 0)  # with this seed the random head tags some words
         self.assertEqual(page["marks"], [[e["word"], e["entity"]] for e in entities])
         self.assertEqual([text[e["start"]:e["end"]] for e in entities], [e["word"] for e in entities])
+        self.assertEqual(page["offsite"], [])
+        self.assertEqual(page["console_errors"], [])
+
+
+    def test_answer_is_highlighted(self):
+        # A question-answering model with a random head: the page must show the span the API
+        # answers, at the right characters of the context.
+        tmp = tempfile.mkdtemp(prefix="tinybert-page-")
+        try:
+            model = random_model(tmp, "BertForQuestionAnswering", ["LABEL_0", "LABEL_1"])
+            context, question = "Café owners Mary and Bob met in São Paulo in 1999.", "Where did they meet?"
+            shot = os.path.abspath("serve_page_answer.png")
+            with Server(BIN, model, "--threads", "1") as srv:
+                r = subprocess.run(["node", os.path.join(HERE, "serve_page.cjs"), PLAYWRIGHT, srv.url, shot,
+                                    "answer", context, question], capture_output=True, text=True, timeout=180)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                page = json.loads(r.stdout)
+                _, api = srv.json("POST", "/v1/predict", {"inputs": {"question": question, "context": context}})
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        print("\npage showed:", page)
+        a = api["predictions"][0]
+        self.assertTrue(page["pair_hidden"])
+        self.assertTrue(page["question_shown"])
+        self.assertEqual(page["text_label"], "Context")
+        self.assertEqual(context[a["start"]:a["end"]], a["answer"])
+        self.assertEqual(page["answer"], a["answer"])
+        self.assertEqual(page["marks"], [a["answer"]])
         self.assertEqual(page["offsite"], [])
         self.assertEqual(page["console_errors"], [])
 

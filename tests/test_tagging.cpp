@@ -2,9 +2,7 @@
 // and run_ner conventions) and seqeval's entity metrics on hand-computed cases.
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <fstream>
-
+#include "data_test_util.h"
 #include "tinybert/core/error.h"
 #include "tinybert/data/entity_metrics.h"
 #include "tinybert/data/tagging.h"
@@ -18,26 +16,10 @@ namespace {
 using Tags = std::vector<std::string>;
 
 std::string write_temp(const std::string& name, const std::string& text) {
-  auto dir = std::filesystem::temp_directory_path() / "tinybert_test_tagging";
-  std::filesystem::create_directories(dir);
-  auto p = (dir / name).string();
-  std::ofstream(p) << text;
-  return p;
+  return test::write_temp("tinybert_test_tagging", name, text);
 }
-
-std::string error_of(auto&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
-
-const text::Tokenizer& tokenizer() {
-  static auto t = text::Tokenizer::from_vocab(std::string(TINYBERT_FIXTURES) + "/vocab.txt");
-  return t;
-}
+using test::error_of;
+using test::tokenizer;
 
 }  // namespace
 

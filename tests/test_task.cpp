@@ -150,9 +150,10 @@ TEST(Task, MissingLabelsAndNonFiniteValuesAreNamed) {
 
 TEST(Task, UnknownTask) {
   try {
-    task_spec("squad");
+    task_spec("squad_v3");
     FAIL();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("known: cola"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("squad, squad_v2"), std::string::npos);
   }
 }

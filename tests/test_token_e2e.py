@@ -10,13 +10,13 @@ import json
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from serve_util import Server  # noqa: E402
+from e2e_util import fresh_student, runner  # noqa: E402
 
 BIN, FIX = sys.argv[1], sys.argv[2]
 TMP = tempfile.mkdtemp(prefix="tinybert-token-")
@@ -53,11 +53,7 @@ def make_task():
                 f.write("".join(f"{w}\t{t}\n" for w, t in zip(words, tags)) + "\n")
 
 
-def run(args, check=True, stdin=None):
-    r = subprocess.run([BIN] + args, capture_output=True, text=True, timeout=600, input=stdin)
-    if check and r.returncode != 0:
-        raise AssertionError(f"tinybert {' '.join(args)} failed:\n{r.stderr}")
-    return r
+run = runner(BIN, 600)
 
 
 TEACHER = os.path.join(TMP, "teacher")
@@ -85,18 +81,8 @@ class TokenClassification(unittest.TestCase):
         self.assertGreater(ev["f1"], 0.9)
 
     def test_2_task_distillation(self):
-        config = os.path.join(TMP, "student_config.json")
-        with open(os.path.join(FIX, "tiny-student-cls", "config.json")) as f:
-            c = json.load(f)
-        c["architectures"] = ["BertModel"]
-        for k in ("id2label", "label2id", "num_labels"):
-            c.pop(k, None)
-        with open(config, "w") as f:
-            json.dump(c, f)
-        run(["init", "--model-config", config, "--vocab", os.path.join(FIX, "vocab.txt"), "--output",
-             os.path.join(TMP, "student0")])
         run(["distill", "--stage", "task", "--teacher", os.path.join(TEACHER, "best"),
-             "--student", os.path.join(TMP, "student0"), "--task", "conll", "--data", DATA,
+             "--student", fresh_student(BIN, FIX, TMP), "--task", "conll", "--data", DATA,
              "--intermediate-epochs", "3", "--intermediate-lr", "1e-3", "--prediction-epochs", "6",
              "--prediction-lr", "3e-3", "--batch-size", "16", "--max-length", "32", "--output", STUDENT]
             + FAST)

@@ -13,14 +13,17 @@ Runner add_eval(CLI::App& app) {
   struct Options {
     std::string model, task, data_dir, split = "dev", output;
     int64_t batch_size = 64, max_length = 128;
+    data::QaSettings qa;
     CommonOptions common;
   };
   auto o = std::make_shared<Options>();
-  auto* cmd = app.add_subcommand("eval", "evaluate a classifier on a task split");
+  auto* cmd = app.add_subcommand("eval", "evaluate a trained model on a task split");
   cmd->add_option("--model", o->model,
-                  "HF-format BertForSequenceClassification or BertForTokenClassification directory")
+                  "HF-format BertForSequenceClassification, BertForTokenClassification or "
+                  "BertForQuestionAnswering directory")
       ->required();
-  cmd->add_option("--task", o->task, "GLUE task name, generic or conll")->required();
+  cmd->add_option("--task", o->task, "GLUE task name, generic, conll, squad or squad_v2")
+      ->required();
   cmd->add_option("--data", o->data_dir, "task directory")->required();
   cmd->add_option("--split", o->split, "dev | test | any FILE stem in --data (e.g. dev_mismatched)")
       ->capture_default_str();
@@ -32,11 +35,12 @@ Runner add_eval(CLI::App& app) {
   cmd->add_option("--max-length", o->max_length, "tokens per example")
       ->capture_default_str()
       ->check(in_range(2, 1 << 20));
+  add_qa_options(cmd, o->qa);
   add_common_options(cmd, o->common);
   return [o]() {
     const c10::Device device = start_runtime(o->common);
     const auto r = infer::evaluate_split(o->model, o->task, o->data_dir, o->split, o->batch_size,
-                                         o->max_length, device);
+                                         o->max_length, device, o->qa);
     std::cout << nlohmann::json(r.metrics).dump() << "\n";
     const std::string out =
         o->output.empty()

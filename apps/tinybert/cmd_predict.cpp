@@ -1,6 +1,7 @@
-// tinybert predict: JSON lines {"text", "text_pair"} on stdin -> one answer a line, as serve
-// answers each input: {"label", "score", "scores"}, {"value"} (regression) or {"entities"} (token
-// classification).
+// tinybert predict: JSON lines {"text", "text_pair"} (or {"question", "context"}) on stdin -> one
+// answer a line, as serve answers each input: {"label", "score", "scores"}, {"value"}
+// (regression), {"entities"} (token classification) or {"answer", "start", "end", "score"}
+// (question answering).
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -12,17 +13,28 @@
 
 namespace tinybert::cli {
 
+namespace {
+
+task::Input input_of(const data::TextLine& l) {
+  return {l.text, l.text_pair ? std::optional<std::string_view>(*l.text_pair) : std::nullopt};
+}
+
+}  // namespace
+
 Runner add_predict(CLI::App& app) {
   struct Options {
     std::string model, dtype = "fp32";
     size_t max_length = 128, batch_size = 32;
     bool allow_untrained_head = false;
+    data::QaSettings qa;
     CommonOptions common;
   };
   auto o = std::make_shared<Options>();
   auto* cmd = app.add_subcommand(
-      "predict", "classify JSON lines from stdin with a sequence-classification model");
-  cmd->add_option("--model", o->model, "HF-format BertForSequenceClassification directory")
+      "predict", "answer JSON lines from stdin with a trained model (one answer a line)");
+  cmd->add_option("--model", o->model,
+                  "HF-format BertForSequenceClassification, BertForTokenClassification or "
+                  "BertForQuestionAnswering directory")
       ->required();
   cmd->add_option("--max-length", o->max_length, "truncate inputs to this many tokens")
       ->capture_default_str()
@@ -33,39 +45,49 @@ Runner add_predict(CLI::App& app) {
   cmd->add_option("--dtype", o->dtype, "fp32 | bf16 | fp16 (GPU)")->capture_default_str();
   cmd->add_flag("--allow-untrained-head", o->allow_untrained_head,
                 "use a classifier whose checkpoint lacks its head (random predictions)");
+  add_answer_options(cmd, o->qa);
   add_common_options(cmd, o->common);
   return [o]() {
     c10::Device device = start_runtime(o->common);
     infer::Predictor predictor(o->model, {.device = device,
                                           .dtype = runtime::parse_dtype(o->dtype, device),
                                           .max_length = o->max_length,
-                                          .allow_untrained_head = o->allow_untrained_head});
+                                          .allow_untrained_head = o->allow_untrained_head,
+                                          .qa = o->qa});
     std::cerr << predictor.load_summary;
-    std::vector<text::Encoding> batch;
-    std::vector<std::string> texts;
+    std::vector<text::Encoding> batch;  // the rows of the lines read
+    std::vector<size_t> first{0};       // line i: rows [first[i], first[i + 1])
+    std::vector<data::TextLine> lines;
     auto flush = [&]() {
       std::vector<const text::Encoding*> rows;
       for (const auto& e : batch) rows.push_back(&e);
       const auto predictions = predictor.predict(rows, o->batch_size);
-      for (size_t i = 0; i < predictions.size(); ++i)
-        std::cout << predictor.render(predictions[i], batch[i], texts[i]).dump() << "\n";
+      const std::span<const infer::Prediction> p(predictions);
+      const std::span<const text::Encoding> r(batch);
+      for (size_t i = 0; i < lines.size(); ++i) {
+        const size_t n = first[i + 1] - first[i];
+        std::cout << predictor
+                         .render(p.subspan(first[i], n), r.subspan(first[i], n), input_of(lines[i]))
+                         .dump()
+                  << "\n";
+      }
       batch.clear();
-      texts.clear();
+      first.resize(1);
+      lines.clear();
     };
     std::string line;
     size_t line_no = 0;
     while (std::getline(std::cin, line)) {
       ++line_no;
       if (line.empty()) continue;
-      auto r = data::parse_text_line(line, line_no, "stdin");
+      lines.push_back(data::parse_input_line(line, line_no, "stdin"));
       try {
-        batch.push_back(predictor.encode(
-            r.text, r.text_pair ? std::optional<std::string_view>(*r.text_pair) : std::nullopt));
+        for (auto& e : predictor.encode(input_of(lines.back()))) batch.push_back(std::move(e));
       } catch (const Error& e) {
         fail("stdin line ", line_no, ": ", e.what());
       }
-      texts.push_back(std::move(r.text));
-      if (batch.size() == o->batch_size) flush();
+      first.push_back(batch.size());
+      if (batch.size() >= o->batch_size) flush();
     }
     flush();
     return 0;

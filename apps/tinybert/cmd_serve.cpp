@@ -72,6 +72,7 @@ Runner add_serve(CLI::App& app) {
   cmd->add_flag("--allow-untrained-head", s.predictor.allow_untrained_head,
                 "serve a classifier whose checkpoint lacks its head (random predictions)");
   add_workers_option(cmd, s.predictor.workers);
+  add_answer_options(cmd, s.predictor.qa);
   add_common_options(cmd, o->common);
   return [o]() {
     auto& s = o->s;

@@ -8,6 +8,8 @@
 #include <functional>
 #include <string>
 
+#include "tinybert/data/task.h"
+
 namespace tinybert::cli {
 
 // Options every command takes.
@@ -24,6 +26,12 @@ void add_common_options(CLI::App* cmd, CommonOptions& common);
 CLI::Validator positive(double hi = HUGE_VAL);      // (0, hi]
 CLI::Validator non_negative(double hi = HUGE_VAL);  // [0, hi]
 CLI::Validator in_range(double lo, double hi);      // [lo, hi]
+
+// Question answering: --doc-stride, --max-query-length, --n-best, --max-answer-length,
+// --null-threshold (HF run_qa's names and defaults).
+void add_qa_options(CLI::App* cmd, data::QaSettings& qa);
+// The QA options plus --allow-no-answer (predict, serve: a SQuAD v2.0 model may answer nothing).
+void add_answer_options(CLI::App* cmd, data::QaSettings& qa);
 // --workers of the inference commands (runtime::Workers; 0: one per thread).
 void add_workers_option(CLI::App* cmd, int& workers);
 // Applies --threads, resolves --device, and prints the runtime report to stderr.

@@ -13,8 +13,8 @@ namespace tinybert::cli {
 
 void add_task_options(CLI::App* cmd, data::TaskSource& t, bool required) {
   cmd->add_option("--task", t.task,
-                  "GLUE task name, generic (TSV/JSONL text classification) or conll (token "
-                  "classification)")
+                  "GLUE task name, generic (TSV/JSONL text classification), conll (token "
+                  "classification), squad or squad_v2 (question answering)")
       ->required(required);
   cmd->add_option("--data", t.data_dir, "task directory with train and dev files")
       ->required(required);
@@ -28,6 +28,36 @@ void add_task_options(CLI::App* cmd, data::TaskSource& t, bool required) {
   cmd->add_flag("--label-all-pieces", t.label_all_pieces,
                 "conll task: label every word piece with its word's tag (default: the first "
                 "piece only, the others ignored by the loss)");
+  add_qa_options(cmd, t.qa);
+}
+
+void add_answer_options(CLI::App* cmd, data::QaSettings& qa) {
+  add_qa_options(cmd, qa);
+  cmd->add_flag("--allow-no-answer", qa.unanswerable,
+                "question answering: answer \"\" when \"no answer\" scores best (SQuAD v2.0 "
+                "models)");
+}
+
+void add_qa_options(CLI::App* cmd, data::QaSettings& qa) {
+  cmd->add_option_function<size_t>(
+         "--doc-stride", [&qa](const size_t& v) { qa.doc_stride = v; },
+         "squad tasks: context tokens shared by consecutive windows of a long context (default: "
+         "128, or half a window's context tokens when that is less)")
+      ->check(non_negative(1 << 20));
+  cmd->add_option("--max-query-length", qa.max_query_length,
+                  "squad tasks: question tokens kept (the rest cut)")
+      ->capture_default_str()
+      ->check(positive(1 << 20));
+  cmd->add_option("--n-best", qa.n_best, "squad tasks: start and end candidates per window")
+      ->capture_default_str()
+      ->check(positive(1 << 16));
+  cmd->add_option("--max-answer-length", qa.max_answer_length, "squad tasks: tokens of an answer")
+      ->capture_default_str()
+      ->check(positive(1 << 20));
+  cmd->add_option("--null-threshold", qa.null_threshold,
+                  "squad_v2: \"no answer\" wins when its score beats the best span's by more")
+      ->capture_default_str()
+      ->check(in_range(-1e6, 1e6));
 }
 
 void add_train_options(CLI::App* cmd, TrainOptions& o, bool with_output) {

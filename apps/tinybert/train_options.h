@@ -54,8 +54,8 @@ nlohmann::json train_json(const TrainOptions& o);
 // The long names (without "--") of the options given on the command line or in --config.
 std::set<std::string> given_options(const CLI::App& cmd);
 
-// --task, --data, --train-file, --labels, --regression, --label-all-pieces (finetune; distill's
-// task stages, where they are not required).
+// --task, --data, --train-file, --labels, --regression, --label-all-pieces and the QA options
+// (finetune; distill's task stages, where they are not required).
 void add_task_options(CLI::App* cmd, data::TaskSource& t, bool required);
 
 // Prints {"best": metrics, "model": OUTPUT/best} unless the run was stopped.

@@ -153,6 +153,11 @@ struct Format {
 Format detect_format(const std::string& task, const std::string& path) {
   auto spec = data::task_spec(task);
   Format f;
+  if (spec.kind == data::TaskKind::QuestionAnswering)
+    fail("augment does not rewrite question-answering data (", task,
+         "): replacing words of a context moves or changes the answer spans, and the TinyBERT "
+         "paper does not augment SQuAD either; distil on the original data (distill --stage task "
+         "without --train-file)");
   if (spec.kind == data::TaskKind::TokenClassification) {
     f.conll = true;
     if (fs::path(path).extension() == ".jsonl")

@@ -88,12 +88,32 @@ Dataset Dataset::encode_tagged(const std::vector<TaggedSentence>& sentences, con
   return d;
 }
 
+Dataset Dataset::encode_qa(std::vector<QaExample> questions, const TaskSpec& spec,
+                           const text::Tokenizer& tok, size_t max_length) {
+  Dataset d;
+  d.kind_ = spec.kind;
+  d.pad_id_ = tok.vocab().pad_id;
+  d.pad_to_ = static_cast<int64_t>(max_length);
+  const QaWindowOptions o{max_length, spec.qa.doc_stride, spec.qa.max_query_length};
+  for (size_t q = 0; q < questions.size(); ++q)
+    for (auto& w : qa_windows(questions[q], q, tok, o)) {
+      d.encodings_.push_back(std::move(w.encoding));
+      d.windows_.push_back(std::move(w));
+    }
+  d.questions_ = std::move(questions);
+  return d;
+}
+
 TrainBatch Dataset::batch(const std::vector<int64_t>& indices, c10::Device device) const {
-  std::vector<text::Encoding> enc;
+  std::vector<const text::Encoding*> enc;
   enc.reserve(indices.size());
-  for (int64_t i : indices) enc.push_back(encodings_.at(i));
-  TrainBatch b{to_inputs(enc, pad_id_, device), {}, indices};
-  if (labeled_ && kind_ == TaskKind::TokenClassification) {
+  for (int64_t i : indices) enc.push_back(&encodings_.at(i));
+  TrainBatch b{to_inputs(text::pad_batch(enc, pad_id_, pad_to_), device), {}, indices};
+  if (kind_ == TaskKind::QuestionAnswering) {
+    std::vector<int64_t> v;  // (B, 2): start, end
+    for (int64_t i : indices) v.insert(v.end(), {windows_[i].start, windows_[i].end});
+    b.labels = torch::tensor(v, torch::kLong).view({-1, 2}).to(device);
+  } else if (labeled_ && kind_ == TaskKind::TokenClassification) {
     const int64_t B = b.size(), T = b.inputs.input_ids.size(1);
     auto labels = torch::full({B, T}, kIgnore, torch::kLong);  // (B, T)
     for (int64_t r = 0; r < B; ++r) {

@@ -165,13 +165,39 @@ std::vector<std::string> split_tabs(const std::string& line) {
   return out;
 }
 
-TextLine parse_text_line(const std::string& line, size_t line_no, const std::string& where) {
-  TextLine t;
+namespace {
+
+nlohmann::ordered_json parse_line(const std::string& line, size_t line_no,
+                                  const std::string& where) {
   try {
-    t.object = parse_json<nlohmann::ordered_json>(line);
+    return parse_json<nlohmann::ordered_json>(line);
   } catch (const JsonError& e) {
     fail(where, " line ", line_no, ": invalid JSON: ", e.what());
   }
+}
+
+}  // namespace
+
+TextLine parse_input_line(const std::string& line, size_t line_no, const std::string& where) {
+  auto j = parse_line(line, line_no, where);
+  if (!j.is_object() || !j.contains("question"))
+    return parse_text_line(std::move(j), line_no, where);
+  for (const char* key : {"question", "context"})
+    if (!j.contains(key) || !j[key].is_string())
+      fail(where, " line ", line_no,
+           ": a question needs a string \"question\" and a string "
+           "\"context\"");
+  TextLine t{j, j["question"].get<std::string>(), j["context"].get<std::string>()};
+  return t;
+}
+
+TextLine parse_text_line(const std::string& line, size_t line_no, const std::string& where) {
+  return parse_text_line(parse_line(line, line_no, where), line_no, where);
+}
+
+TextLine parse_text_line(nlohmann::ordered_json object, size_t line_no, const std::string& where) {
+  TextLine t;
+  t.object = std::move(object);
   if (!t.object.is_object() || !t.object.contains("text") || !t.object["text"].is_string())
     fail(where, " line ", line_no, ": expected an object with a string \"text\"");
   t.text = t.object["text"].get<std::string>();
@@ -219,10 +245,19 @@ TaskSpec task_spec(const std::string& raw) {
     s = {"generic", C, {}, acc, "accuracy"};
   else if (name == "conll")
     s = {"conll", TaskKind::TokenClassification, {}, acc, "accuracy"};
-  else
+  else if (name == "squad" || name == "squad_v2") {
+    // HF's BertForQuestionAnswering keeps num_labels 2 with its default names.
+    s = {name, TaskKind::QuestionAnswering, {"LABEL_0", "LABEL_1"}, {"exact_match", "f1"}, "f1"};
+    s.pair = true;
+    s.qa.unanswerable = name == "squad_v2";
+    if (s.qa.unanswerable)
+      for (const char* m :
+           {"HasAns_exact", "HasAns_f1", "HasAns_total", "NoAns_exact", "NoAns_f1", "NoAns_total"})
+        s.metrics.push_back(m);
+  } else
     fail("unknown task \"", raw,
          "\" (known: cola, sst-2, mrpc, sts-b, qqp, mnli, mnli-mm, qnli, rte, wnli, generic, "
-         "conll)");
+         "conll, squad, squad_v2)");
   return s;
 }
 
@@ -242,8 +277,8 @@ std::vector<Example> read_split(TaskSpec& spec, const std::string& dir, const st
   namespace fs = std::filesystem;
   ReadReport local;
   ReadReport& r = report ? *report : local;
-  if (spec.kind == TaskKind::TokenClassification)
-    fail("the ", spec.name, " task is token classification: its data is read by read_tagged_split");
+  if (spec.kind == TaskKind::TokenClassification || spec.kind == TaskKind::QuestionAnswering)
+    fail("the ", spec.name, " task's data is read by load_split");
   std::vector<Example> out;
   if (spec.name == "generic") {
     fs::path tsv = fs::path(dir) / (split + ".tsv"), jsonl = fs::path(dir) / (split + ".jsonl");

@@ -10,8 +10,14 @@
 namespace tinybert::data {
 
 nlohmann::json TaskSource::to_json() const {
-  return {{"task", task},     {"data", data_dir},         {"train_file", train_file},
-          {"labels", labels}, {"regression", regression}, {"label_all_pieces", label_all_pieces}};
+  return {{"task", task},
+          {"data", data_dir},
+          {"train_file", train_file},
+          {"labels", labels},
+          {"regression", regression},
+          {"label_all_pieces", label_all_pieces},
+          {"doc_stride", qa.doc_stride ? nlohmann::json(*qa.doc_stride) : nlohmann::json()},
+          {"max_query_length", qa.max_query_length}};
 }
 
 namespace {
@@ -42,6 +48,15 @@ SplitData load_split(TaskSpec& spec, const std::string& dir, const std::string& 
                             " (no prediction: scored as \"O\" in evaluation)")
                       : "")
               << "\n";
+  } else if (spec.kind == TaskKind::QuestionAnswering) {
+    auto questions = read_qa_split(dir, split, spec.qa.unanswerable, d.path);
+    if (questions.empty()) fail(d.path, " has no questions");
+    d.examples = questions.size();
+    d.data = Dataset::encode_qa(std::move(questions), spec, tok, max_length);
+    std::cerr << split << ": " << d.path << ": " << d.examples << " questions, " << d.data.size()
+              << " windows of " << max_length << " tokens (doc stride "
+              << (spec.qa.doc_stride ? std::to_string(*spec.qa.doc_stride) : std::string("auto"))
+              << ")\n";
   } else {
     ReadReport r;
     auto rows = read_split(spec, dir, split, &r);
@@ -69,6 +84,9 @@ TaskData load_task(const TaskSource& src, const text::Tokenizer& tok, size_t max
     model::check_unique_labels(src.labels, "--labels");
     d.spec.labels = src.labels;
   }
+  const bool unanswerable = d.spec.qa.unanswerable;
+  d.spec.qa = src.qa;
+  d.spec.qa.unanswerable = unanswerable;
   if (src.label_all_pieces && d.spec.kind != TaskKind::TokenClassification)
     fail("--label-all-pieces applies to token classification (--task conll) only");
   auto load = [&](const std::string& split) {

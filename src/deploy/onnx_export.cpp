@@ -303,6 +303,12 @@ std::string onnx_model(model::AutoBertImpl& m, int64_t opset) {
     case model::Architecture::TokenClassification:
       b.output(b.linear(x, "classifier"), "logits", {bt[0], bt[1], cat(c.num_labels())});
       break;
+    case model::Architecture::QuestionAnswering: {    // HF's names: start_logits, end_logits (B, T)
+      const auto logits = b.linear(x, "qa_outputs");  // (B, T, 2)
+      b.output(b.node("Gather", {logits, "const.zero_i"}, {{"axis", 2}}), "start_logits", bt);
+      b.output(b.node("Gather", {logits, "const.one_i"}, {{"axis", 2}}), "end_logits", bt);
+      break;
+    }
     case model::Architecture::MaskedLM:
       b.output(mlm(), "logits", {bt[0], bt[1], cat(c.vocab_size)});
       break;

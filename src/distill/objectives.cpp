@@ -109,7 +109,7 @@ PredictionObjective::PredictionObjective(model::AutoBert teacher, model::AutoBer
   for (int64_t i = 0; i < n; ++i)
     offsets_.push_back(offsets_.back() + task_->rows_of(train, static_cast<size_t>(i)));
   const int64_t step = std::max<int64_t>(1, dev_.batch_size), blocks = (n + step - 1) / step;
-  auto mine = torch::zeros({offsets_.back(), teacher_->config.num_labels()},
+  auto mine = torch::zeros({offsets_.back(), task_->row_width(teacher_->config, train)},
                            torch::dtype(torch::kFloat).device(device_));  // (R, C)
   for (int64_t k = g.rank(); k < blocks; k += g.size()) {
     std::vector<int64_t> idx;

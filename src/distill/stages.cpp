@@ -104,10 +104,7 @@ train::TrainSummary run_task_step(const DistillJob& j, const std::string& step,
   auto teacher = load_teacher(j, device, true);
   auto tok = text::Tokenizer::from_dir(j.teacher);
   auto task = data::load_task(j.data, tok, j.max_length);
-  const auto& does = task::task_of(teacher.model->config);
-  if (does.kind() != task.spec.kind)
-    fail("the teacher ", j.teacher, " does ", does.name(), ", but the task ", task.spec.name,
-         " is ", task::task_for(task.spec.kind).name());
+  task::check_task(task::task_of(teacher.model->config), task.spec, "the teacher " + j.teacher);
   data::check_labels(teacher.model->config.labels, task.spec, "the teacher " + j.teacher);
   auto student = load_student(student_dir, *teacher.model, task.spec, device, t.seed);
   settings.update({{"stage", step},

@@ -40,15 +40,14 @@ std::map<std::string, double> evaluate(model::AutoBertImpl& m, const data::Datas
                                        c10::Device device) {
   if (!d.labeled()) fail("the evaluation split has unlabeled rows; metrics need labels");
   const auto& task = task::task_of(m.config);
-  const auto& wanted = task::task_for(spec.kind);
-  if (&task != &wanted)
-    fail("the task ", spec.name, " is ", wanted.name(), " but the model does ", task.name());
+  task::check_task(task, spec, "the model");
   return task.metrics(predict(m, d, batch_size, device), d, spec);
 }
 
 SplitEvaluation evaluate_split(const std::string& model_dir, const std::string& task,
                                const std::string& data_dir, const std::string& split,
-                               int64_t batch_size, int64_t max_length, c10::Device device) {
+                               int64_t batch_size, int64_t max_length, c10::Device device,
+                               const data::QaSettings& qa) {
   auto loaded = model::load_model(model_dir, {.device = device, .allow_int8 = true});
   auto& m = *loaded.model;
   const task::Task* head = nullptr;
@@ -59,14 +58,15 @@ SplitEvaluation evaluate_split(const std::string& model_dir, const std::string& 
   }
   SplitEvaluation r;
   r.spec = data::task_spec(task);
-  const bool tags = head->kind() == data::TaskKind::TokenClassification;
-  if (tags != (r.spec.kind == data::TaskKind::TokenClassification))
-    fail(model_dir, " does ", head->name(), ", but the task ", r.spec.name, " is ",
-         task::task_for(r.spec.kind).name(), tags ? " (use --task conll)" : "");
-  if (r.spec.name == "generic" || tags) {  // the model's labels and kind
+  const bool unanswerable = r.spec.qa.unanswerable;
+  r.spec.qa = qa;
+  r.spec.qa.unanswerable = unanswerable;
+  const bool sequence =
+      head->kind() == data::TaskKind::Classification || head->kind() == data::TaskKind::Regression;
+  if (r.spec.name == "generic" && sequence) r.spec.kind = head->kind();  // the model's
+  task::check_task(*head, r.spec, model_dir);
+  if (r.spec.name == "generic" || head->kind() == data::TaskKind::TokenClassification)
     r.spec.labels = m.config.labels;
-    r.spec.kind = head->kind();
-  }
   data::check_labels(m.config.labels, r.spec, model_dir);
   auto tok = text::Tokenizer::from_dir(model_dir);
   auto split_data = data::load_split(r.spec, data_dir, split, tok, max_length);

@@ -19,14 +19,8 @@ std::vector<int64_t> lengths_of(std::span<const text::Encoding* const> rows) {
   return n;
 }
 
-TooLong::TooLong(size_t tokens, size_t max_length)
-    : Error(cat("input is ", tokens, " tokens long, over the limit of ", max_length,
-                " (send \"truncate\": true to cut it)")),
-      tokens(tokens),
-      max_length(max_length) {}
-
 Predictor::Predictor(const std::string& dir, const PredictorOptions& options)
-    : tokenizer_(text::Tokenizer::from_dir(dir)), device_(options.device) {
+    : tokenizer_(text::Tokenizer::from_dir(dir)), device_(options.device), qa_(options.qa) {
   auto loaded = model::load_model(
       dir, {.device = options.device, .dtype = options.dtype, .allow_int8 = true});
   model_ = loaded.model;
@@ -55,25 +49,16 @@ int64_t Predictor::parameters() const {
   return n;
 }
 
-text::Encoding Predictor::encode(std::string_view text, std::optional<std::string_view> pair,
-                                 bool truncate) const {
-  if (pair && model_->config.type_vocab_size < 2)
+std::vector<text::Encoding> Predictor::encode(const task::Input& in, bool truncate) const {
+  if (in.pair && model_->config.type_vocab_size < 2)
     throw InvalidInput("this model takes single texts, not pairs (its type_vocab_size is 1)");
-  if (pair && !task_->takes_pairs())
-    throw InvalidInput(cat("a ", task_->name(), " model takes single texts, not pairs"));
-  auto encode = [&](size_t max_length) {
-    return task_->needs_offsets() ? tokenizer_.encode_aligned(text, pair, max_length)
-                                  : tokenizer_.encode(text, pair, max_length);
-  };
-  auto e = encode(0);
-  if (e.ids.size() <= max_length_) return e;
-  if (!truncate) throw TooLong(e.ids.size(), max_length_);
-  return encode(max_length_);
+  return task_->encode(tokenizer_, in, {max_length_, truncate, qa_});
 }
 
-nlohmann::ordered_json Predictor::render(const Prediction& p, const text::Encoding& e,
-                                         std::string_view text) const {
-  return task_->render(p, model_->config.labels, e, text);
+nlohmann::ordered_json Predictor::render(std::span<const Prediction> p,
+                                         std::span<const text::Encoding> rows,
+                                         const task::Input& in) const {
+  return task_->render(p, rows, model_->config.labels, in, {max_length_, true, qa_});
 }
 
 std::vector<Prediction> Predictor::predict(const std::vector<const text::Encoding*>& inputs,

@@ -19,6 +19,7 @@ constexpr std::pair<Architecture, const char*> kArchitectures[] = {
     {Architecture::Base, "BertModel"},
     {Architecture::SequenceClassification, "BertForSequenceClassification"},
     {Architecture::TokenClassification, "BertForTokenClassification"},
+    {Architecture::QuestionAnswering, "BertForQuestionAnswering"},
     {Architecture::MaskedLM, "BertForMaskedLM"},
     {Architecture::PreTraining, "BertForPreTraining"}};
 
@@ -60,7 +61,8 @@ Architecture parse_architecture(const std::string& name, const std::string& sour
 }
 
 bool has_labels(Architecture a) {
-  return a == Architecture::SequenceClassification || a == Architecture::TokenClassification;
+  return a == Architecture::SequenceClassification || a == Architecture::TokenClassification ||
+         a == Architecture::QuestionAnswering;
 }
 
 bool has_pooler(Architecture a) {
@@ -73,7 +75,9 @@ int64_t forward_flops(const BertConfig& c, int64_t seq) {
   int64_t f = c.num_hidden_layers * (8 * T * H * H + 4 * T * H * I + 4 * T * T * H);
   if (c.architecture == Architecture::SequenceClassification)
     f += 2 * H * H + 2 * H * c.num_labels();
-  if (c.architecture == Architecture::TokenClassification) f += 2 * T * H * c.num_labels();
+  if (c.architecture == Architecture::TokenClassification ||
+      c.architecture == Architecture::QuestionAnswering)
+    f += 2 * T * H * c.num_labels();
   return f;
 }
 
@@ -88,6 +92,7 @@ int64_t parameter_count(const BertConfig& c) {
     case Architecture::SequenceClassification:
       return n + dense + H * c.num_labels() + c.num_labels();
     case Architecture::TokenClassification:  // no pooler
+    case Architecture::QuestionAnswering:
       return n + H * c.num_labels() + c.num_labels();
     case Architecture::MaskedLM:  // no pooler; the decoder is the word embeddings, plus a bias
       return n + dense + layer_norm + V;
@@ -157,6 +162,10 @@ void BertConfig::validate(const std::string& source) const {
     fail(source, ": a ", architecture_name(architecture), " needs at least one label");
   if (architecture == Architecture::TokenClassification && problem_type == "regression")
     fail(source, ": a BertForTokenClassification cannot be a regression");
+  if (architecture == Architecture::QuestionAnswering &&
+      (labels.size() != 2 || problem_type == "regression"))
+    fail(source, ": a BertForQuestionAnswering has two outputs (start and end), found num_labels ",
+         labels.size());
 }
 
 BertConfig BertConfig::from_json(const nlohmann::json& j, const std::string& source) {

@@ -50,6 +50,9 @@ AutoBertImpl::AutoBertImpl(const BertConfig& c) : config(c), bert(c, has_pooler(
                                 nn::Dropout(c.classifier_dropout.value_or(c.hidden_dropout_prob)));
       classifier = register_module("classifier", nn::Linear(c.hidden_size, c.num_labels()));
       break;
+    case Architecture::QuestionAnswering:  // no dropout, as HF's
+      qa_outputs = register_module("qa_outputs", nn::Linear(c.hidden_size, c.num_labels()));
+      break;
     case Architecture::MaskedLM:
     case Architecture::PreTraining:
       cls =
@@ -86,6 +89,8 @@ ModelOutput AutoBertImpl::forward(const BertInputs& in, const ForwardOptions& op
     out.logits = classify(out.bert.pooled);
   else if (config.architecture == Architecture::TokenClassification)
     out.logits = classify_tokens(out.bert.last_hidden_state);
+  else if (qa_outputs)
+    out.logits = qa_outputs(out.bert.last_hidden_state);  // (B, T, 2): start, end
   if (cls) {
     out.mlm_logits = cls->predictions(out.bert.last_hidden_state);
     if (cls->seq_relationship) out.nsp_logits = cls->seq_relationship(out.bert.pooled);

@@ -24,21 +24,20 @@ std::string shape_str(at::IntArrayRef shape) {
   return s + "]";
 }
 
+// Tensors belonging to a head rather than to the encoder.
+bool is_head_key(const std::string& key) {
+  return key.starts_with("cls.") || key.starts_with("classifier.") ||
+         key.starts_with("qa_outputs.") || key.starts_with("bert.pooler.");
+}
+
 // The model's name for a checkpoint key ("" for keys that carry nothing to load).
 std::string canonical_key(std::string key) {
   if (key.ends_with("LayerNorm.gamma")) key.replace(key.size() - 5, 5, "weight");
   if (key.ends_with("LayerNorm.beta")) key.replace(key.size() - 4, 4, "bias");
-  if (!key.starts_with("bert.") && !key.starts_with("cls.") && !key.starts_with("classifier."))
-    key = "bert." + key;
+  if (!key.starts_with("bert.") && !is_head_key(key)) key = "bert." + key;
   if (key == "bert.embeddings.position_ids") return "";  // a buffer, not a weight
   if (key == "cls.predictions.decoder.bias") return "cls.predictions.bias";
   return key;
-}
-
-// Tensors belonging to a head rather than to the encoder.
-bool is_head_key(const std::string& key) {
-  return key.starts_with("cls.") || key.starts_with("classifier.") ||
-         key.starts_with("bert.pooler.");
 }
 
 // The file's tensors by the model's names (the tied decoder standing in for missing embeddings).

@@ -56,7 +56,12 @@ struct Input {
   std::optional<std::string> pair;
 };
 
-// {"inputs": "t" | ["t", ...] | [["a", "b"], ...], "truncate": bool}
+task::Input input_of(const Input& in) {
+  return {in.text, in.pair ? std::optional<std::string_view>(*in.pair) : std::nullopt};
+}
+
+// {"inputs": "t" | ["t", ...] | [["a", "b"], ...] | {"question", "context"} | [{...}, ...],
+//  "truncate": bool}
 std::vector<Input> parse_inputs(const std::string& body, size_t max_inputs, bool& truncate) {
   if (auto at = text::invalid_utf8_at(body))
     throw HttpError(400, "invalid_utf8", cat("request body is not valid UTF-8 at byte ", *at));
@@ -68,8 +73,8 @@ std::vector<Input> parse_inputs(const std::string& body, size_t max_inputs, bool
   }
   if (!j.is_object() || !j.contains("inputs"))
     throw HttpError(422, "invalid_request",
-                    "expected a JSON object with \"inputs\": a text, a list of texts, or a list "
-                    "of [text, text_pair] pairs");
+                    "expected a JSON object with \"inputs\": a text, a list of texts, a list "
+                    "of [text, text_pair] pairs, or {\"question\", \"context\"} objects");
   if (j.contains("truncate")) {
     if (!j["truncate"].is_boolean())
       throw HttpError(422, "invalid_request",
@@ -85,8 +90,24 @@ std::vector<Input> parse_inputs(const std::string& body, size_t max_inputs, bool
     if (s.empty()) throw HttpError(422, "invalid_request", where + " is an empty string");
     return s;
   };
+  // {"question": ..., "context": ...}: the pair a question-answering model reads.
+  auto question = [&](const json& v, const std::string& where) -> Input {
+    for (const auto& [key, value] : v.items())
+      if (key != "question" && key != "context")
+        throw HttpError(422, "invalid_request",
+                        cat(where, " has an unknown field \"", key.substr(0, 40),
+                            "\" (expected \"question\" and \"context\")"));
+    if (!v.contains("question") || !v.contains("context"))
+      throw HttpError(422, "invalid_request",
+                      cat(where, " must have \"question\" and \"context\""));
+    return {text_at(v["question"], where + ".question"), text_at(v["context"], where + ".context")};
+  };
   if (in.is_string()) {
     out.push_back({text_at(in, "inputs"), std::nullopt});
+    return out;
+  }
+  if (in.is_object()) {
+    out.push_back(question(in, "inputs"));
     return out;
   }
   if (!in.is_array())
@@ -105,6 +126,8 @@ std::vector<Input> parse_inputs(const std::string& body, size_t max_inputs, bool
             422, "invalid_request",
             cat(where, " must be a [text, text_pair] pair, got ", in[i].size(), " items"));
       out.push_back({text_at(in[i][0], where + "[0]"), text_at(in[i][1], where + "[1]")});
+    } else if (in[i].is_object()) {
+      out.push_back(question(in[i], where));
     } else {
       out.push_back({text_at(in[i], where), std::nullopt});
     }
@@ -401,14 +424,13 @@ class Service {
     } leave{*batcher_, submitted};
     bool truncate = true;
     auto inputs = parse_inputs(body, o_.max_inputs, truncate);
-    std::vector<text::Encoding> rows;
-    rows.reserve(inputs.size());
+    std::vector<text::Encoding> rows;  // every input's rows, in order
+    std::vector<size_t> first{0};      // input i: rows [first[i], first[i + 1])
     for (size_t i = 0; i < inputs.size(); ++i) {
       try {
-        rows.push_back(predictor_->encode(
-            inputs[i].text,
-            inputs[i].pair ? std::optional<std::string_view>(*inputs[i].pair) : std::nullopt,
-            truncate));
+        for (auto& e : predictor_->encode(input_of(inputs[i]), truncate))
+          rows.push_back(std::move(e));
+        first.push_back(rows.size());
       } catch (const infer::TooLong& e) {
         throw HttpError(422, "input_too_long", cat("inputs[", i, "]: ", e.what()),
                         {{"index", i}, {"tokens", e.tokens}, {"max_length", e.max_length}});
@@ -431,8 +453,13 @@ class Service {
       throw HttpError(503, "timeout", e.what());
     }
     json out = json::array();
-    for (size_t i = 0; i < predictions.size(); ++i)
-      out.push_back(predictor_->render(predictions[i], rows[i], inputs[i].text));
+    const std::span<const infer::Prediction> p(predictions);
+    const std::span<const text::Encoding> r(rows);
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const size_t n = first[i + 1] - first[i];
+      out.push_back(
+          predictor_->render(p.subspan(first[i], n), r.subspan(first[i], n), input_of(inputs[i])));
+    }
     send_json(res, 200, {{"predictions", out}});
   }
 

@@ -28,12 +28,6 @@ class SequenceClassification : public Task {
     return torch::cross_entropy_loss(logits, labels);
   }
 
-  train::LossTerms distill_loss(const at::Tensor& student, const at::Tensor& teacher,
-                                const at::Tensor& labels,
-                                const distill::LossConfig& cfg) const override {
-    return distill::soft_prediction_loss(student, teacher, labels, cfg);
-  }
-
   std::vector<Prediction> decode(const at::Tensor& logits,
                                  const std::vector<int64_t>&) const override {
     const auto scores = at::softmax(logits.to(at::kCPU, at::kFloat), -1).contiguous();  // (B, C)
@@ -56,8 +50,10 @@ class SequenceClassification : public Task {
                                         static_cast<int64_t>(spec.labels.size()));
   }
 
-  nlohmann::ordered_json render(const Prediction& p, const std::vector<std::string>& labels,
-                                const text::Encoding&, std::string_view) const override {
+  nlohmann::ordered_json render(std::span<const Prediction> rows, std::span<const text::Encoding>,
+                                const std::vector<std::string>& labels, const Input&,
+                                const InputOptions&) const override {
+    const Prediction& p = rows.front();
     nlohmann::ordered_json scores = nlohmann::ordered_json::object();
     for (size_t k = 0; k < p.scores.size(); ++k) scores[labels[k]] = p.scores[k];
     return {{"label", labels[p.label]}, {"score", p.scores[p.label]}, {"scores", scores}};
@@ -97,9 +93,10 @@ class Regression : public SequenceClassification {
     return data::regression_metrics(spec.metrics, values, d.values());
   }
 
-  nlohmann::ordered_json render(const Prediction& p, const std::vector<std::string>&,
-                                const text::Encoding&, std::string_view) const override {
-    return {{"value", p.scores[0]}};
+  nlohmann::ordered_json render(std::span<const Prediction> rows, std::span<const text::Encoding>,
+                                const std::vector<std::string>&, const Input&,
+                                const InputOptions&) const override {
+    return {{"value", rows.front().scores[0]}};
   }
 };
 

@@ -8,5 +8,6 @@ namespace tinybert::task {
 const Task& sequence_classification();  // sequence.cpp
 const Task& regression();               // sequence.cpp
 const Task& token_classification();     // token.cpp
+const Task& question_answering();       // qa.cpp
 
 }  // namespace tinybert::task

@@ -13,22 +13,6 @@ namespace tinybert::task {
 
 namespace {
 
-// Characters [start, end) of UTF-8 `text`, as bytes.
-std::string_view slice_chars(std::string_view text, int32_t start, int32_t end) {
-  size_t begin = text.size(), stop = text.size();
-  int32_t chars = 0;
-  for (size_t i = 0; i <= text.size(); ++i) {
-    if (i < text.size() && (static_cast<unsigned char>(text[i]) & 0xC0) == 0x80) continue;
-    if (chars == start) begin = std::min(begin, i);
-    if (chars == end) {
-      stop = i;
-      break;
-    }
-    ++chars;
-  }
-  return begin <= stop ? text.substr(begin, stop - begin) : std::string_view();
-}
-
 // HF's get_tag: ("B", "PER") for B-PER, ("I", "PER") for I-PER, ("I", tag) for other tags.
 std::pair<char, std::string_view> bi_tag(std::string_view label) {
   if (label.size() > 2 && (label[0] == 'B' || label[0] == 'I') && label[1] == '-')
@@ -72,12 +56,6 @@ class TokenClassification : public Task {
     return torch::cross_entropy_loss(l, y);
   }
 
-  train::LossTerms distill_loss(const at::Tensor& student, const at::Tensor& teacher,
-                                const at::Tensor& labels,
-                                const distill::LossConfig& cfg) const override {
-    return distill::soft_prediction_loss(student, teacher, labels, cfg);
-  }
-
   std::vector<Prediction> decode(const at::Tensor& logits,
                                  const std::vector<int64_t>& lengths) const override {
     const auto probs = at::softmax(logits.to(at::kCPU, at::kFloat), -1);  // (B, T, C)
@@ -114,8 +92,13 @@ class TokenClassification : public Task {
     return out;
   }
 
-  nlohmann::ordered_json render(const Prediction& p, const std::vector<std::string>& labels,
-                                const text::Encoding& e, std::string_view text) const override {
+  nlohmann::ordered_json render(std::span<const Prediction> rows,
+                                std::span<const text::Encoding> encodings,
+                                const std::vector<std::string>& labels, const Input& in,
+                                const InputOptions&) const override {
+    const Prediction& p = rows.front();
+    const text::Encoding& e = encodings.front();
+    const std::string_view text = in.text;
     // HF's token-classification pipeline, aggregation "simple": consecutive tokens of one entity
     // type form a group unless a B- tag starts a new one; groups tagged O are dropped.
     struct Group {
@@ -141,7 +124,7 @@ class TokenClassification : public Task {
     for (const auto& g : groups) {
       if (g.entity == "O") continue;
       entities.push_back({{"entity", std::string(g.entity)},
-                          {"word", std::string(slice_chars(text, g.start, g.end))},
+                          {"word", std::string(text::slice_chars(text, {g.start, g.end}))},
                           {"start", g.start},
                           {"end", g.end},
                           {"score", g.score_sum / g.count}});

@@ -109,6 +109,32 @@ void Pieces::truncate(size_t n) {
   word_ids.resize(n);
 }
 
+Pieces Pieces::slice(size_t begin, size_t end) const {
+  Pieces p;
+  end = std::min(end, ids.size());
+  begin = std::min(begin, end);
+  p.ids.assign(ids.begin() + begin, ids.begin() + end);
+  p.offsets.assign(offsets.begin() + begin, offsets.begin() + end);
+  p.word_ids.assign(word_ids.begin() + begin, word_ids.begin() + end);
+  p.words = words;
+  return p;
+}
+
+std::string_view slice_chars(std::string_view text, Span span) {
+  size_t begin = text.size(), stop = text.size();
+  int32_t chars = 0;
+  for (size_t i = 0; i <= text.size(); ++i) {
+    if (i < text.size() && (static_cast<unsigned char>(text[i]) & 0xC0) == 0x80) continue;
+    if (chars == span[0]) begin = std::min(begin, i);
+    if (chars == span[1]) {
+      stop = i;
+      break;
+    }
+    ++chars;
+  }
+  return begin <= stop ? text.substr(begin, stop - begin) : std::string_view();
+}
+
 void Tokenizer::tokenize_plain(std::string_view text, std::vector<int32_t>& ids) const {
   thread_local std::string normalized;
   thread_local std::vector<std::string_view> words;

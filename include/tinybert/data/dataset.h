@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "tinybert/data/qa.h"
 #include "tinybert/data/tagging.h"
 #include "tinybert/data/task.h"
 #include "tinybert/model/bert.h"
@@ -44,6 +45,11 @@ class Dataset {
                                const std::string& source);
   size_t size() const { return encodings_.size(); }
   bool labeled() const { return labeled_; }
+  // Question answering: one row per window of each question (qa_windows with spec.qa), labels
+  // the answer's first and last token; rows are padded to max_length, so a row's logits keep one
+  // width from batch to batch (the teacher-logit cache relies on it).
+  static Dataset encode_qa(std::vector<QaExample> questions, const TaskSpec& spec,
+                           const text::Tokenizer& tok, size_t max_length);
   TrainBatch batch(const std::vector<int64_t>& indices, c10::Device device) const;
   const std::vector<int64_t>& label_ids() const { return label_ids_; }
   const std::vector<double>& values() const { return values_; }
@@ -53,6 +59,11 @@ class Dataset {
   // Token classification: gold tag ids per word, and how many words --max-length cut off.
   const std::vector<std::vector<int64_t>>& word_tags() const { return word_tags_; }
   size_t cut_words() const { return cut_words_; }
+  // Question answering: the questions, and the question row i is a window of.
+  const std::vector<QaExample>& questions() const { return questions_; }
+  size_t question_of(size_t i) const { return windows_.at(i).example; }
+  // Tokens every batch is padded to (0: each batch to its longest row).
+  int64_t padded_length() const { return pad_to_; }
 
  private:
   TaskKind kind_ = TaskKind::Classification;
@@ -61,8 +72,11 @@ class Dataset {
   std::vector<double> values_;
   std::vector<std::vector<int64_t>> token_labels_, word_tags_;  // per sentence: piece / word
   size_t cut_words_ = 0;
+  std::vector<QaExample> questions_;
+  std::vector<QaWindow> windows_;  // encodings moved out into encodings_
   bool labeled_ = true;
   int32_t pad_id_ = 0;
+  int64_t pad_to_ = 0;  // pad every batch to this many tokens (0: to its longest row)
 };
 
 // What a trainer iterates over; the order is a function of (seed, epoch) so resuming can skip.

@@ -17,8 +17,20 @@ struct Example {
   size_t line = 0;    // line in the source file, for messages
 };
 
-// What is predicted: a class or a value per input, or a class per token (task/task.h owns how).
-enum class TaskKind { Classification, Regression, TokenClassification };
+// What is predicted: a class or a value per input, a class per token, or an answer span of the
+// context (task/task.h owns how).
+enum class TaskKind { Classification, Regression, TokenClassification, QuestionAnswering };
+
+// Extractive QA: how contexts are windowed and answers searched (HF run_qa's options).
+struct QaSettings {
+  std::optional<size_t>
+      doc_stride;                  // context tokens consecutive windows share (see QaWindowOptions)
+  size_t max_query_length = 64;    // question pieces kept
+  int64_t n_best = 20;             // start and end candidates per window
+  int64_t max_answer_length = 30;  // tokens
+  double null_threshold = 0.0;     // v2.0: "no answer" wins by more than this (score difference)
+  bool unanswerable = false;       // v2.0: questions may have no answer
+};
 
 struct TaskSpec {
   std::string name;  // "mnli", "sst-2", ..., "generic", "conll"
@@ -29,11 +41,13 @@ struct TaskSpec {
   std::string main_metric;           // the one that picks the best checkpoint
   std::string dev_split = "dev";     // "dev_matched" for MNLI
   bool pair = false;                 // two text columns
+  QaSettings qa;                     // question answering only
 };
 
 // The task's spec by name, case-insensitive: cola, sst-2 (sst2), mrpc, sts-b (stsb), qqp, mnli,
-// mnli-mm, qnli, rte, wnli, "generic", or "conll" (token classification; its labels and metrics
-// are set by set_tag_labels once the data is read). Unknown names fail listing the known ones.
+// mnli-mm, qnli, rte, wnli, "generic", "conll" (token classification; its labels and metrics
+// are set by set_tag_labels once the data is read), or "squad" / "squad_v2" (question answering:
+// SQuAD v1.1, and v2.0 with unanswerable questions). Unknown names fail listing the known ones.
 TaskSpec task_spec(const std::string& name);
 
 // A token-classification spec's labels (collect_tags order unless already set) and metrics:
@@ -79,6 +93,10 @@ struct TextLine {
   std::optional<std::string> text_pair;
 };
 TextLine parse_text_line(const std::string& line, size_t line_no, const std::string& where);
+TextLine parse_text_line(nlohmann::ordered_json object, size_t line_no, const std::string& where);
+// An input line of predict: {"text", "text_pair"} as parse_text_line, or {"question", "context"}
+// (question answering: text = question, text_pair = context).
+TextLine parse_input_line(const std::string& line, size_t line_no, const std::string& where);
 
 // Value of a regression example's label, failing with the line unless it is a finite number.
 double label_value(const Example& e, const std::string& source);

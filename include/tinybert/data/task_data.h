@@ -19,6 +19,7 @@ struct TaskSource {
   std::vector<std::string> labels;  // generic and conll tasks: label order (default: sorted)
   bool regression = false;          // generic task: labels are numbers
   bool label_all_pieces = false;    // token classification: label every piece of a word
+  QaSettings qa;                    // question answering (its `unanswerable` comes from the task)
   nlohmann::json to_json() const;   // for the saved settings
 };
 

@@ -36,7 +36,8 @@ struct SplitEvaluation {
 // task takes the model's), reads DIR/SPLIT and evaluates.
 SplitEvaluation evaluate_split(const std::string& model_dir, const std::string& task,
                                const std::string& data_dir, const std::string& split,
-                               int64_t batch_size, int64_t max_length, c10::Device device);
+                               int64_t batch_size, int64_t max_length, c10::Device device,
+                               const data::QaSettings& qa = {});
 
 // A dev set and how to score it.
 struct DevSet {

@@ -1,5 +1,6 @@
-// Inference for people: a classifier (sequence or token) ready to use: tokenizes texts, runs padded
-// batches under inference mode, and decodes the logits through the model's task (task/task.h).
+// Inference for people: a trained model (sequence or token classifier, question answering) ready to
+// use: reads inputs into rows, runs padded batches under inference mode, and decodes and answers
+// through the model's task (task/task.h).
 #pragma once
 
 #include <c10/core/Device.h>
@@ -26,34 +27,27 @@ struct PredictorOptions {
   size_t max_length = 128;  // capped at the model's max_position_embeddings
   int workers = 0;  // CPU: forwards side by side, one thread each (0: one per thread; 1: none)
   bool allow_untrained_head = false;  // load a checkpoint without classifier weights (random head)
+  data::QaSettings qa;                // question answering: windows and the answer search
 };
 
+using task::InvalidInput;
 using task::Prediction;
+using task::TooLong;
 
 // The lengths (tokens) of encodings, for Task::decode.
 std::vector<int64_t> lengths_of(std::span<const text::Encoding* const> rows);
 
-// Thrown by encode() for an input the model cannot take.
-struct InvalidInput : Error {
-  using Error::Error;
-};
-// Thrown by encode() for an input longer than max_length when truncation is off.
-struct TooLong : Error {
-  TooLong(size_t tokens, size_t max_length);
-  size_t tokens, max_length;
-};
-
 class Predictor {
  public:
-  // Loads an HF-format BertForSequenceClassification or BertForTokenClassification directory;
-  // fails for any other head.
+  // Loads an HF-format BertForSequenceClassification, BertForTokenClassification or
+  // BertForQuestionAnswering directory; fails for any other head.
   Predictor(const std::string& dir, const PredictorOptions& options);
 
-  // [CLS] text [SEP] (pair [SEP]), with offsets when the task renders them; longer than
-  // max_length: truncated, or TooLong when !truncate. InvalidInput for a pair when the model has
-  // one token type only, or its task takes single texts.
-  text::Encoding encode(std::string_view text, std::optional<std::string_view> pair,
-                        bool truncate = true) const;
+  // The rows of one input (Task::encode): [CLS] text [SEP] (pair [SEP]), with offsets when the
+  // task renders them, longer than max_length truncated or TooLong when !truncate; a question's
+  // context windows. InvalidInput for a pair when the model has one token type only, or for what
+  // its task cannot take.
+  std::vector<text::Encoding> encode(const task::Input& in, bool truncate = true) const;
   // One forward pass per max_batch rows, each padded to its longest row (on the CPU its rows
   // split between the workers, each part padded to its own longest row).
   std::vector<Prediction> predict(const std::vector<const text::Encoding*>& inputs,
@@ -61,9 +55,9 @@ class Predictor {
 
   const model::BertConfig& config() const { return model_->config; }
   const task::Task& task() const { return *task_; }
-  // A prediction as the API answers it (Task::render with the model's labels).
-  nlohmann::ordered_json render(const Prediction& p, const text::Encoding& e,
-                                std::string_view text) const;
+  // The answer to one input from its rows' predictions (Task::render with the model's labels).
+  nlohmann::ordered_json render(std::span<const Prediction> p, std::span<const text::Encoding> rows,
+                                const task::Input& in) const;
   size_t max_length() const { return max_length_; }
   int64_t parameters() const;
   std::string load_summary;  // what the checkpoint loader reported
@@ -75,6 +69,7 @@ class Predictor {
   text::Tokenizer tokenizer_;
   c10::Device device_;
   size_t max_length_;
+  data::QaSettings qa_;
 };
 
 }  // namespace tinybert::infer

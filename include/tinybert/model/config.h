@@ -14,13 +14,15 @@ enum class Architecture {
   Base,
   SequenceClassification,
   TokenClassification,
+  QuestionAnswering,
   MaskedLM,
   PreTraining
 };
 
 std::string architecture_name(Architecture a);  // "BertForSequenceClassification"
 Architecture parse_architecture(const std::string& name, const std::string& source);
-// Whether the head is a "classifier" with labels (one per sequence or one per token).
+// Whether the head's width is num_labels: a "classifier" (one class per sequence or per token),
+// or qa_outputs (start and end, HF's two default labels).
 bool has_labels(Architecture a);
 // Whether the encoder has a pooler (HF's add_pooling_layer): not for token or MLM heads.
 bool has_pooler(Architecture a);

@@ -1,5 +1,5 @@
-// BERT with the HF heads: sequence or token classification, masked LM, pre-training (MLM + NSP),
-// or none.
+// BERT with the HF heads: sequence or token classification, question answering, masked LM,
+// pre-training (MLM + NSP), or none.
 // One module whose submodules are named as HF names them ("bert", "classifier", "cls"), so every
 // HF architecture's checkpoint keys map onto it.
 #pragma once
@@ -42,6 +42,7 @@ TORCH_MODULE(BertPreTrainingHeads);
 struct ModelOutput {
   BertOutput bert;
   torch::Tensor logits;      // (B, num_labels) for a sequence head, (B, T, num_labels) per token
+                             // (question answering: (B, T, 2), start and end)
   torch::Tensor mlm_logits;  // (B, T, V)
   torch::Tensor nsp_logits;  // (B, 2)
 };
@@ -63,6 +64,7 @@ class AutoBertImpl : public torch::nn::Module {
   BertModel bert;
   torch::nn::Dropout dropout{nullptr};
   torch::nn::Linear classifier{nullptr};
+  torch::nn::Linear qa_outputs{nullptr};  // (H) -> 2: start and end logits
   BertPreTrainingHeads cls{nullptr};
 };
 TORCH_MODULE(AutoBert);

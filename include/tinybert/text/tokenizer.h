@@ -35,7 +35,11 @@ struct Pieces {
   std::vector<int32_t> word_ids;
   int32_t words = 0;  // words seen so far: the next word's index
   void truncate(size_t n);
+  Pieces slice(size_t begin, size_t end) const;  // pieces [begin, end)
 };
+
+// Characters [span[0], span[1]) of UTF-8 `text` (offsets are in characters), as bytes.
+std::string_view slice_chars(std::string_view text, Span span);
 
 // A padded batch, row-major (B, T).
 struct Batch {
@@ -76,6 +80,8 @@ class Tokenizer {
   // Writes vocab.txt and tokenizer_config.json (HF BertTokenizer's keys, as from_dir reads them)
   // into the existing directory `dir`, each file atomically.
   void save(const std::string& dir, int64_t model_max_length) const;
+  // [CLS] a [SEP] (b [SEP]) with the alignment of both (an aligned Encoding).
+  Encoding with_special_tokens(const Pieces& a, const Pieces* b) const;
 
   const Vocab& vocab() const { return *vocab_; }
   const Normalizer& normalizer() const { return normalizer_; }
@@ -83,8 +89,6 @@ class Tokenizer {
  private:
   void tokenize_plain(std::string_view text, std::vector<int32_t>& ids) const;
   void tokenize_plain(std::string_view text, Pieces& pieces, int32_t char_base) const;
-  // [CLS] a [SEP] (b [SEP]) with the alignment of both.
-  Encoding with_special_tokens(const Pieces& a, const Pieces* b) const;
   std::shared_ptr<const Vocab> vocab_;
   Normalizer normalizer_;
   std::shared_ptr<const WordPiece> wordpiece_;
