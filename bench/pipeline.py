@@ -408,9 +408,10 @@ class Pipeline:
                  "`tinybert bench` fp32." % (command, rev, time.strftime("%Y-%m-%d %H:%M"), self.a.device, SEQ), "",
                  "Teacher %s, student %s; corpus lines: %s; training rows per task: %s, texts cut to %d words "
                  "(augmentation masks every word of a text in turn, so its cost grows with the square of the "
-                 "length); dev and test untouched." % (
+                 "length)%s; dev and test untouched." % (
                      shape(p["teacher"]), shape(p["student"]), p["corpus_lines"] or "all", p["train_rows"] or "all",
-                     p["words"]),
+                     p["words"], "" if not READING & set(p["tasks"]) else
+                     " except the reading task's contexts (whole; one question each, not augmented)"),
                  "", head, "|" + " --- |" * (head.count("|") - 1)]
         lines.append("| %s, same rows | %s | %.3f | %s | - | - | - | - | - |" % (reference_name(p["tasks"]),
             " | ".join("%.3f" % score(t, tfidf[t]) for t in p["tasks"]), tfidf_avg,
@@ -441,7 +442,7 @@ class Pipeline:
             return [same] + ([(whole[t]["teacher"][m], max(whole[t]["tfidf"][m], floor), "the whole training split")]
                              if t in whole else [])
 
-        checked = [t for t in p["tasks"] if t in ("genre", "next", "pos", "names")]
+        checked = [t for t in p["tasks"] if t in ("genre", "next", "pos", "names", "read")]
         weak = [t for t in checked if any(a - b <= CLEAR_MARGIN for a, b, _ in against(t))]
         said = ", ".join("%s (%s)" % (t, "; ".join("%.3f vs %.3f on %s" % c for c in against(t))) for t in checked)
         if weak:
