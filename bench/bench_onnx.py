@@ -96,7 +96,8 @@ def main():
                     print(f"{name} seq {seq} batch {b}: " + ", ".join(f"{RUNTIMES[k]} {best[k]:.2f} ms" for k in keys) +
                           f"; ORT/ours fp32 {row['fp32_vs_ort']:.2f}x, int8 {row['int8_vs_ort_int8']:.2f}x;"
                           f" our int8 vs fp32 {row['int8_vs_fp32']:.2f}x", flush=True)
-    command = "python3 bench/bench_onnx.py " + " ".join(sys.argv[1:])
+    core = os.environ.get("OPENBLAS_CORETYPE")  # OpenBLAS's kernels: it decides our fp32 path
+    command = ("OPENBLAS_CORETYPE=%s " % core if core else "") + "python3 bench/bench_onnx.py " + " ".join(sys.argv[1:])
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     flags = next((l for l in open("/proc/cpuinfo") if l.startswith("flags")), "")
     isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "?"

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "tinybert/core/error.h"
+#include "tinybert/runtime/runtime.h"
 
 namespace tinybert::model {
 
@@ -21,12 +22,15 @@ torch::Tensor activation(const torch::Tensor& x, const std::string& name) {
 
 namespace {
 
-// oneDNN's fp32 inner product pays off with AVX-512 (see bert.h); on the AVX2-only VM OpenBLAS ran
-// TinyBERT4's products faster at every row count tried (32 x 312 -> 936: 0.23 against 0.44 ms;
-// 4096 rows: 16 against 26 ms), and oneDNN's conversions cost most at batch 1.
+// oneDNN's fp32 inner product pays off with AVX-512 when OpenBLAS is held to AVX2 kernels (see
+// bert.h); on the AVX2-only VM OpenBLAS ran TinyBERT4's products faster at every row count tried
+// (32 x 312 -> 936: 0.23 against 0.44 ms; 4096 rows: 16 against 26 ms), and oneDNN's conversions
+// cost most at batch 1. OpenBLAS with its own AVX-512 kernels (SkylakeX) beat oneDNN on the
+// AVX-512 VM: `tinybert bench` of TinyBERT4 (2 rounds), seq 32 batch 1 1.7-2.3 against 2.9-3.0 ms,
+// seq 128 batch 1 4.3-5.4 against 6.7-8.4 ms, batch 32 110-116 against 132-144 ms.
 bool onednn_linear() {
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
-  return avx512 && at::hasMKLDNN() && at::globalContext().userEnabledMkldnn();
+  static const bool use = __builtin_cpu_supports("avx512f") && !runtime::openblas_avx512();
+  return use && at::hasMKLDNN() && at::globalContext().userEnabledMkldnn();
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <torch/cuda.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <thread>
 
@@ -140,6 +141,18 @@ std::string openblas_config() {
   using Fn = const char* (*)();
   auto fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "openblas_get_config"));
   return fn ? fn() : "";
+}
+
+bool openblas_avx512() {
+  using Fn = const char* (*)();
+  auto fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  if (!fn || !fn()) return false;
+  std::string core = fn();
+  std::transform(core.begin(), core.end(), core.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  for (const char* k : {"skylakex", "cooperlake", "sapphirerapids"})
+    if (core.find(k) != std::string::npos) return true;
+  return false;
 }
 
 std::string blas_warning(const std::string& path, const std::string& openblas_config) {

@@ -44,6 +44,9 @@ std::string blas_library();
 // OpenBLAS's build and kernel line ("OpenBLAS 0.3.21 ... USE_OPENMP Haswell ..."), or "" when
 // the loaded BLAS is not OpenBLAS.
 std::string openblas_config();
+// Whether the loaded OpenBLAS runs AVX-512 kernels (its core: SkylakeX, Cooperlake,
+// SapphireRapids; OPENBLAS_CORETYPE=Haswell limits it to AVX2).
+bool openblas_avx512();
 // Why the BLAS at `path` (with `openblas_config`) makes LibTorch slow, or "" when it does not:
 // the reference BLAS (matmul about 40x slower), or an OpenBLAS built on pthreads, whose own
 // spinning thread pool contends with LibTorch's OpenMP threads for the cores (fp32 inference
