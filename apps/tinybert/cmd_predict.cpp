@@ -55,24 +55,15 @@ Runner add_predict(CLI::App& app) {
                                           .allow_untrained_head = o->allow_untrained_head,
                                           .qa = o->qa});
     std::cerr << predictor.load_summary;
-    std::vector<text::Encoding> batch;  // the rows of the lines read
-    std::vector<size_t> first{0};       // line i: rows [first[i], first[i + 1])
+    infer::InputRows batch;  // the rows of the lines read
     std::vector<data::TextLine> lines;
     auto flush = [&]() {
       std::vector<const text::Encoding*> rows;
-      for (const auto& e : batch) rows.push_back(&e);
+      for (const auto& e : batch.rows) rows.push_back(&e);
       const auto predictions = predictor.predict(rows, o->batch_size);
-      const std::span<const infer::Prediction> p(predictions);
-      const std::span<const text::Encoding> r(batch);
-      for (size_t i = 0; i < lines.size(); ++i) {
-        const size_t n = first[i + 1] - first[i];
-        std::cout << predictor
-                         .render(p.subspan(first[i], n), r.subspan(first[i], n), input_of(lines[i]))
-                         .dump()
-                  << "\n";
-      }
+      for (size_t i = 0; i < lines.size(); ++i)
+        std::cout << predictor.render(batch, predictions, i, input_of(lines[i])).dump() << "\n";
       batch.clear();
-      first.resize(1);
       lines.clear();
     };
     std::string line;
@@ -82,12 +73,11 @@ Runner add_predict(CLI::App& app) {
       if (line.empty()) continue;
       lines.push_back(data::parse_input_line(line, line_no, "stdin"));
       try {
-        for (auto& e : predictor.encode(input_of(lines.back()))) batch.push_back(std::move(e));
+        batch.add(predictor.encode(input_of(lines.back())));
       } catch (const Error& e) {
         fail("stdin line ", line_no, ": ", e.what());
       }
-      first.push_back(batch.size());
-      if (batch.size() >= o->batch_size) flush();
+      if (batch.rows.size() >= o->batch_size) flush();
     }
     flush();
     return 0;

@@ -84,9 +84,7 @@ TaskData load_task(const TaskSource& src, const text::Tokenizer& tok, size_t max
     model::check_unique_labels(src.labels, "--labels");
     d.spec.labels = src.labels;
   }
-  const bool unanswerable = d.spec.qa.unanswerable;
-  d.spec.qa = src.qa;
-  d.spec.qa.unanswerable = unanswerable;
+  set_qa_settings(d.spec, src.qa);
   if (src.label_all_pieces && d.spec.kind != TaskKind::TokenClassification)
     fail("--label-all-pieces applies to token classification (--task conll) only");
   auto load = [&](const std::string& split) {
@@ -96,6 +94,12 @@ TaskData load_task(const TaskSource& src, const text::Tokenizer& tok, size_t max
   d.train = load("train");  // first: a token task's labels come from it
   d.dev = load("dev");
   return d;
+}
+
+void set_qa_settings(TaskSpec& spec, const QaSettings& qa) {
+  const bool unanswerable = spec.qa.unanswerable;
+  spec.qa = qa;
+  spec.qa.unanswerable = unanswerable;
 }
 
 void check_labels(const std::vector<std::string>& model_labels, const TaskSpec& spec,

@@ -58,9 +58,7 @@ SplitEvaluation evaluate_split(const std::string& model_dir, const std::string& 
   }
   SplitEvaluation r;
   r.spec = data::task_spec(task);
-  const bool unanswerable = r.spec.qa.unanswerable;
-  r.spec.qa = qa;
-  r.spec.qa.unanswerable = unanswerable;
+  data::set_qa_settings(r.spec, qa);
   const bool sequence =
       head->kind() == data::TaskKind::Classification || head->kind() == data::TaskKind::Regression;
   if (r.spec.name == "generic" && sequence) r.spec.kind = head->kind();  // the model's

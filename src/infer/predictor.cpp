@@ -55,10 +55,23 @@ std::vector<text::Encoding> Predictor::encode(const task::Input& in, bool trunca
   return task_->encode(tokenizer_, in, {max_length_, truncate, qa_});
 }
 
-nlohmann::ordered_json Predictor::render(std::span<const Prediction> p,
-                                         std::span<const text::Encoding> rows,
+void InputRows::add(std::vector<text::Encoding> input_rows) {
+  for (auto& e : input_rows) rows.push_back(std::move(e));
+  first.push_back(rows.size());
+}
+
+void InputRows::clear() {
+  rows.clear();
+  first.assign(1, 0);
+}
+
+nlohmann::ordered_json Predictor::render(const InputRows& rows,
+                                         std::span<const Prediction> predictions, size_t i,
                                          const task::Input& in) const {
-  return task_->render(p, rows, model_->config.labels, in, {max_length_, true, qa_});
+  const size_t start = rows.first.at(i), n = rows.first.at(i + 1) - start;
+  return task_->render(predictions.subspan(start, n),
+                       std::span<const text::Encoding>(rows.rows).subspan(start, n),
+                       model_->config.labels, in, {max_length_, true, qa_});
 }
 
 std::vector<Prediction> Predictor::predict(const std::vector<const text::Encoding*>& inputs,

@@ -424,13 +424,10 @@ class Service {
     } leave{*batcher_, submitted};
     bool truncate = true;
     auto inputs = parse_inputs(body, o_.max_inputs, truncate);
-    std::vector<text::Encoding> rows;  // every input's rows, in order
-    std::vector<size_t> first{0};      // input i: rows [first[i], first[i + 1])
+    infer::InputRows rows;
     for (size_t i = 0; i < inputs.size(); ++i) {
       try {
-        for (auto& e : predictor_->encode(input_of(inputs[i]), truncate))
-          rows.push_back(std::move(e));
-        first.push_back(rows.size());
+        rows.add(predictor_->encode(input_of(inputs[i]), truncate));
       } catch (const infer::TooLong& e) {
         throw HttpError(422, "input_too_long", cat("inputs[", i, "]: ", e.what()),
                         {{"index", i}, {"tokens", e.tokens}, {"max_length", e.max_length}});
@@ -440,7 +437,7 @@ class Service {
     }
     std::future<std::vector<infer::Prediction>> result;
     try {
-      result = batcher_->submit(rows, deadline);  // rows stay here: render() reads offsets
+      result = batcher_->submit(rows.rows, deadline);  // rows stay here: render() reads offsets
     } catch (const QueueFull& e) {
       throw HttpError(429, "queue_full", e.what());
     }
@@ -453,13 +450,8 @@ class Service {
       throw HttpError(503, "timeout", e.what());
     }
     json out = json::array();
-    const std::span<const infer::Prediction> p(predictions);
-    const std::span<const text::Encoding> r(rows);
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      const size_t n = first[i + 1] - first[i];
-      out.push_back(
-          predictor_->render(p.subspan(first[i], n), r.subspan(first[i], n), input_of(inputs[i])));
-    }
+    for (size_t i = 0; i < inputs.size(); ++i)
+      out.push_back(predictor_->render(rows, predictions, i, input_of(inputs[i])));
     send_json(res, 200, {{"predictions", out}});
   }
 

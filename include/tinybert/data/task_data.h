@@ -41,6 +41,10 @@ SplitData load_split(TaskSpec& spec, const std::string& dir, const std::string& 
 // Reads the train split (or src.train_file) and the task's dev split, and encodes them.
 TaskData load_task(const TaskSource& src, const text::Tokenizer& tok, size_t max_length);
 
+// Sets a question-answering spec's window and answer-search options from the command's, keeping
+// `unanswerable`, which the task (squad_v2) decides.
+void set_qa_settings(TaskSpec& spec, const QaSettings& qa);
+
 // Fails unless `model_labels` name the task's labels in the task's order (a model saved with HF's
 // default LABEL_i names and the same count is accepted, with a notice).
 void check_labels(const std::vector<std::string>& model_labels, const TaskSpec& spec,

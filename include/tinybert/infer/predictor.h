@@ -37,6 +37,15 @@ using task::TooLong;
 // The lengths (tokens) of encodings, for Task::decode.
 std::vector<int64_t> lengths_of(std::span<const text::Encoding* const> rows);
 
+// The rows of several inputs, in order (an input may be several rows: a question's windows).
+struct InputRows {
+  std::vector<text::Encoding> rows;
+  std::vector<size_t> first{0};                      // input i: rows [first[i], first[i + 1])
+  void add(std::vector<text::Encoding> input_rows);  // the next input's rows
+  size_t inputs() const { return first.size() - 1; }
+  void clear();
+};
+
 class Predictor {
  public:
   // Loads an HF-format BertForSequenceClassification, BertForTokenClassification or
@@ -55,9 +64,10 @@ class Predictor {
 
   const model::BertConfig& config() const { return model_->config; }
   const task::Task& task() const { return *task_; }
-  // The answer to one input from its rows' predictions (Task::render with the model's labels).
-  nlohmann::ordered_json render(std::span<const Prediction> p, std::span<const text::Encoding> rows,
-                                const task::Input& in) const;
+  // The answer to input i of `rows` from the predictions of all its rows (Task::render with the
+  // model's labels).
+  nlohmann::ordered_json render(const InputRows& rows, std::span<const Prediction> predictions,
+                                size_t i, const task::Input& in) const;
   size_t max_length() const { return max_length_; }
   int64_t parameters() const;
   std::string load_summary;  // what the checkpoint loader reported
