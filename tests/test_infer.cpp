@@ -33,7 +33,7 @@ TEST(Infer, MatchesHfWholeAndSplitOverWorkers) {
   for (const auto& [dir, prefix] :
        {std::pair{"tiny-teacher-cls", "teacher"}, {"tiny-student-cls", "student"}}) {
     auto loaded = model::load_model(kFixtures + "/" + dir);
-    model::fuse_qkv(*loaded.model->bert);
+    model::prepare_inference(*loaded.model->bert);
     const auto& want = r.at(std::string(prefix) + ".logits");  // (4, C)
     const double whole = max_diff(model::infer(*loaded.model, in), want);
     const double split =

@@ -96,7 +96,7 @@ TEST(Parity, FusedQkvInference) {
   auto loaded = model::load_model(kFixtures + "/tiny-teacher-cls");
   auto& m = *loaded.model;
   const auto before = model::hf_state_dict(m);
-  model::fuse_qkv(*m.bert);
+  model::prepare_inference(*m.bert);
   // Parameters keep their names, shapes and values: checkpoints are unchanged.
   const auto after = model::hf_state_dict(m);
   ASSERT_EQ(before.size(), after.size());

@@ -66,7 +66,7 @@ Runner add_bench(CLI::App& app) {
     auto loaded =
         model::load_model(o->model, {.device = device, .dtype = dtype, .allow_int8 = true});
     auto& m = *loaded.model;
-    model::fuse_qkv(*m.bert);
+    model::prepare_inference(*m.bert);
     const auto& c = m.config;
     const std::string weights = c.int8 ? "int8" : o->dtype;
     if (o->seq < 2 || o->seq > c.max_position_embeddings)

@@ -12,7 +12,7 @@
 
 #include "tinybert/core/error.h"
 #include "tinybert/io/atomic_file.h"
-#include "tinybert/model/int8.h"
+#include "tinybert/model/packed_linear.h"
 #include "tinybert/model/pretrained.h"
 #include "tinybert/text/tokenizer.h"
 
@@ -96,7 +96,7 @@ class GraphBuilder {
     return node("Add",
                 {node("MatMul", {x, weight(prefix + ".weight", true)}), weight(prefix + ".bias")});
   }
-  // The arithmetic of model::Int8Linear in standard ops: x quantized per call to uint8 0..127
+  // The arithmetic of model::PackedLinear in standard ops: x quantized per call to uint8 0..127
   // (scale (max - min) / 127 over a range widened to hold 0, zero point round(-min / scale), as
   // PyTorch's ChooseQuantizationParams with reduce_range), MatMulInteger with the int8 weight
   // (in, out), the int32 sums rescaled by scale * weight_scale (out), plus the bias.

@@ -38,11 +38,11 @@ QuantizeReport quantize_model(const std::string& model_dir, const std::string& o
   QuantizeReport r;
   r.bytes_before = static_cast<int64_t>(fs::file_size(fs::path(model_dir) / "model.safetensors"));
   std::vector<torch::Tensor> before;
-  for (auto& slot : model::int8_slots(*m.bert)) before.push_back((*slot.linear)->weight.clone());
+  for (auto& slot : model::linear_slots(*m.bert)) before.push_back((*slot.linear)->weight.clone());
   model::quantize_encoder(*m.bert);
   m.config.int8 = m.bert->config.int8 = true;
   size_t i = 0;
-  for (auto& slot : model::int8_slots(*m.bert)) {
+  for (auto& slot : model::linear_slots(*m.bert)) {
     const double err = (before[i++] - (*slot.linear)->weight).abs().max().item<double>();
     r.max_weight_error = std::max(r.max_weight_error, err);
     ++r.layers;

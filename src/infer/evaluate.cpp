@@ -50,6 +50,7 @@ SplitEvaluation evaluate_split(const std::string& model_dir, const std::string& 
                                const data::QaSettings& qa) {
   auto loaded = model::load_model(model_dir, {.device = device, .allow_int8 = true});
   auto& m = *loaded.model;
+  model::prepare_inference(*m.bert);
   const task::Task* head = nullptr;
   try {
     head = &task::task_of(m.config);

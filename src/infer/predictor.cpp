@@ -24,7 +24,7 @@ Predictor::Predictor(const std::string& dir, const PredictorOptions& options)
   auto loaded = model::load_model(
       dir, {.device = options.device, .dtype = options.dtype, .allow_int8 = true});
   model_ = loaded.model;
-  model::fuse_qkv(*model_->bert);
+  model::prepare_inference(*model_->bert);
   try {
     task_ = &task::task_of(model_->config);
   } catch (const Error& e) {

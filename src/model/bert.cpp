@@ -48,8 +48,10 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
   return at::mkldnn_linear(x2.to_mkldnn(), weight.contiguous(), b).to_dense().view(sizes);
 }
 
-torch::Tensor linear(const torch::Tensor& x, const torch::nn::Linear& lin, const Int8Linear& int8) {
-  if (int8.defined() && !torch::GradMode::is_enabled()) return int8.forward(x);
+torch::Tensor linear(const torch::Tensor& x, const torch::nn::Linear& lin,
+                     const PackedLinear& packed) {
+  if (packed.defined() && !torch::GradMode::is_enabled() && packed.serves(x))
+    return packed.forward(x);
   return linear(x, lin->weight, lin->bias);
 }
 
@@ -122,7 +124,7 @@ BertSelfAttentionImpl::BertSelfAttentionImpl(const BertConfig& c)
   register_module("dropout", dropout);
 }
 
-void BertSelfAttentionImpl::fuse_qkv() {
+void BertSelfAttentionImpl::fuse_qkv(bool pack) {
   torch::NoGradGuard no_grad;
   qkv_weight_ = torch::cat({query->weight, key->weight, value->weight});  // (3H, H)
   qkv_bias_ = torch::cat({query->bias, key->bias, value->bias});          // (3H)
@@ -133,7 +135,10 @@ void BertSelfAttentionImpl::fuse_qkv() {
     (*lin)->bias.set_data(qkv_bias_.narrow(0, i * H, H));
     ++i;
   }
-  if (query_int8.defined()) qkv_int8_ = concat_int8({&query_int8, &key_int8, &value_int8});
+  if (query_packed.int8())
+    qkv_packed_ = concat_int8({&query_packed, &key_packed, &value_packed});
+  else if (pack)
+    qkv_packed_ = pack_fp32(qkv_weight_, qkv_bias_);
 }
 
 bool BertSelfAttentionImpl::fused() const {
@@ -150,18 +155,19 @@ torch::Tensor BertSelfAttentionImpl::forward(const torch::Tensor& x, const torch
   const int64_t Tq = queries.defined() ? 1 : T;
   torch::Tensor q, k, v;  // (B, heads, Tq|T, d)
   if (!queries.defined() && !torch::GradMode::is_enabled() && fused()) {
-    auto qkv = (qkv_int8_.defined() ? qkv_int8_.forward(x)
-                                    : linear(x, qkv_weight_, qkv_bias_))  // (B, T, 3H)
+    auto qkv = (qkv_packed_.defined() && qkv_packed_.serves(x)
+                    ? qkv_packed_.forward(x)
+                    : linear(x, qkv_weight_, qkv_bias_))  // (B, T, 3H)
                    .view({B, T, 3, heads, head_size})
                    .permute({2, 0, 3, 1, 4});  // (3, B, heads, T, d)
     q = qkv[0], k = qkv[1], v = qkv[2];
   } else {
-    auto project = [&](const torch::nn::Linear& lin, const Int8Linear& int8,
+    auto project = [&](const torch::nn::Linear& lin, const PackedLinear& int8,
                        const torch::Tensor& in) {  // -> (B, heads, n, d)
       return linear(in, lin, int8).view({B, in.size(1), heads, head_size}).transpose(1, 2);
     };
-    q = project(query, query_int8, queries.defined() ? queries : x);
-    k = project(key, key_int8, x), v = project(value, value_int8, x);
+    q = project(query, query_packed, queries.defined() ? queries : x);
+    k = project(key, key_packed, x), v = project(value, value_packed, x);
   }
   const double scale = 1.0 / std::sqrt(double(head_size));
   torch::Tensor scores;  // (B, heads, Tq, T)
@@ -193,7 +199,7 @@ BertResidualOutputImpl::BertResidualOutputImpl(int64_t in, const BertConfig& c)
 
 torch::Tensor BertResidualOutputImpl::forward(const torch::Tensor& x, const torch::Tensor& residual,
                                               const torch::Tensor& positions, int64_t T) {
-  auto h = linear(x, dense, dense_int8);  // (B, Tq, H)
+  auto h = linear(x, dense, dense_packed);  // (B, Tq, H)
   return layer_norm(LayerNorm,
                     dropout_at(dropout, h, {h.size(0), T, h.size(2)}, 1, positions) + residual);
 }
@@ -211,7 +217,7 @@ BertIntermediateImpl::BertIntermediateImpl(const BertConfig& c)
 }
 
 torch::Tensor BertIntermediateImpl::forward(const torch::Tensor& x) {
-  return activation(linear(x, dense, dense_int8), act);
+  return activation(linear(x, dense, dense_packed), act);
 }
 
 BertLayerImpl::BertLayerImpl(const BertConfig& c)
@@ -286,35 +292,41 @@ BertOutput BertModelImpl::forward(const BertInputs& in, const ForwardOptions& op
   return out;
 }
 
-void fuse_qkv(BertModelImpl& m) {
+void prepare_inference(BertModelImpl& m) {
+  const auto& w = m.embeddings->word_embeddings->weight;
+  const bool pack =
+      !m.config.int8 && DnnlMatmul::fp32_pays() && w.is_cpu() && w.scalar_type() == torch::kFloat;
   for (const auto& layer : *m.encoder->layer)
-    layer->as<BertLayerImpl>()->attention->self->fuse_qkv();
+    layer->as<BertLayerImpl>()->attention->self->fuse_qkv(pack);
+  if (!pack) return;
+  for (auto& slot : linear_slots(m))
+    *slot.packed = pack_fp32((*slot.linear)->weight, (*slot.linear)->bias);
 }
 
-std::vector<Int8Slot> int8_slots(BertModelImpl& m) {
-  std::vector<Int8Slot> out;
+std::vector<LinearSlot> linear_slots(BertModelImpl& m) {
+  std::vector<LinearSlot> out;
   for (size_t l = 0; l < m.encoder->layer->size(); ++l) {
     auto& layer = *m.encoder->layer[l]->as<BertLayerImpl>();
     const std::string p = "encoder.layer." + std::to_string(l) + ".";
     auto& self = *layer.attention->self;
-    out.push_back({p + "attention.self.query", &self.query, &self.query_int8});
-    out.push_back({p + "attention.self.key", &self.key, &self.key_int8});
-    out.push_back({p + "attention.self.value", &self.value, &self.value_int8});
+    out.push_back({p + "attention.self.query", &self.query, &self.query_packed});
+    out.push_back({p + "attention.self.key", &self.key, &self.key_packed});
+    out.push_back({p + "attention.self.value", &self.value, &self.value_packed});
     out.push_back({p + "attention.output.dense", &layer.attention->output->dense,
-                   &layer.attention->output->dense_int8});
+                   &layer.attention->output->dense_packed});
     out.push_back(
-        {p + "intermediate.dense", &layer.intermediate->dense, &layer.intermediate->dense_int8});
-    out.push_back({p + "output.dense", &layer.output->dense, &layer.output->dense_int8});
+        {p + "intermediate.dense", &layer.intermediate->dense, &layer.intermediate->dense_packed});
+    out.push_back({p + "output.dense", &layer.output->dense, &layer.output->dense_packed});
   }
   return out;
 }
 
 void quantize_encoder(BertModelImpl& m) {
   torch::NoGradGuard no_grad;
-  for (auto& slot : int8_slots(m)) {
+  for (auto& slot : linear_slots(m)) {
     auto& lin = **slot.linear;
-    *slot.int8 = quantize_linear(lin.weight, lin.bias);
-    lin.weight.copy_(slot.int8->dequantized());
+    *slot.packed = quantize_linear(lin.weight, lin.bias);
+    lin.weight.copy_(slot.packed->dequantized());
   }
 }
 

@@ -60,7 +60,7 @@ std::set<std::string> load_int8(AutoBertImpl& model, const io::SafetensorsFile& 
                                 std::map<std::string, const io::TensorInfo*>& by_name,
                                 std::vector<std::string>& problems) {
   std::set<std::string> loaded;
-  for (auto& slot : int8_slots(*model.bert)) {
+  for (auto& slot : linear_slots(*model.bert)) {
     const std::string w_name = "bert." + slot.name + ".weight", s_name = w_name + "_scale";
     auto w = by_name.find(w_name), s = by_name.find(s_name);
     if (w == by_name.end()) continue;  // reported as missing later
@@ -82,9 +82,9 @@ std::set<std::string> load_int8(AutoBertImpl& model, const io::SafetensorsFile& 
           cat("int8 model: ", si.name, " must be a float type, found ", dtype_name(si.dtype)));
     } else {
       try {
-        *slot.int8 =
+        *slot.packed =
             int8_linear(io::to_tensor(file, wi), io::to_tensor(file, si), lin.bias, wi.name);
-        lin.weight.copy_(slot.int8->dequantized());
+        lin.weight.copy_(slot.packed->dequantized());
       } catch (const Error& e) {
         problems.push_back(e.what());
       }
@@ -283,10 +283,10 @@ LoadedModel load_model(const std::string& dir, const LoadOptions& options) {
 std::vector<std::pair<std::string, at::Tensor>> hf_state_dict(AutoBertImpl& model) {
   std::vector<std::pair<std::string, at::Tensor>> out;
   const bool base = model.config.architecture == Architecture::Base;
-  std::map<std::string, const Int8Linear*> int8;
+  std::map<std::string, const PackedLinear*> int8;
   if (model.config.int8)
-    for (const auto& slot : int8_slots(*model.bert))
-      int8["bert." + slot.name + ".weight"] = slot.int8;
+    for (const auto& slot : linear_slots(*model.bert))
+      int8["bert." + slot.name + ".weight"] = slot.packed;
   for (const auto& item : model.named_parameters(true)) {
     std::string name = item.key();
     const auto q = int8.find(name);

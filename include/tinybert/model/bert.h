@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "tinybert/model/config.h"
-#include "tinybert/model/int8.h"
+#include "tinybert/model/packed_linear.h"
 
 namespace tinybert::model {
 
@@ -57,8 +57,10 @@ torch::Tensor activation(const torch::Tensor& x, const std::string& name);
 torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
                      const torch::Tensor& bias);
 
-// `lin` applied to x, through its int8 form when it has one and autograd is off (inference).
-torch::Tensor linear(const torch::Tensor& x, const torch::nn::Linear& lin, const Int8Linear& int8);
+// `lin` applied to x, through its packed form (int8, or fp32 for oneDNN) when it has one that
+// serves x and autograd is off (inference).
+torch::Tensor linear(const torch::Tensor& x, const torch::nn::Linear& lin,
+                     const PackedLinear& packed);
 
 // LayerNorm computed in fp32 for bf16/fp16 inputs, returned in the input's dtype: as exact as
 // autocast's, and on CPU 4x faster than LibTorch's bf16 kernel.
@@ -86,16 +88,17 @@ class BertSelfAttentionImpl : public torch::nn::Module {
                         const torch::Tensor& positions = {}, const torch::Tensor& queries = {});
   // Moves the query, key and value weights into one (3H, H) matrix they become views of, so
   // that inference runs one GEMM instead of three; parameters and checkpoints are unchanged.
-  void fuse_qkv();
+  // With `pack`, the fused fp32 projection is also packed for oneDNN (an int8 model's always is).
+  void fuse_qkv(bool pack = false);
   torch::nn::Linear query, key, value;
-  Int8Linear query_int8, key_int8, value_int8;  // set in an int8 model
+  PackedLinear query_packed, key_packed, value_packed;  // int8 model, or packed for inference
   torch::nn::Dropout dropout;
   int64_t heads, head_size;
 
  private:
   bool fused() const;
   torch::Tensor qkv_weight_, qkv_bias_;  // (3H, H), (3H) when fused
-  Int8Linear qkv_int8_;                  // (3H, H) when fused in an int8 model
+  PackedLinear qkv_packed_;              // (3H, H) when fused and packed
 };
 TORCH_MODULE(BertSelfAttention);
 
@@ -108,7 +111,7 @@ class BertResidualOutputImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual,
                         const torch::Tensor& positions = {}, int64_t T = 0);
   torch::nn::Linear dense;
-  Int8Linear dense_int8;  // set in an int8 model
+  PackedLinear dense_packed;  // int8 model, or packed for inference
   torch::nn::LayerNorm LayerNorm;
   torch::nn::Dropout dropout;
 };
@@ -127,7 +130,7 @@ class BertIntermediateImpl : public torch::nn::Module {
   explicit BertIntermediateImpl(const BertConfig& c);
   torch::Tensor forward(const torch::Tensor& x);  // (B, T, I)
   torch::nn::Linear dense;
-  Int8Linear dense_int8;  // set in an int8 model
+  PackedLinear dense_packed;  // int8 model, or packed for inference
   std::string act;
 };
 TORCH_MODULE(BertIntermediate);
@@ -171,18 +174,20 @@ class BertModelImpl : public torch::nn::Module {
 };
 TORCH_MODULE(BertModel);
 
-// Fuses every layer's query/key/value projections (see BertSelfAttentionImpl::fuse_qkv); for
-// inference, after the model has its final device and dtype.
-void fuse_qkv(BertModelImpl& m);
+// Readies a model that will only run inference, after it has its final device and dtype: fuses
+// every layer's query/key/value projections (see BertSelfAttentionImpl::fuse_qkv) and, where
+// DnnlMatmul::fp32_pays() on an fp32 CPU model, packs the encoder's Linears for oneDNN (a packed
+// Linear falls back to LibTorch once its weights change).
+void prepare_inference(BertModelImpl& m);
 
-// An encoder Linear that an int8 model holds in int8, by its HF module name
-// ("encoder.layer.0.attention.self.query"): the pooler and the heads stay fp32.
-struct Int8Slot {
+// An encoder Linear that an int8 model holds in int8 (and an fp32 one may pack for inference), by
+// its HF module name ("encoder.layer.0.attention.self.query"): the pooler and the heads stay fp32.
+struct LinearSlot {
   std::string name;
   torch::nn::Linear* linear;
-  Int8Linear* int8;
+  PackedLinear* packed;
 };
-std::vector<Int8Slot> int8_slots(BertModelImpl& m);
+std::vector<LinearSlot> linear_slots(BertModelImpl& m);
 
 // Quantizes every int8 slot from its fp32 weight, which then holds the dequantized values (what
 // the int8 layer multiplies by). The caller marks the configs (config.int8).

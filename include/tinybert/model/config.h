@@ -45,7 +45,7 @@ struct BertConfig {
   std::vector<std::string> labels;  // id2label in id order; size = num_labels
   std::string problem_type;         // "", "regression", "single_label_classification"
   Architecture architecture = Architecture::Base;
-  // The encoder's Linear layers are stored in int8 (model/int8.h); config.json carries
+  // The encoder's Linear layers are stored in int8 (model/packed_linear.h); config.json carries
   // "quantization_config" in compressed-tensors' "int-quantized" form, as HF marks such models.
   bool int8 = false;
 

@@ -1,5 +1,5 @@
 // Dynamic int8 linear layers on LibTorch's quantized engine (per-channel weights, per-call inputs).
-#include "tinybert/model/int8.h"
+#include "tinybert/model/packed_linear.h"
 
 #include <ATen/Context.h>
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -37,14 +37,18 @@ at::QEngine select_engine() {
   return engine;
 }
 
-Int8Linear pack(torch::Tensor weight, torch::Tensor scale, torch::Tensor bias) {
+PackedLinear pack(torch::Tensor weight, torch::Tensor scale, torch::Tensor bias) {
+  if (DnnlMatmul::available()) {
+    auto dnnl = DnnlMatmul::int8(weight, scale, bias);
+    return {std::move(weight), std::move(scale), std::move(bias), {}, std::move(dnnl)};
+  }
   select_engine();
   static auto prepack = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("quantized::linear_prepack", "")
                             .typed<Packed(at::Tensor, c10::optional<at::Tensor>)>();
   const auto zero = torch::zeros({weight.size(0)}, torch::kLong);
   auto q = at::_make_per_channel_quantized_tensor(weight, scale.to(torch::kDouble), zero, 0);
-  Int8Linear out{std::move(weight), std::move(scale), bias, {}};
+  PackedLinear out{std::move(weight), std::move(scale), bias, {}};
   out.packed =
       prepack.call(q, bias.defined() ? c10::optional<at::Tensor>(bias.contiguous()) : c10::nullopt);
   return out;
@@ -52,18 +56,33 @@ Int8Linear pack(torch::Tensor weight, torch::Tensor scale, torch::Tensor bias) {
 
 }  // namespace
 
-torch::Tensor Int8Linear::forward(const torch::Tensor& x) const {
+bool PackedLinear::serves(const torch::Tensor& x) const {
+  if (int8()) return defined();
+  return dnnl && x.is_cpu() && x.scalar_type() == torch::kFloat &&
+         weight._version() == weight_version &&
+         (!bias.defined() || bias._version() == bias_version);
+}
+
+torch::Tensor PackedLinear::forward(const torch::Tensor& x) const {
+  if (dnnl) return dnnl->forward(x);
   static auto dynamic = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("quantized::linear_dynamic", "")
                             .typed<at::Tensor(at::Tensor, const Packed&, bool)>();
   return dynamic.call(x.contiguous(), packed, /*reduce_range=*/true);
 }
 
-torch::Tensor Int8Linear::dequantized() const {
+torch::Tensor PackedLinear::dequantized() const {
   return weight.to(torch::kFloat) * scale.unsqueeze(1);  // (out, in)
 }
 
-Int8Linear quantize_linear(const torch::Tensor& weight, const torch::Tensor& bias) {
+PackedLinear pack_fp32(const torch::Tensor& weight, const torch::Tensor& bias) {
+  PackedLinear out{weight, {}, bias, {}, DnnlMatmul::fp32(weight, bias)};
+  out.weight_version = weight._version();
+  out.bias_version = bias.defined() ? bias._version() : 0;
+  return out;
+}
+
+PackedLinear quantize_linear(const torch::Tensor& weight, const torch::Tensor& bias) {
   torch::NoGradGuard no_grad;
   auto w = weight.detach().to(torch::kCPU, torch::kFloat);  // (out, in)
   auto scale = w.abs().amax(1).div(127.0);                  // (out)
@@ -72,8 +91,8 @@ Int8Linear quantize_linear(const torch::Tensor& weight, const torch::Tensor& bia
   return pack(q, scale, bias.defined() ? bias.detach().to(torch::kCPU, torch::kFloat) : bias);
 }
 
-Int8Linear int8_linear(const torch::Tensor& weight, const torch::Tensor& scale,
-                       const torch::Tensor& bias, const std::string& name) {
+PackedLinear int8_linear(const torch::Tensor& weight, const torch::Tensor& scale,
+                         const torch::Tensor& bias, const std::string& name) {
   if (weight.dim() != 2 || weight.scalar_type() != torch::kChar)
     fail(name, ": an int8 weight must be I8 with 2 dimensions (out, in)");
   const int64_t out = weight.size(0);
@@ -89,7 +108,7 @@ Int8Linear int8_linear(const torch::Tensor& weight, const torch::Tensor& scale,
   return pack(weight.contiguous(), s, bias);
 }
 
-Int8Linear concat_int8(const std::vector<const Int8Linear*>& parts) {
+PackedLinear concat_int8(const std::vector<const PackedLinear*>& parts) {
   std::vector<torch::Tensor> w, s, b;
   for (const auto* p : parts) {
     w.push_back(p->weight);
@@ -100,6 +119,7 @@ Int8Linear concat_int8(const std::vector<const Int8Linear*>& parts) {
 }
 
 std::string int8_engine() {
+  if (DnnlMatmul::available()) return "oneDNN matmul";
   return c10::toString(select_engine());
 }
 

@@ -1,0 +1,42 @@
+// Linear layers on oneDNN's CPU matmul with the weights laid out once (fp32, or int8 with
+// activations quantized per call), for inference.
+#pragma once
+
+#include <torch/types.h>
+
+#include <memory>
+
+namespace tinybert::model {
+
+// y = x W^T + b on oneDNN's matmul (the brgemm kernels on AVX-512), W reordered once into the
+// blocked layout the kernels read; OpenBLAS (what torch::linear calls) packs W again on every call.
+// On the AVX-512 VM, TinyBERT4's and BERT-base's fp32 products ran 1.0-1.4x OpenBLAS's speed at
+// 128-4096 rows and 1.7-6x at 1-32 rows; the model-level race:
+// bench/results/onnx_race_avx512_dnnl.md. Primitives are made per row count and kept.
+class DnnlMatmul {
+ public:
+  // Built with oneDNN (TINYBERT_WITH_DNNL)?
+  static bool available();
+  // Whether fp32 Linears should run here: available() on a CPU with AVX-512 (where it was measured;
+  // on AVX2 OpenBLAS stays).
+  static bool fp32_pays();
+  // weight (out, in) fp32, bias (out) or undefined; copies what it needs.
+  static std::shared_ptr<const DnnlMatmul> fp32(const torch::Tensor& weight,
+                                                const torch::Tensor& bias);
+  // weight (out, in) int8, scale (out) fp32 > 0 (w ~ weight * scale), bias (out) or undefined.
+  // Each call quantizes x per tensor to uint8 0..kInt8ActivationMax (scale (max - min) / 127 over
+  // a range widened to hold 0, zero point round(-min / scale)): the arithmetic `export` writes.
+  static std::shared_ptr<const DnnlMatmul> int8(const torch::Tensor& weight,
+                                                const torch::Tensor& scale,
+                                                const torch::Tensor& bias);
+  // (..., in) fp32 on the CPU -> (..., out) fp32.
+  torch::Tensor forward(const torch::Tensor& x) const;
+
+  struct Impl;
+  explicit DnnlMatmul(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace tinybert::model

@@ -1,0 +1,212 @@
+// oneDNN matmul for inference Linears: weights reordered once, primitives per row count.
+#include "tinybert/model/dnnl_matmul.h"
+
+#include "tinybert/core/error.h"
+
+#ifdef TINYBERT_WITH_DNNL
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "tinybert/model/packed_linear.h"
+#endif
+
+namespace tinybert::model {
+
+#ifndef TINYBERT_WITH_DNNL
+
+struct DnnlMatmul::Impl {};
+bool DnnlMatmul::available() {
+  return false;
+}
+bool DnnlMatmul::fp32_pays() {
+  return false;
+}
+std::shared_ptr<const DnnlMatmul> DnnlMatmul::fp32(const torch::Tensor&, const torch::Tensor&) {
+  fail("this build has no oneDNN (apt install libdnnl-dev, then rebuild)");
+}
+std::shared_ptr<const DnnlMatmul> DnnlMatmul::int8(const torch::Tensor&, const torch::Tensor&,
+                                                   const torch::Tensor&) {
+  fail("this build has no oneDNN (apt install libdnnl-dev, then rebuild)");
+}
+torch::Tensor DnnlMatmul::forward(const torch::Tensor&) const {
+  fail("this build has no oneDNN");
+}
+
+#else
+
+namespace {
+
+using dt = dnnl::memory::data_type;
+using tag = dnnl::memory::format_tag;
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+dnnl::stream& thread_stream() {
+  thread_local dnnl::stream stream(cpu_engine());
+  return stream;
+}
+
+// Smallest and largest of x[0..n), widened to hold 0 (what the quantization range must cover).
+__attribute__((target_clones("avx512f", "avx2", "default"))) void range_of(
+    const float* __restrict x, int64_t n, float* lo_out, float* hi_out) {
+  float lo = 0, hi = 0;
+#pragma omp simd reduction(min : lo) reduction(max : hi)
+  for (int64_t i = 0; i < n; ++i) {
+    lo = x[i] < lo ? x[i] : lo;
+    hi = x[i] > hi ? x[i] : hi;
+  }
+  *lo_out = lo, *hi_out = hi;
+}
+
+// q = saturate(round_half_even(x / scale) + zero) to 0..255, as ONNX's QuantizeLinear.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void quantize_to(
+    const float* __restrict x, int64_t n, float scale, float zero, uint8_t* __restrict q) {
+  constexpr float magic = 12582912.f;  // 1.5 * 2^23: adding it rounds half to even
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    float v = (x[i] / scale + magic) - magic + zero;
+    v = v < 0.f ? 0.f : v;
+    v = v > 255.f ? 255.f : v;
+    q[i] = static_cast<uint8_t>(static_cast<int32_t>(v));
+  }
+}
+
+}  // namespace
+
+struct DnnlMatmul::Impl {
+  bool int8 = false;
+  int64_t in = 0, out = 0;
+  dnnl::memory::desc weight_desc;  // the blocked layout chosen once
+  dnnl::memory weights;
+  torch::Tensor bias;   // (1, out) fp32 (zeros without a bias)
+  torch::Tensor scale;  // (out) int8 weight scales
+  mutable std::mutex mutex;
+  mutable std::map<int64_t, dnnl::matmul> by_rows;  // primitives per row count
+
+  dnnl::matmul::primitive_desc describe(int64_t rows, const dnnl::memory::desc& weights) const {
+    const dnnl::memory::desc src({rows, in}, int8 ? dt::u8 : dt::f32, tag::ab),
+        dst({rows, out}, dt::f32, tag::ab), row({1, out}, dt::f32, tag::ab);
+    if (!int8) return {dnnl::matmul::desc(src, weights, row, dst), cpu_engine()};
+    // scales and zero point as run-time arguments: oneDNN 2.6 takes its brgemm kernels for
+    // run-time zero points and binary post-ops, not for run-time output scales (gemm:jit, slower)
+    dnnl::primitive_attr attr;
+    attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+    dnnl::post_ops ops;
+    ops.append_binary(dnnl::algorithm::binary_mul, row);  // * x_scale * weight_scale (out)
+    ops.append_binary(dnnl::algorithm::binary_add, row);  // + bias (out)
+    attr.set_post_ops(ops);
+    return {dnnl::matmul::desc(src, weights, dst), attr, cpu_engine()};
+  }
+
+  dnnl::matmul primitive(int64_t rows) const {
+    std::lock_guard lock(mutex);
+    if (auto it = by_rows.find(rows); it != by_rows.end()) return it->second;
+    if (by_rows.size() >= 256) by_rows.clear();  // many lengths seen: oneDNN's own cache remains
+    return by_rows.emplace(rows, dnnl::matmul(describe(rows, weight_desc))).first->second;
+  }
+};
+
+bool DnnlMatmul::available() {
+  return true;
+}
+
+bool DnnlMatmul::fp32_pays() {
+  static const bool pays = __builtin_cpu_supports("avx512f");
+  return pays;
+}
+
+namespace {
+
+// Reorders weight (out, in), stored row-major, into the layout the kernels chose for `impl`.
+std::shared_ptr<DnnlMatmul::Impl> laid_out(std::shared_ptr<DnnlMatmul::Impl> impl,
+                                           const torch::Tensor& weight, const torch::Tensor& bias) {
+  const auto type = impl->int8 ? dt::s8 : dt::f32;
+  const dnnl::memory::desc any({impl->in, impl->out}, type, tag::any);
+  impl->weight_desc = impl->describe(32, any).weights_desc();
+  auto w = weight.contiguous();
+  dnnl::memory plain({{impl->in, impl->out}, type, tag::ba}, cpu_engine(), w.data_ptr());
+  impl->weights = dnnl::memory(impl->weight_desc, cpu_engine());
+  dnnl::reorder(plain, impl->weights).execute(thread_stream(), plain, impl->weights);
+  thread_stream().wait();
+  impl->bias = bias.defined()
+                   ? bias.detach().to(torch::kCPU, torch::kFloat).reshape({1, impl->out}).clone()
+                   : torch::zeros({1, impl->out});
+  return impl;
+}
+
+}  // namespace
+
+std::shared_ptr<const DnnlMatmul> DnnlMatmul::fp32(const torch::Tensor& weight,
+                                                   const torch::Tensor& bias) {
+  auto impl = std::make_shared<Impl>();
+  impl->in = weight.size(1), impl->out = weight.size(0);
+  return std::make_shared<DnnlMatmul>(
+      laid_out(impl, weight.detach().to(torch::kCPU, torch::kFloat), bias));
+}
+
+std::shared_ptr<const DnnlMatmul> DnnlMatmul::int8(const torch::Tensor& weight,
+                                                   const torch::Tensor& scale,
+                                                   const torch::Tensor& bias) {
+  auto impl = std::make_shared<Impl>();
+  impl->int8 = true;
+  impl->in = weight.size(1), impl->out = weight.size(0);
+  impl->scale = scale.to(torch::kFloat).reshape({1, impl->out}).contiguous();
+  return std::make_shared<DnnlMatmul>(laid_out(impl, weight, bias));
+}
+
+torch::Tensor DnnlMatmul::forward(const torch::Tensor& x) const {
+  const auto& m = *impl_;
+  auto sizes = x.sizes().vec();
+  sizes.back() = m.out;
+  auto x2 = x.reshape({-1, m.in}).contiguous();  // (N, in)
+  const int64_t rows = x2.size(0), n = x2.numel();
+  auto y = torch::empty({rows, m.out}, x.options());  // (N, out)
+  if (rows == 0) return y.view(sizes);
+  auto& eng = cpu_engine();
+  const auto& primitive = m.primitive(rows);
+  const dnnl::memory::desc row({1, m.out}, dt::f32, tag::ab);
+  dnnl::memory dst({{rows, m.out}, dt::f32, tag::ab}, eng, y.data_ptr());
+  if (!m.int8) {
+    dnnl::memory src({{rows, m.in}, dt::f32, tag::ab}, eng, x2.data_ptr()),
+        bias(row, eng, m.bias.data_ptr());
+    primitive.execute(thread_stream(), {{DNNL_ARG_SRC, src},
+                                        {DNNL_ARG_WEIGHTS, m.weights},
+                                        {DNNL_ARG_BIAS, bias},
+                                        {DNNL_ARG_DST, dst}});
+    return y.view(sizes);
+  }
+  const float* px = x2.data_ptr<float>();
+  float lo = 0, hi = 0;
+  range_of(px, n, &lo, &hi);
+  float scale = (hi - lo) / static_cast<float>(kInt8ActivationMax);
+  if (scale == 0.f) scale = 0.1f;
+  int32_t zero = static_cast<int32_t>(std::nearbyint(-lo / scale));
+  auto q = torch::empty({rows, m.in}, x.options().dtype(torch::kByte));  // (N, in)
+  uint8_t* pq = q.data_ptr<uint8_t>();
+  at::parallel_for(0, n, 1 << 16, [&](int64_t begin, int64_t end) {
+    quantize_to(px + begin, end - begin, scale, static_cast<float>(zero), pq + begin);
+  });
+  auto rescale = m.scale * scale;  // (1, out)
+  dnnl::memory src({{rows, m.in}, dt::u8, tag::ab}, eng, pq),
+      zeros({{1}, dt::s32, tag::a}, eng, &zero), mul(row, eng, rescale.data_ptr()),
+      add(row, eng, m.bias.data_ptr());
+  primitive.execute(thread_stream(), {{DNNL_ARG_SRC, src},
+                                      {DNNL_ARG_WEIGHTS, m.weights},
+                                      {DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, zeros},
+                                      {DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, mul},
+                                      {DNNL_ARG_ATTR_MULTIPLE_POST_OP(1) | DNNL_ARG_SRC_1, add},
+                                      {DNNL_ARG_DST, dst}});
+  return y.view(sizes);
+}
+
+#endif
+
+}  // namespace tinybert::model

@@ -1,0 +1,109 @@
+// Packed inference Linears (oneDNN): fp32 and int8 against LibTorch and the int8 arithmetic.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <thread>
+
+#include "tinybert/model/bert.h"
+#include "tinybert/model/packed_linear.h"
+
+using namespace tinybert;
+
+namespace {
+
+double max_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a - b).abs().max().item<double>();
+}
+
+// What an int8 layer computes, in LibTorch ops: x quantized per tensor to 0..127 over a range
+// holding 0 (zero point round(-min / scale)), int32 sums with the int8 weight, rescaled, + bias.
+torch::Tensor int8_reference(const torch::Tensor& x, const model::PackedLinear& p) {
+  const float lo = std::min(0.f, x.min().item<float>()), hi = std::max(0.f, x.max().item<float>());
+  const float scale = (hi - lo) / 127.f;
+  const float zero = std::nearbyint(-lo / scale);
+  auto q = (x / scale).round().add(zero).clamp(0, 255).sub(zero);                    // (..., in)
+  auto sums = torch::matmul(q.to(torch::kDouble), p.weight.to(torch::kDouble).t());  // (..., out)
+  return (sums * (p.scale.to(torch::kDouble) * scale) + p.bias.to(torch::kDouble))
+      .to(torch::kFloat);
+}
+
+}  // namespace
+
+TEST(PackedLinear, Fp32MatchesLinearAtEveryRowCount) {
+  if (!model::DnnlMatmul::available()) GTEST_SKIP() << "built without oneDNN";
+  torch::manual_seed(1);
+  for (auto [in, out] : {std::pair<int64_t, int64_t>{312, 936}, {37, 5}}) {
+    auto w = torch::randn({out, in}) * 0.05, b = torch::randn({out});
+    auto p = model::pack_fp32(w, b);
+    for (int64_t rows : {0, 1, 7, 32, 129}) {
+      auto x = torch::randn({rows, in});
+      ASSERT_TRUE(p.serves(x));
+      auto y = p.forward(x);
+      ASSERT_EQ(y.sizes(), (std::vector<int64_t>{rows, out}));
+      if (rows == 0) continue;
+      const double d = max_diff(y, torch::linear(x, w, b));
+      std::cout << "  fp32 " << in << "->" << out << " rows " << rows << " max |diff| " << d
+                << "\n";
+      EXPECT_LT(d, 1e-4);
+    }
+    auto x3 = torch::randn({2, 3, in});  // (B, T, in)
+    EXPECT_LT(max_diff(p.forward(x3), torch::linear(x3, w, b)), 1e-4);
+  }
+}
+
+TEST(PackedLinear, Fp32FallsBackOnceItsWeightsChange) {
+  if (!model::DnnlMatmul::available()) GTEST_SKIP() << "built without oneDNN";
+  torch::nn::Linear lin(16, 8);
+  auto p = model::pack_fp32(lin->weight, lin->bias);
+  auto x = torch::randn({4, 16});
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(p.serves(x));
+  EXPECT_FALSE(p.serves(x.to(torch::kDouble)));
+  lin->weight.add_(1.0);  // as an optimizer step does
+  EXPECT_FALSE(p.serves(x));
+  EXPECT_LT(max_diff(model::linear(x, lin, p), lin(x)), 1e-6);
+  auto q = model::pack_fp32(lin->weight, lin->bias);
+  lin->bias.zero_();
+  EXPECT_FALSE(q.serves(x));
+  EXPECT_LT(max_diff(model::linear(x, lin, q), lin(x)), 1e-6);
+}
+
+TEST(PackedLinear, Int8FollowsItsArithmetic) {
+  torch::manual_seed(2);
+  for (auto [in, out] : {std::pair<int64_t, int64_t>{312, 936}, {1200, 312}, {37, 5}}) {
+    auto w = torch::randn({out, in}) * 0.05, b = torch::randn({out});
+    auto p = model::quantize_linear(w, b);
+    for (int64_t rows : {1, 7, 32, 129}) {
+      auto x = torch::randn({rows, in}) + 0.5;  // asymmetric: a zero point away from the middle
+      const double d = max_diff(p.forward(x), int8_reference(x, p));
+      std::cout << "  int8 " << in << "->" << out << " rows " << rows << " max |diff| " << d
+                << " (against fp32: " << max_diff(p.forward(x), torch::linear(x, w, b)) << ")\n";
+      EXPECT_LT(d, 1e-4);
+    }
+    auto positive = torch::rand({3, in});  // all >= 0: the range starts at 0, zero point 0
+    EXPECT_LT(max_diff(p.forward(positive), int8_reference(positive, p)), 1e-4);
+    auto zeros = torch::zeros({2, in});  // scale 0 becomes 0.1, as the exported graph does
+    EXPECT_LT(max_diff(p.forward(zeros), b.expand({2, out})), 1e-6);
+  }
+}
+
+TEST(PackedLinear, ConcurrentCallsGiveEachTheirOwnAnswer) {
+  torch::manual_seed(3);
+  auto w = torch::randn({96, 64}) * 0.1, b = torch::randn({96});
+  std::vector<model::PackedLinear> layers{model::quantize_linear(w, b)};
+  if (model::DnnlMatmul::available()) layers.push_back(model::pack_fp32(w, b));
+  for (const auto& p : layers) {
+    std::vector<torch::Tensor> xs, expected, got(8);
+    for (int64_t i = 0; i < 8; ++i) {
+      xs.push_back(torch::randn({1 + 5 * i, 64}));
+      expected.push_back(p.forward(xs.back()));
+    }
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < xs.size(); ++i)
+      threads.emplace_back([&, i] {
+        for (int r = 0; r < 20; ++r) got[i] = p.forward(xs[i]);
+      });
+    for (auto& t : threads) t.join();
+    for (size_t i = 0; i < xs.size(); ++i) EXPECT_TRUE(torch::equal(got[i], expected[i])) << i;
+  }
+}
