@@ -31,6 +31,7 @@ torch::Tensor int8_reference(const torch::Tensor& x, const model::PackedLinear& 
 
 TEST(PackedLinear, Fp32MatchesLinearAtEveryRowCount) {
   if (!model::DnnlMatmul::available()) GTEST_SKIP() << "built without oneDNN";
+  torch::NoGradGuard no_grad;  // packed layers serve inference only
   torch::manual_seed(1);
   for (auto [in, out] : {std::pair<int64_t, int64_t>{312, 936}, {37, 5}}) {
     auto w = torch::randn({out, in}) * 0.05, b = torch::randn({out});
@@ -56,6 +57,7 @@ TEST(PackedLinear, Fp32FallsBackOnceItsWeightsChange) {
   torch::nn::Linear lin(16, 8);
   auto p = model::pack_fp32(lin->weight, lin->bias);
   auto x = torch::randn({4, 16});
+  EXPECT_FALSE(p.serves(x));  // autograd on: LibTorch's Linear, which it can differentiate
   torch::NoGradGuard no_grad;
   EXPECT_TRUE(p.serves(x));
   EXPECT_FALSE(p.serves(x.to(torch::kDouble)));
@@ -105,5 +107,32 @@ TEST(PackedLinear, ConcurrentCallsGiveEachTheirOwnAnswer) {
       });
     for (auto& t : threads) t.join();
     for (size_t i = 0; i < xs.size(); ++i) EXPECT_TRUE(torch::equal(got[i], expected[i])) << i;
+  }
+}
+
+TEST(PackedLinear, EpiloguesMatchTheSeparateOps) {
+  if (!model::DnnlMatmul::available()) GTEST_SKIP() << "built without oneDNN";
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(4);
+  auto w = torch::randn({48, 40}) * 0.2, b = torch::randn({48});
+  auto x = torch::randn({9, 40}), r = torch::randn({9, 48});
+  for (const auto& base : {model::pack_fp32(w, b), model::quantize_linear(w, b)}) {
+    const auto plain = base.forward(x);  // (9, 48)
+    const std::pair<std::string, torch::Tensor> acts[] = {{"gelu", torch::gelu(plain)},
+                                                          {"gelu_new", torch::gelu(plain, "tanh")},
+                                                          {"relu", torch::relu(plain)}};
+    for (const auto& [act, expected] : acts) {
+      const auto fused = model::with_epilogue(base, {.activation = act});
+      const double d = max_diff(fused.forward(x), expected);
+      std::cout << "  " << (base.int8() ? "int8 " : "fp32 ") << act << " max |diff| " << d << "\n";
+      EXPECT_LT(d, 1e-5) << act;
+    }
+    const auto residual = model::with_epilogue(base, {.residual = true});
+    EXPECT_LT(
+        max_diff(residual.forward(x.view({3, 3, 40}), r.view({3, 3, 48})).view({9, 48}), plain + r),
+        1e-5);
+    EXPECT_ANY_THROW(residual.forward(x));  // the residual it adds is missing
+    EXPECT_FALSE(model::with_epilogue(base, {.activation = "swish"}).epilogue.residual);
+    EXPECT_TRUE(model::with_epilogue(base, {.activation = "swish"}).plain());
   }
 }

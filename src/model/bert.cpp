@@ -50,8 +50,7 @@ torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight,
 
 torch::Tensor linear(const torch::Tensor& x, const torch::nn::Linear& lin,
                      const PackedLinear& packed) {
-  if (packed.defined() && !torch::GradMode::is_enabled() && packed.serves(x))
-    return packed.forward(x);
+  if (packed.plain() && packed.serves(x)) return packed.forward(x);
   return linear(x, lin->weight, lin->bias);
 }
 
@@ -155,9 +154,8 @@ torch::Tensor BertSelfAttentionImpl::forward(const torch::Tensor& x, const torch
   const int64_t Tq = queries.defined() ? 1 : T;
   torch::Tensor q, k, v;  // (B, heads, Tq|T, d)
   if (!queries.defined() && !torch::GradMode::is_enabled() && fused()) {
-    auto qkv = (qkv_packed_.defined() && qkv_packed_.serves(x)
-                    ? qkv_packed_.forward(x)
-                    : linear(x, qkv_weight_, qkv_bias_))  // (B, T, 3H)
+    auto qkv = (qkv_packed_.serves(x) ? qkv_packed_.forward(x)
+                                      : linear(x, qkv_weight_, qkv_bias_))  // (B, T, 3H)
                    .view({B, T, 3, heads, head_size})
                    .permute({2, 0, 3, 1, 4});  // (3, B, heads, T, d)
     q = qkv[0], k = qkv[1], v = qkv[2];
@@ -199,7 +197,9 @@ BertResidualOutputImpl::BertResidualOutputImpl(int64_t in, const BertConfig& c)
 
 torch::Tensor BertResidualOutputImpl::forward(const torch::Tensor& x, const torch::Tensor& residual,
                                               const torch::Tensor& positions, int64_t T) {
-  auto h = linear(x, dense, dense_packed);  // (B, Tq, H)
+  if (dense_packed.epilogue.residual && dense_packed.serves(x) && !is_training())
+    return layer_norm(LayerNorm, dense_packed.forward(x, residual));  // residual added inside
+  auto h = linear(x, dense, dense_packed);                            // (B, Tq, H)
   return layer_norm(LayerNorm,
                     dropout_at(dropout, h, {h.size(0), T, h.size(2)}, 1, positions) + residual);
 }
@@ -217,6 +217,8 @@ BertIntermediateImpl::BertIntermediateImpl(const BertConfig& c)
 }
 
 torch::Tensor BertIntermediateImpl::forward(const torch::Tensor& x) {
+  if (dense_packed.epilogue.activation == act && dense_packed.serves(x))
+    return dense_packed.forward(x);  // activation applied inside
   return activation(linear(x, dense, dense_packed), act);
 }
 
@@ -298,9 +300,16 @@ void prepare_inference(BertModelImpl& m) {
       !m.config.int8 && DnnlMatmul::fp32_pays() && w.is_cpu() && w.scalar_type() == torch::kFloat;
   for (const auto& layer : *m.encoder->layer)
     layer->as<BertLayerImpl>()->attention->self->fuse_qkv(pack);
-  if (!pack) return;
-  for (auto& slot : linear_slots(m))
-    *slot.packed = pack_fp32((*slot.linear)->weight, (*slot.linear)->bias);
+  if (pack)
+    for (auto& slot : linear_slots(m))
+      *slot.packed = pack_fp32((*slot.linear)->weight, (*slot.linear)->bias);
+  for (const auto& layer : *m.encoder->layer) {
+    auto& l = *layer->as<BertLayerImpl>();
+    auto& inter = l.intermediate->dense_packed;
+    inter = with_epilogue(inter, {.activation = l.intermediate->act});
+    for (auto* out : {&l.attention->output->dense_packed, &l.output->dense_packed})
+      *out = with_epilogue(*out, {.residual = true});
+  }
 }
 
 std::vector<LinearSlot> linear_slots(BertModelImpl& m) {

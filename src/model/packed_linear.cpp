@@ -3,6 +3,7 @@
 
 #include <ATen/Context.h>
 #include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/autograd.h>
 
 #include <algorithm>
 #include <mutex>
@@ -57,14 +58,15 @@ PackedLinear pack(torch::Tensor weight, torch::Tensor scale, torch::Tensor bias)
 }  // namespace
 
 bool PackedLinear::serves(const torch::Tensor& x) const {
+  if (torch::GradMode::is_enabled()) return false;
   if (int8()) return defined();
   return dnnl && x.is_cpu() && x.scalar_type() == torch::kFloat &&
          weight._version() == weight_version &&
          (!bias.defined() || bias._version() == bias_version);
 }
 
-torch::Tensor PackedLinear::forward(const torch::Tensor& x) const {
-  if (dnnl) return dnnl->forward(x);
+torch::Tensor PackedLinear::forward(const torch::Tensor& x, const torch::Tensor& residual) const {
+  if (dnnl) return dnnl->forward(x, residual);
   static auto dynamic = c10::Dispatcher::singleton()
                             .findSchemaOrThrow("quantized::linear_dynamic", "")
                             .typed<at::Tensor(at::Tensor, const Packed&, bool)>();
@@ -79,6 +81,16 @@ PackedLinear pack_fp32(const torch::Tensor& weight, const torch::Tensor& bias) {
   PackedLinear out{weight, {}, bias, {}, DnnlMatmul::fp32(weight, bias)};
   out.weight_version = weight._version();
   out.bias_version = bias.defined() ? bias._version() : 0;
+  return out;
+}
+
+PackedLinear with_epilogue(const PackedLinear& p, const DnnlEpilogue& epilogue) {
+  if (!p.dnnl || !(epilogue.activation.empty() || DnnlEpilogue::fuses(epilogue.activation)))
+    return p;
+  PackedLinear out = p;
+  out.epilogue = epilogue;
+  out.dnnl = p.int8() ? DnnlMatmul::int8(p.weight, p.scale, p.bias, epilogue)
+                      : DnnlMatmul::fp32(p.weight, p.bias, epilogue);
   return out;
 }
 

@@ -5,6 +5,7 @@
 #include <torch/types.h>
 
 #include <memory>
+#include <string>
 
 namespace tinybert::model {
 
@@ -13,6 +14,15 @@ namespace tinybert::model {
 // On the AVX-512 VM, TinyBERT4's and BERT-base's fp32 products ran 1.0-1.4x OpenBLAS's speed at
 // 128-4096 rows and 1.7-6x at 1-32 rows; the model-level race:
 // bench/results/onnx_race_avx512_dnnl.md. Primitives are made per row count and kept.
+// What runs after the product inside the same kernel: `residual` adds a tensor of the output's
+// shape (BERT's x + sublayer(x) before LayerNorm), `activation` applies gelu (erf), gelu_new (tanh)
+// or relu; saves a pass over the output and a LibTorch call each.
+struct DnnlEpilogue {
+  std::string activation;  // "" or one that fuses()
+  bool residual = false;
+  static bool fuses(const std::string& activation);
+};
+
 class DnnlMatmul {
  public:
   // Built with oneDNN (TINYBERT_WITH_DNNL)?
@@ -22,15 +32,18 @@ class DnnlMatmul {
   static bool fp32_pays();
   // weight (out, in) fp32, bias (out) or undefined; copies what it needs.
   static std::shared_ptr<const DnnlMatmul> fp32(const torch::Tensor& weight,
-                                                const torch::Tensor& bias);
+                                                const torch::Tensor& bias,
+                                                const DnnlEpilogue& epilogue = {});
   // weight (out, in) int8, scale (out) fp32 > 0 (w ~ weight * scale), bias (out) or undefined.
   // Each call quantizes x per tensor to uint8 0..kInt8ActivationMax (scale (max - min) / 127 over
   // a range widened to hold 0, zero point round(-min / scale)): the arithmetic `export` writes.
   static std::shared_ptr<const DnnlMatmul> int8(const torch::Tensor& weight,
                                                 const torch::Tensor& scale,
-                                                const torch::Tensor& bias);
-  // (..., in) fp32 on the CPU -> (..., out) fp32.
-  torch::Tensor forward(const torch::Tensor& x) const;
+                                                const torch::Tensor& bias,
+                                                const DnnlEpilogue& epilogue = {});
+  // (..., in) fp32 on the CPU -> (..., out) fp32; `residual` (..., out) exactly when the
+  // epilogue adds one.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual = {}) const;
 
   struct Impl;
   explicit DnnlMatmul(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -31,19 +31,26 @@ struct PackedLinear {
   c10::intrusive_ptr<LinearPackedParamsBase> packed;  // int8 on LibTorch's quantized engine
   std::shared_ptr<const DnnlMatmul> dnnl;             // oneDNN (int8 or fp32)
   int64_t weight_version = 0, bias_version = 0;       // fp32: versions when packed
+  DnnlEpilogue epilogue;                              // fused after the product (oneDNN only)
 
   bool defined() const { return static_cast<bool>(packed) || static_cast<bool>(dnnl); }
   bool int8() const { return scale.defined(); }
-  // Whether forward(x) computes x W^T + b for this x: int8 always (CPU); fp32 for fp32 CPU
+  bool plain() const { return epilogue.activation.empty() && !epilogue.residual; }
+  // Whether forward(x) may run for this x: autograd off; int8 always (CPU); fp32 for fp32 CPU
   // inputs while the weights are the ones packed.
   bool serves(const torch::Tensor& x) const;
-  // (..., in) fp32 -> (..., out) fp32; on the CPU.
-  torch::Tensor forward(const torch::Tensor& x) const;
+  // (..., in) fp32 -> (..., out) fp32 on the CPU: x W^T + b, then the epilogue (with `residual`
+  // (..., out) when it adds one).
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual = {}) const;
   torch::Tensor dequantized() const;  // (out, in) fp32
 };
 
 // Packs an fp32 Linear's weight (out, in) and bias for oneDNN (DnnlMatmul::fp32_pays()).
 PackedLinear pack_fp32(const torch::Tensor& weight, const torch::Tensor& bias);
+
+// `p` with `epilogue` fused into its oneDNN kernel; `p` itself (nothing fused) when it does not
+// run on oneDNN or the activation does not fuse.
+PackedLinear with_epilogue(const PackedLinear& p, const DnnlEpilogue& epilogue);
 
 // Quantizes an fp32 weight (out, in) per output channel: scale = max |w| / 127 (1 for a zero row).
 PackedLinear quantize_linear(const torch::Tensor& weight, const torch::Tensor& bias);
