@@ -69,14 +69,25 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void range_of(
   *lo_out = lo, *hi_out = hi;
 }
 
-// q = saturate(round_half_even(x / scale) + zero) to 0..255, as ONNX's QuantizeLinear.
-void quantize_scalar(const float* __restrict x, int64_t n, float scale, float zero,
-                     uint8_t* __restrict q) {
-  for (int64_t i = 0; i < n; ++i)
-    q[i] = static_cast<uint8_t>(std::clamp(std::nearbyint(x[i] / scale) + zero, 0.f, 255.f));
+// q = saturate(round_half_even(x / scale) + zero) to 0..255, as ONNX's QuantizeLinear (|x| /
+// scale stays below 2^22 for x within the range the scale came from, where the 1.5 * 2^23 sum
+// rounds exactly).
+__attribute__((target_clones("avx2", "default"))) void quantize_loop(const float* __restrict x,
+                                                                     int64_t n, float scale,
+                                                                     float zero,
+                                                                     uint8_t* __restrict q) {
+  constexpr float magic = 12582912.f;
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    float v = (x[i] / scale + magic) - magic + zero;
+    v = v < 0.f ? 0.f : v;
+    v = v > 255.f ? 255.f : v;
+    q[i] = static_cast<uint8_t>(static_cast<int32_t>(v));
+  }
 }
 
-// The same, 16 values at a time (GCC's vectorisation of the loop above ran 4-8x slower).
+// The same, 16 values at a time (GCC's vectorisation of the loop above, 256-bit compare-and-mask
+// code, took 5% of int8 batch-1 time in perf).
 __attribute__((target("avx512f"))) void quantize_avx512(const float* __restrict x, int64_t n,
                                                         float scale, float zero,
                                                         uint8_t* __restrict q) {
@@ -90,7 +101,7 @@ __attribute__((target("avx512f"))) void quantize_avx512(const float* __restrict 
     _mm_storeu_si128(reinterpret_cast<__m128i*>(q + i),
                      _mm512_cvtusepi32_epi8(_mm512_cvtps_epi32(v)));
   }
-  quantize_scalar(x + i, n - i, scale, zero, q + i);
+  quantize_loop(x + i, n - i, scale, zero, q + i);
 }
 
 void quantize_to(const float* x, int64_t n, float scale, float zero, uint8_t* q) {
@@ -98,7 +109,7 @@ void quantize_to(const float* x, int64_t n, float scale, float zero, uint8_t* q)
   if (avx512)
     quantize_avx512(x, n, scale, zero, q);
   else
-    quantize_scalar(x, n, scale, zero, q);
+    quantize_loop(x, n, scale, zero, q);
 }
 
 }  // namespace
