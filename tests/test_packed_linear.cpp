@@ -6,6 +6,7 @@
 
 #include "tinybert/model/bert.h"
 #include "tinybert/model/packed_linear.h"
+#include "tinybert/model/pretrained.h"
 
 using namespace tinybert;
 
@@ -68,6 +69,31 @@ TEST(PackedLinear, Fp32FallsBackOnceItsWeightsChange) {
   lin->bias.zero_();
   EXPECT_FALSE(q.serves(x));
   EXPECT_LT(max_diff(model::linear(x, lin, q), lin(x)), 1e-6);
+  auto r = model::pack_fp32(lin->weight, lin->bias);
+  lin->weight.set_data(lin->weight.to(torch::kBFloat16).to(torch::kFloat));  // what .to() does
+  EXPECT_FALSE(r.serves(x));
+}
+
+TEST(PackedLinear, PreparedModelFollowsWeightChanges) {
+  const std::string dir = std::string(TINYBERT_FIXTURES) + "/tiny-teacher-cls";
+  auto packed = model::load_model(dir).model, plain = model::load_model(dir).model;
+  model::prepare_inference(*packed->bert);
+  auto ids = torch::randint(5, 100, {2, 7});
+  model::BertInputs in{ids, torch::zeros_like(ids), torch::ones_like(ids)};
+  torch::NoGradGuard no_grad;
+  packed->eval(), plain->eval();
+  const auto before = plain->forward(in).logits;
+  EXPECT_LT(max_diff(packed->forward(in).logits, before), 1e-5);
+  torch::Tensor step;
+  for (auto* m : {&packed, &plain}) {  // an in-place step on one projection of the fused three
+    auto& self = *(*m)->bert->encoder->layer[0]->as<model::BertLayerImpl>()->attention->self;
+    if (!step.defined()) step = torch::randn_like(self.value->weight) * 0.5;
+    self.value->weight.add_(step);
+  }
+  EXPECT_GT(max_diff(plain->forward(in).logits, before), 1e-3);  // the step shows
+  const double d = max_diff(packed->forward(in).logits, plain->forward(in).logits);
+  std::cout << "  after an in-place step: max |diff| " << d << "\n";
+  EXPECT_LT(d, 1e-5);
 }
 
 TEST(PackedLinear, Int8FollowsItsArithmetic) {
@@ -86,6 +112,11 @@ TEST(PackedLinear, Int8FollowsItsArithmetic) {
     EXPECT_LT(max_diff(p.forward(positive), int8_reference(positive, p)), 1e-4);
     auto zeros = torch::zeros({2, in});  // scale 0 becomes 0.1, as the exported graph does
     EXPECT_LT(max_diff(p.forward(zeros), b.expand({2, out})), 1e-6);
+    for (float bad : {NAN, INFINITY}) {  // not quantized into finite garbage
+      auto x = torch::randn({3, in});
+      x[1][2] = bad;
+      EXPECT_TRUE(p.forward(x).isnan().all().item<bool>()) << bad;
+    }
   }
 }
 
@@ -96,8 +127,8 @@ TEST(PackedLinear, ConcurrentCallsGiveEachTheirOwnAnswer) {
   if (model::DnnlMatmul::available()) layers.push_back(model::pack_fp32(w, b));
   for (const auto& p : layers) {
     std::vector<torch::Tensor> xs, expected, got(8);
-    for (int64_t i = 0; i < 8; ++i) {
-      xs.push_back(torch::randn({1 + 5 * i, 64}));
+    for (int64_t i = 0; i < 8; ++i) {  // half share one row count: one primitive, run at once
+      xs.push_back(torch::randn({i % 2 ? 48 : 1 + 5 * i, 64}));
       expected.push_back(p.forward(xs.back()));
     }
     std::vector<std::thread> threads;

@@ -136,8 +136,12 @@ void BertSelfAttentionImpl::fuse_qkv(bool pack) {
   }
   if (query_packed.int8())
     qkv_packed_ = concat_int8({&query_packed, &key_packed, &value_packed});
-  else if (pack)
+  else if (pack) {
     qkv_packed_ = pack_fp32(qkv_weight_, qkv_bias_);
+    // the parameters are views of the fused tensors with their own version counters
+    qkv_packed_.track({query->weight, query->bias, key->weight, key->bias, value->weight,
+                       value->bias, qkv_weight_, qkv_bias_});
+  }
 }
 
 bool BertSelfAttentionImpl::fused() const {

@@ -57,16 +57,29 @@ dnnl::stream& thread_stream() {
   return stream;
 }
 
-// Smallest and largest of x[0..n), widened to hold 0 (what the quantization range must cover).
-__attribute__((target_clones("avx512f", "avx2", "default"))) void range_of(
+// Smallest and largest of x[0..n), widened to hold 0 (what the quantization range must cover);
+// false when x holds a NaN or an infinity.
+__attribute__((target_clones("avx512f", "avx2", "default"))) bool range_of(
     const float* __restrict x, int64_t n, float* lo_out, float* hi_out) {
-  float lo = 0, hi = 0;
-#pragma omp simd reduction(min : lo) reduction(max : hi)
+  float lo = 0, hi = 0, poison = 0;  // x * 0 is NaN exactly for NaN and infinities
+#pragma omp simd reduction(min : lo) reduction(max : hi) reduction(+ : poison)
   for (int64_t i = 0; i < n; ++i) {
     lo = x[i] < lo ? x[i] : lo;
     hi = x[i] > hi ? x[i] : hi;
+    poison += x[i] * 0.f;
   }
   *lo_out = lo, *hi_out = hi;
+  return poison == 0.f;
+}
+
+// This thread's scratch memory for a primitive (user scratchpad mode: one primitive object may
+// run on several threads at once, each with its own scratchpad).
+dnnl::memory scratch_for(const dnnl::memory::desc& desc) {
+  thread_local torch::Tensor buffer;  // bytes, 64-byte aligned by LibTorch's CPU allocator
+  const auto bytes = static_cast<int64_t>(desc.get_size());
+  if (!buffer.defined() || buffer.numel() < bytes)
+    buffer = torch::empty({std::max<int64_t>(bytes, 1)}, torch::kByte);
+  return dnnl::memory(desc, cpu_engine(), buffer.data_ptr());
 }
 
 // q = saturate(round_half_even(x / scale) + zero) to 0..255, as ONNX's QuantizeLinear (|x| /
@@ -123,7 +136,11 @@ struct DnnlMatmul::Impl {
   torch::Tensor scale;  // (out) int8 weight scales
   DnnlEpilogue epilogue;
   mutable std::mutex mutex;
-  mutable std::map<int64_t, dnnl::matmul> by_rows;  // primitives per row count
+  struct Prepared {
+    dnnl::matmul primitive;
+    dnnl::memory::desc scratch;  // its scratchpad (user mode)
+  };
+  mutable std::map<int64_t, Prepared> by_rows;  // primitives per row count
 
   // Post-op arguments: int8's rescale and bias come first, then the residual.
   int residual_post_op() const { return int8 ? 2 : 0; }
@@ -132,6 +149,7 @@ struct DnnlMatmul::Impl {
     const dnnl::memory::desc src({rows, in}, int8 ? dt::u8 : dt::f32, tag::ab),
         dst({rows, out}, dt::f32, tag::ab), row({1, out}, dt::f32, tag::ab);
     dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     dnnl::post_ops ops;
     if (int8) {
       // scales and zero point as run-time arguments: oneDNN 2.6 takes its brgemm kernels for
@@ -152,11 +170,12 @@ struct DnnlMatmul::Impl {
     return {dnnl::matmul::desc(src, weights, row, dst), attr, cpu_engine()};
   }
 
-  dnnl::matmul primitive(int64_t rows) const {
+  Prepared primitive(int64_t rows) const {
     std::lock_guard lock(mutex);
     if (auto it = by_rows.find(rows); it != by_rows.end()) return it->second;
     if (by_rows.size() >= 256) by_rows.clear();  // many lengths seen: oneDNN's own cache remains
-    return by_rows.emplace(rows, dnnl::matmul(describe(rows, weight_desc))).first->second;
+    const auto pd = describe(rows, weight_desc);
+    return by_rows.emplace(rows, Prepared{dnnl::matmul(pd), pd.scratchpad_desc()}).first->second;
   }
 };
 
@@ -220,6 +239,8 @@ torch::Tensor DnnlMatmul::forward(const torch::Tensor& x, const torch::Tensor& r
   const auto& m = *impl_;
   if (residual.defined() != m.epilogue.residual)
     fail("DnnlMatmul: a residual is ", m.epilogue.residual ? "required" : "not expected");
+  if (x.dim() == 0 || x.size(-1) != m.in)
+    fail("DnnlMatmul: input ", x.sizes(), " must end in ", m.in, " features");
   auto sizes = x.sizes().vec();
   sizes.back() = m.out;
   auto x2 = x.reshape({-1, m.in}).contiguous();  // (N, in)
@@ -227,7 +248,12 @@ torch::Tensor DnnlMatmul::forward(const torch::Tensor& x, const torch::Tensor& r
   auto y = torch::empty({rows, m.out}, x.options());  // (N, out)
   if (rows == 0) return y.view(sizes);
   auto& eng = cpu_engine();
-  const auto& primitive = m.primitive(rows);
+  const auto prepared = m.primitive(rows);
+  const auto run = [&](std::unordered_map<int, dnnl::memory>& args) {
+    args[DNNL_ARG_SCRATCHPAD] = scratch_for(prepared.scratch);
+    prepared.primitive.execute(thread_stream(), args);
+    thread_stream().wait();
+  };
   const dnnl::memory::desc row({1, m.out}, dt::f32, tag::ab);
   const dnnl::memory::desc rows_out({rows, m.out}, dt::f32, tag::ab);
   dnnl::memory dst(rows_out, eng, y.data_ptr());
@@ -241,12 +267,12 @@ torch::Tensor DnnlMatmul::forward(const torch::Tensor& x, const torch::Tensor& r
   if (!m.int8) {
     args[DNNL_ARG_SRC] = dnnl::memory({{rows, m.in}, dt::f32, tag::ab}, eng, x2.data_ptr());
     args[DNNL_ARG_BIAS] = dnnl::memory(row, eng, m.bias.data_ptr());
-    primitive.execute(thread_stream(), args);
+    run(args);
     return y.view(sizes);
   }
   const float* px = x2.data_ptr<float>();
   float lo = 0, hi = 0;
-  range_of(px, n, &lo, &hi);
+  if (!range_of(px, n, &lo, &hi)) return y.fill_(NAN).view(sizes);  // as fp32 would propagate
   float scale = (hi - lo) / static_cast<float>(kInt8ActivationMax);
   if (scale == 0.f) scale = 0.1f;
   int32_t zero = static_cast<int32_t>(std::nearbyint(-lo / scale));
@@ -262,7 +288,7 @@ torch::Tensor DnnlMatmul::forward(const torch::Tensor& x, const torch::Tensor& r
       dnnl::memory(row, eng, rescale.data_ptr());
   args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(1) | DNNL_ARG_SRC_1] =
       dnnl::memory(row, eng, m.bias.data_ptr());
-  primitive.execute(thread_stream(), args);
+  run(args);
   return y.view(sizes);
 }
 

@@ -60,9 +60,17 @@ PackedLinear pack(torch::Tensor weight, torch::Tensor scale, torch::Tensor bias)
 bool PackedLinear::serves(const torch::Tensor& x) const {
   if (torch::GradMode::is_enabled()) return false;
   if (int8()) return defined();
-  return dnnl && x.is_cpu() && x.scalar_type() == torch::kFloat &&
-         weight._version() == weight_version &&
-         (!bias.defined() || bias._version() == bias_version);
+  if (!dnnl || !x.is_cpu() || x.scalar_type() != torch::kFloat) return false;
+  for (size_t i = 0; i < sources.size(); ++i)
+    if (sources[i].data_ptr() != stamps[i].first || sources[i]._version() != stamps[i].second)
+      return false;
+  return true;
+}
+
+void PackedLinear::track(std::vector<torch::Tensor> tensors) {
+  sources = std::move(tensors);
+  stamps.clear();
+  for (const auto& t : sources) stamps.emplace_back(t.data_ptr(), t._version());
 }
 
 torch::Tensor PackedLinear::forward(const torch::Tensor& x, const torch::Tensor& residual) const {
@@ -79,8 +87,8 @@ torch::Tensor PackedLinear::dequantized() const {
 
 PackedLinear pack_fp32(const torch::Tensor& weight, const torch::Tensor& bias) {
   PackedLinear out{weight, {}, bias, {}, DnnlMatmul::fp32(weight, bias)};
-  out.weight_version = weight._version();
-  out.bias_version = bias.defined() ? bias._version() : 0;
+  out.track(bias.defined() ? std::vector<torch::Tensor>{weight, bias}
+                           : std::vector<torch::Tensor>{weight});
   return out;
 }
 

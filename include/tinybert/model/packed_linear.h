@@ -23,15 +23,17 @@ constexpr int64_t kInt8ActivationMax = 127;
 
 // One Linear laid out for inference. int8: what a checkpoint stores (weight, scale) and the
 // engine's packing of it. fp32: the module's own weight and bias, packed for oneDNN, used only
-// while they are unchanged (a training step or a load after packing bumps their version).
+// while they are unchanged (see track()).
 struct PackedLinear {
   torch::Tensor weight;  // (out, in) int8: w ~ weight * scale; fp32: the module's weight
   torch::Tensor scale;   // (out) fp32, > 0; undefined for fp32
   torch::Tensor bias;    // (out) fp32, or undefined
   c10::intrusive_ptr<LinearPackedParamsBase> packed;  // int8 on LibTorch's quantized engine
   std::shared_ptr<const DnnlMatmul> dnnl;             // oneDNN (int8 or fp32)
-  int64_t weight_version = 0, bias_version = 0;       // fp32: versions when packed
-  DnnlEpilogue epilogue;                              // fused after the product (oneDNN only)
+  // fp32: the parameters it was packed from, with their storage and version at packing time
+  std::vector<torch::Tensor> sources;
+  std::vector<std::pair<const void*, int64_t>> stamps;
+  DnnlEpilogue epilogue;  // fused after the product (oneDNN only)
 
   bool defined() const { return static_cast<bool>(packed) || static_cast<bool>(dnnl); }
   bool int8() const { return scale.defined(); }
@@ -43,6 +45,9 @@ struct PackedLinear {
   // (..., out) when it adds one).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual = {}) const;
   torch::Tensor dequantized() const;  // (out, in) fp32
+  // Records `tensors` as what an fp32 pack was made from: it serves only while none of them has
+  // changed (an in-place step bumps the version, .to() or set_data() gives new storage).
+  void track(std::vector<torch::Tensor> tensors);
 };
 
 // Packs an fp32 Linear's weight (out, in) and bias for oneDNN (DnnlMatmul::fp32_pays()).
