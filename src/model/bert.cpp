@@ -164,9 +164,9 @@ torch::Tensor BertSelfAttentionImpl::forward(const torch::Tensor& x, const torch
                    .permute({2, 0, 3, 1, 4});  // (3, B, heads, T, d)
     q = qkv[0], k = qkv[1], v = qkv[2];
   } else {
-    auto project = [&](const torch::nn::Linear& lin, const PackedLinear& int8,
+    auto project = [&](const torch::nn::Linear& lin, const PackedLinear& packed,
                        const torch::Tensor& in) {  // -> (B, heads, n, d)
-      return linear(in, lin, int8).view({B, in.size(1), heads, head_size}).transpose(1, 2);
+      return linear(in, lin, packed).view({B, in.size(1), heads, head_size}).transpose(1, 2);
     };
     q = project(query, query_packed, queries.defined() ? queries : x);
     k = project(key, key_packed, x), v = project(value, value_packed, x);
@@ -304,15 +304,12 @@ void prepare_inference(BertModelImpl& m) {
       !m.config.int8 && DnnlMatmul::fp32_pays() && w.is_cpu() && w.scalar_type() == torch::kFloat;
   for (const auto& layer : *m.encoder->layer)
     layer->as<BertLayerImpl>()->attention->self->fuse_qkv(pack);
-  if (pack)
-    for (auto& slot : linear_slots(m))
-      *slot.packed = pack_fp32((*slot.linear)->weight, (*slot.linear)->bias);
-  for (const auto& layer : *m.encoder->layer) {
-    auto& l = *layer->as<BertLayerImpl>();
-    auto& inter = l.intermediate->dense_packed;
-    inter = with_epilogue(inter, {.activation = l.intermediate->act});
-    for (auto* out : {&l.attention->output->dense_packed, &l.output->dense_packed})
-      *out = with_epilogue(*out, {.residual = true});
+  for (auto& slot : linear_slots(m)) {
+    auto& p = *slot.packed;
+    if (p.int8())
+      p = with_epilogue(p, slot.epilogue);
+    else if (pack)
+      p = pack_fp32((*slot.linear)->weight, (*slot.linear)->bias, slot.epilogue);
   }
 }
 
@@ -325,11 +322,18 @@ std::vector<LinearSlot> linear_slots(BertModelImpl& m) {
     out.push_back({p + "attention.self.query", &self.query, &self.query_packed});
     out.push_back({p + "attention.self.key", &self.key, &self.key_packed});
     out.push_back({p + "attention.self.value", &self.value, &self.value_packed});
-    out.push_back({p + "attention.output.dense", &layer.attention->output->dense,
-                   &layer.attention->output->dense_packed});
-    out.push_back(
-        {p + "intermediate.dense", &layer.intermediate->dense, &layer.intermediate->dense_packed});
-    out.push_back({p + "output.dense", &layer.output->dense, &layer.output->dense_packed});
+    out.push_back({p + "attention.output.dense",
+                   &layer.attention->output->dense,
+                   &layer.attention->output->dense_packed,
+                   {.residual = true}});
+    out.push_back({p + "intermediate.dense",
+                   &layer.intermediate->dense,
+                   &layer.intermediate->dense_packed,
+                   {.activation = layer.intermediate->act}});
+    out.push_back({p + "output.dense",
+                   &layer.output->dense,
+                   &layer.output->dense_packed,
+                   {.residual = true}});
   }
   return out;
 }

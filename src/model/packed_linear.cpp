@@ -1,4 +1,5 @@
-// Dynamic int8 linear layers on LibTorch's quantized engine (per-channel weights, per-call inputs).
+// Inference Linears: int8 (per-channel weights, per-call inputs) on oneDNN or LibTorch's quantized
+// engine; fp32 packed for oneDNN.
 #include "tinybert/model/packed_linear.h"
 
 #include <ATen/Context.h>
@@ -55,6 +56,12 @@ PackedLinear pack(torch::Tensor weight, torch::Tensor scale, torch::Tensor bias)
   return out;
 }
 
+// `e` less an activation oneDNN cannot fuse (the module then applies it itself).
+DnnlEpilogue fusable(DnnlEpilogue e) {
+  if (!DnnlEpilogue::fuses(e.activation)) e.activation.clear();
+  return e;
+}
+
 }  // namespace
 
 bool PackedLinear::serves(const torch::Tensor& x) const {
@@ -85,20 +92,24 @@ torch::Tensor PackedLinear::dequantized() const {
   return weight.to(torch::kFloat) * scale.unsqueeze(1);  // (out, in)
 }
 
-PackedLinear pack_fp32(const torch::Tensor& weight, const torch::Tensor& bias) {
-  PackedLinear out{weight, {}, bias, {}, DnnlMatmul::fp32(weight, bias)};
+PackedLinear pack_fp32(const torch::Tensor& weight, const torch::Tensor& bias,
+                       const DnnlEpilogue& epilogue) {
+  const auto e = fusable(epilogue);
+  PackedLinear out{weight, {}, bias, {}, DnnlMatmul::fp32(weight, bias, e)};
+  out.epilogue = e;
   out.track(bias.defined() ? std::vector<torch::Tensor>{weight, bias}
                            : std::vector<torch::Tensor>{weight});
   return out;
 }
 
 PackedLinear with_epilogue(const PackedLinear& p, const DnnlEpilogue& epilogue) {
-  if (!p.dnnl || !(epilogue.activation.empty() || DnnlEpilogue::fuses(epilogue.activation)))
+  const auto e = fusable(epilogue);
+  if (!p.dnnl || (e.activation == p.epilogue.activation && e.residual == p.epilogue.residual))
     return p;
   PackedLinear out = p;
-  out.epilogue = epilogue;
-  out.dnnl = p.int8() ? DnnlMatmul::int8(p.weight, p.scale, p.bias, epilogue)
-                      : DnnlMatmul::fp32(p.weight, p.bias, epilogue);
+  out.epilogue = e;
+  out.dnnl = p.int8() ? DnnlMatmul::int8(p.weight, p.scale, p.bias, e)
+                      : DnnlMatmul::fp32(p.weight, p.bias, e);
   return out;
 }
 

@@ -182,10 +182,13 @@ void prepare_inference(BertModelImpl& m);
 
 // An encoder Linear that an int8 model holds in int8 (and an fp32 one may pack for inference), by
 // its HF module name ("encoder.layer.0.attention.self.query"): the pooler and the heads stay fp32.
+// `epilogue`: what the module applies after it that a packed form fuses (the intermediate
+// activation; the residual add before each LayerNorm).
 struct LinearSlot {
   std::string name;
   torch::nn::Linear* linear;
   PackedLinear* packed;
+  DnnlEpilogue epilogue;
 };
 std::vector<LinearSlot> linear_slots(BertModelImpl& m);
 

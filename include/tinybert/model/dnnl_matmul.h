@@ -9,11 +9,6 @@
 
 namespace tinybert::model {
 
-// y = x W^T + b on oneDNN's matmul (the brgemm kernels on AVX-512), W reordered once into the
-// blocked layout the kernels read; OpenBLAS (what torch::linear calls) packs W again on every call.
-// On the AVX-512 VM, TinyBERT4's and BERT-base's fp32 products ran 1.0-1.4x OpenBLAS's speed at
-// 128-4096 rows and 1.7-6x at 1-32 rows; the model-level race:
-// bench/results/onnx_race_avx512_dnnl.md. Primitives are made per row count and kept.
 // What runs after the product inside the same kernel: `residual` adds a tensor of the output's
 // shape (BERT's x + sublayer(x) before LayerNorm), `activation` applies gelu (erf), gelu_new (tanh)
 // or relu; saves a pass over the output and a LibTorch call each.
@@ -23,6 +18,11 @@ struct DnnlEpilogue {
   static bool fuses(const std::string& activation);
 };
 
+// y = x W^T + b on oneDNN's matmul (the brgemm kernels on AVX-512), W reordered once into the
+// blocked layout the kernels read; OpenBLAS (what torch::linear calls) packs W again on every call.
+// On the AVX-512 VM, TinyBERT4's and BERT-base's fp32 products ran 1.0-1.4x OpenBLAS's speed at
+// 128-4096 rows and 1.7-6x at 1-32 rows; the model-level race:
+// bench/results/onnx_race_avx512_dnnl.md. Primitives are made per row count and kept.
 class DnnlMatmul {
  public:
   // Built with oneDNN (TINYBERT_WITH_DNNL)?

@@ -50,11 +50,13 @@ struct PackedLinear {
   void track(std::vector<torch::Tensor> tensors);
 };
 
-// Packs an fp32 Linear's weight (out, in) and bias for oneDNN (DnnlMatmul::fp32_pays()).
-PackedLinear pack_fp32(const torch::Tensor& weight, const torch::Tensor& bias);
+// Packs an fp32 Linear's weight (out, in) and bias for oneDNN (DnnlMatmul::fp32_pays()), with
+// `epilogue` fused (an activation that does not fuse is left to the module).
+PackedLinear pack_fp32(const torch::Tensor& weight, const torch::Tensor& bias,
+                       const DnnlEpilogue& epilogue = {});
 
-// `p` with `epilogue` fused into its oneDNN kernel; `p` itself (nothing fused) when it does not
-// run on oneDNN or the activation does not fuse.
+// `p` with `epilogue` fused into its oneDNN kernel (an activation that does not fuse is left to
+// the module); `p` itself when it does not run on oneDNN or already has that epilogue.
 PackedLinear with_epilogue(const PackedLinear& p, const DnnlEpilogue& epilogue);
 
 // Quantizes an fp32 weight (out, in) per output channel: scale = max |w| / 127 (1 for a zero row).
