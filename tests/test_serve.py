@@ -6,6 +6,7 @@ Usage: test_serve.py TINYBERT_BINARY FIXTURES_DIR
 """
 import gzip
 import json
+import math
 import os
 import re
 import signal
@@ -104,6 +105,7 @@ class Serve(unittest.TestCase):
                          - before["tinybert_request_duration_seconds_count"], 49)  # + one /metrics
         self.assertEqual(after["tinybert_ready"], 1)
         self.assertEqual(after["tinybert_queue_depth"], 0)
+        self.assertEqual(after["tinybert_running_requests"], 0)
         self.assertEqual(self.srv.json("GET", "/health")[0], 200)
 
     def expect_error(self, body, status, type_, contains="", raw=False, path="/v1/predict"):
@@ -173,29 +175,41 @@ class Limits(unittest.TestCase):
             self.assertEqual(metrics['tinybert_requests_total{path="/v1/predict",status="503"}'], 1)
 
     def test_sigterm_drains_in_flight_requests(self):
-        srv = Server(BIN, MODEL, "--threads", "1", "--max-batch", "1")
+        srv = Server(BIN, MODEL, "--threads", "1", "--max-batch", "1",
+                     "--max-inputs", "65536", "--max-body-kib", "262144")
         long_text = "The quick brown fox jumps over the lazy dog near the river bank . " * 12
         results = {}
 
         def post(key, n):
             results[key] = srv.json("POST", "/v1/predict", {"inputs": [long_text] * n}) + (time.time(),)
 
-        threads = [threading.Thread(target=post, args=("busy", 256))]
+        # The busy request must outlast the polling below on any machine: size it to take about
+        # two seconds here (a fixed size was answered before the queue was seen on a fast one).
+        post("warm-up", 256)
+        start = time.time()
+        post("probe", 256)
+        busy = min(65536, 256 * max(1, math.ceil(2.0 / max(time.time() - start, 1e-3))))
+        threads = [threading.Thread(target=post, args=("busy", busy))]
         threads[0].start()
-        time.sleep(0.05)
+        deadline = time.time() + 60
+        while srv.metrics()["tinybert_running_requests"] < 1:  # tokenized and handed to the model
+            self.assertTrue(threads[0].is_alive() and time.time() < deadline,
+                            "the %d-input request was never seen running" % busy)
+            time.sleep(0.005)
         threads.append(threading.Thread(target=post, args=("queued", 2)))
         threads[1].start()
         # SIGTERM once the second request is waiting in the queue behind the first.
-        deadline = time.time() + 30
-        while srv.metrics()["tinybert_queue_depth"] < 1 and time.time() < deadline:
+        while srv.metrics()["tinybert_queue_depth"] < 1:
+            self.assertTrue(threads[0].is_alive() and time.time() < deadline,
+                            "the queued request was never seen waiting behind a %d-input one" % busy)
             time.sleep(0.005)
         sent = time.time()
         srv.proc.send_signal(signal.SIGTERM)
         for t in threads:
-            t.join(60)
+            t.join(120)
         srv.proc.wait(60)  # not srv.stop() at once: a second SIGTERM during teardown kills it (-15)
         code = srv.stop()
-        for key, n in (("busy", 256), ("queued", 2)):
+        for key, n in (("busy", busy), ("queued", 2)):
             status, body, answered = results[key]
             self.assertEqual(status, 200, body)
             self.assertEqual(len(body["predictions"]), n)

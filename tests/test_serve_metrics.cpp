@@ -28,6 +28,7 @@ TEST(ServeMetrics, RequestsByRouteAndStatus) {
   m.batch(3);
   m.inputs(5);
   m.queue_depth(2);
+  m.running(1);
   m.ready(true);
   const auto out = m.prometheus();
   EXPECT_NE(out.find("tinybert_requests_total{path=\"/v1/predict\",status=\"200\"} 2\n"),
@@ -40,6 +41,7 @@ TEST(ServeMetrics, RequestsByRouteAndStatus) {
   EXPECT_NE(out.find("tinybert_batch_size_bucket{le=\"4\"} 1\n"), std::string::npos);
   EXPECT_NE(out.find("tinybert_inputs_total 5\n"), std::string::npos);
   EXPECT_NE(out.find("tinybert_queue_depth 2\n"), std::string::npos);
+  EXPECT_NE(out.find("tinybert_running_requests 1\n"), std::string::npos);
   EXPECT_NE(out.find("tinybert_ready 1\n"), std::string::npos);
 }
 

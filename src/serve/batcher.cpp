@@ -65,8 +65,10 @@ void Batcher::loop() {
         queue_.pop_front();
       }
       metrics_.queue_depth(queue_.size());
+      metrics_.running(jobs.size());
     }
     run(jobs);
+    metrics_.running(0);
   }
 }
 

@@ -81,6 +81,8 @@ std::string Metrics::prometheus() const {
   out += "tinybert_inputs_total " + std::to_string(inputs_.load()) + "\n";
   header(out, "tinybert_queue_depth", "Requests waiting for the model.", "gauge");
   out += "tinybert_queue_depth " + std::to_string(queue_depth_.load()) + "\n";
+  header(out, "tinybert_running_requests", "Requests the model is working on now.", "gauge");
+  out += "tinybert_running_requests " + std::to_string(running_.load()) + "\n";
   header(out, "tinybert_ready", "1 once the model is loaded and requests are served.", "gauge");
   out += std::string("tinybert_ready ") + (ready_ ? "1" : "0") + "\n";
   return out;

@@ -34,6 +34,7 @@ class Metrics {
   // One forward pass over `size` rows.
   void batch(size_t size);
   void queue_depth(size_t depth) { queue_depth_ = depth; }
+  void running(size_t requests) { running_ = requests; }
   void inputs(size_t n) { inputs_ += n; }
   void ready(bool r) { ready_ = r; }
 
@@ -43,7 +44,7 @@ class Metrics {
   mutable std::mutex mu_;
   std::map<std::pair<std::string, int>, uint64_t> requests_;  // (path, status) -> count
   Histogram latency_, batch_size_;
-  std::atomic<size_t> queue_depth_{0}, inputs_{0};
+  std::atomic<size_t> queue_depth_{0}, running_{0}, inputs_{0};
   std::atomic<bool> ready_{false};
 };
 
