@@ -107,6 +107,12 @@ TEST(Parity, FusedQkvInference) {
   {
     torch::InferenceMode guard;  // the fused path
     check_model_output(m, "teacher");
+    // Without attention outputs asked for: what predict and serve run (attention on oneDNN on
+    // AVX-512 CPUs).
+    auto out = m.forward(fixtures::reference_inputs(), {.hidden_states = true});
+    const auto L = std::to_string(m.config.num_hidden_layers);
+    check("teacher.hidden_states." + L, out.bert.hidden_states.back());
+    check("teacher.logits", out.logits);
   }
   // With autograd on, the separate projections run and receive gradients.
   auto out = m.forward(fixtures::reference_inputs());

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "tinybert/core/error.h"
+#include "tinybert/model/dnnl_attention.h"
 #include "tinybert/runtime/runtime.h"
 
 namespace tinybert::model {
@@ -172,7 +173,10 @@ torch::Tensor BertSelfAttentionImpl::forward(const torch::Tensor& x, const torch
     k = project(key, key_packed, x), v = project(value, value_packed, x);
   }
   const double scale = 1.0 / std::sqrt(double(head_size));
-  torch::Tensor scores;  // (B, heads, Tq, T)
+  if (!scores_out && !probs_out && !queries.defined() && !dropout->is_training() &&
+      !torch::GradMode::is_enabled() && DnnlAttention::serves(q, mask_bias))
+    return DnnlAttention::forward(q, k, v, mask_bias, scale);  // (B, T, H)
+  torch::Tensor scores;                                        // (B, heads, Tq, T)
   if (mask_bias.defined()) {
     // one pass: mask + scale * q k^T
     auto bias = mask_bias.expand({B, heads, 1, T}).reshape({B * heads, 1, T});

@@ -14,6 +14,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <unordered_map>
 
+#include "dnnl_runtime.h"
 #include "tinybert/model/packed_linear.h"
 #endif
 
@@ -44,18 +45,7 @@ torch::Tensor DnnlMatmul::forward(const torch::Tensor&, const torch::Tensor&) co
 
 namespace {
 
-using dt = dnnl::memory::data_type;
-using tag = dnnl::memory::format_tag;
-
-dnnl::engine& cpu_engine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
-
-dnnl::stream& thread_stream() {
-  thread_local dnnl::stream stream(cpu_engine());
-  return stream;
-}
+using namespace dnnl_runtime;  // dt, tag, cpu_engine, thread_stream, scratch
 
 // Smallest and largest of x[0..n), widened to hold 0 (what the quantization range must cover);
 // false when x holds a NaN or an infinity.
@@ -70,16 +60,6 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) bool range_of(
   }
   *lo_out = lo, *hi_out = hi;
   return poison == 0.f;
-}
-
-// This thread's scratch memory for a primitive (user scratchpad mode: one primitive object may
-// run on several threads at once, each with its own scratchpad).
-dnnl::memory scratch_for(const dnnl::memory::desc& desc) {
-  thread_local torch::Tensor buffer;  // bytes, 64-byte aligned by LibTorch's CPU allocator
-  const auto bytes = static_cast<int64_t>(desc.get_size());
-  if (!buffer.defined() || buffer.numel() < bytes)
-    buffer = torch::empty({std::max<int64_t>(bytes, 1)}, torch::kByte);
-  return dnnl::memory(desc, cpu_engine(), buffer.data_ptr());
 }
 
 // q = saturate(round_half_even(x / scale) + zero) to 0..255, as ONNX's QuantizeLinear (|x| /

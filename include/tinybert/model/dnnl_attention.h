@@ -1,0 +1,23 @@
+// Scaled dot-product attention for inference on oneDNN's CPU kernels.
+#pragma once
+
+#include <torch/types.h>
+
+namespace tinybert::model {
+
+// softmax(q k^T * scale + mask) v with both products on oneDNN's brgemm kernels (LibTorch's
+// batched products on OpenBLAS pack their operands again on every call), the scale and the mask
+// inside the first product, the softmax in place, and the result written straight in (B, T, H)
+// order (no transpose copy). Primitives are made per shape and kept.
+struct DnnlAttention {
+  // Whether forward() takes these: built with oneDNN, a CPU with AVX-512 (measured there), fp32
+  // CPU tensors, mask_bias (B, 1, 1, T) or undefined, at least one row.
+  static bool serves(const torch::Tensor& q, const torch::Tensor& mask_bias);
+  // q, k, v (B, heads, T, d); mask_bias (B, 1, 1, T) added to the scores, or undefined
+  // -> (B, T, heads * d)
+  static torch::Tensor forward(const torch::Tensor& q, const torch::Tensor& k,
+                               const torch::Tensor& v, const torch::Tensor& mask_bias,
+                               double scale);
+};
+
+}  // namespace tinybert::model

@@ -1,0 +1,140 @@
+// Scaled dot-product attention for inference on oneDNN: q k^T (+ scale, mask), softmax, p v.
+#include "tinybert/model/dnnl_attention.h"
+
+#include "tinybert/core/error.h"
+
+#ifdef TINYBERT_WITH_DNNL
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
+#include <unordered_map>
+
+#include "dnnl_runtime.h"
+#include "tinybert/model/dnnl_matmul.h"
+#endif
+
+namespace tinybert::model {
+
+#ifndef TINYBERT_WITH_DNNL
+
+bool DnnlAttention::serves(const torch::Tensor&, const torch::Tensor&) {
+  return false;
+}
+torch::Tensor DnnlAttention::forward(const torch::Tensor&, const torch::Tensor&,
+                                     const torch::Tensor&, const torch::Tensor&, double) {
+  fail("this build has no oneDNN");
+}
+
+#else
+
+namespace {
+
+using namespace dnnl_runtime;  // dt, tag, cpu_engine, thread_stream, scratch
+
+// (B, heads, T, d, has a mask, scale)
+using Shape = std::tuple<int64_t, int64_t, int64_t, int64_t, bool, float>;
+
+// The three primitives for one shape, and the layouts they were made for.
+struct Primitives {
+  dnnl::memory::desc q, k, v, scores, mask, out;
+  dnnl::matmul qk, pv;
+  dnnl::softmax_forward softmax;
+  dnnl::memory::desc qk_pad, pv_pad, softmax_pad;  // scratchpads (one buffer: they run in turn)
+
+  explicit Primitives(const Shape& s) {
+    const auto [B, heads, T, d, masked, scale] = s;
+    q = {{B, heads, T, d}, dt::f32, tag::abcd};
+    k = {{B, heads, d, T}, dt::f32, tag::abdc};  // k (B, heads, T, d) read transposed
+    v = {{B, heads, T, d}, dt::f32, tag::abcd};
+    scores = {{B, heads, T, T}, dt::f32, tag::abcd};
+    mask = {{B, 1, 1, T}, dt::f32, tag::abcd};
+    out = {{B, heads, T, d}, dt::f32, tag::acbd};  // stored as (B, T, heads, d)
+    dnnl::primitive_attr qk_attr, attr;
+    for (auto* a : {&qk_attr, &attr}) a->set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    qk_attr.set_output_scales(0, {scale});
+    if (masked) {
+      dnnl::post_ops ops;
+      ops.append_binary(dnnl::algorithm::binary_add, mask);
+      qk_attr.set_post_ops(ops);
+    }
+    const dnnl::matmul::primitive_desc qk_pd({q, k, scores}, qk_attr, cpu_engine());
+    const dnnl::matmul::primitive_desc pv_pd({scores, v, out}, attr, cpu_engine());
+    const dnnl::softmax_forward::primitive_desc sm_pd(
+        {dnnl::prop_kind::forward_inference, scores, 3}, attr, cpu_engine());
+    qk = dnnl::matmul(qk_pd), pv = dnnl::matmul(pv_pd), softmax = dnnl::softmax_forward(sm_pd);
+    qk_pad = qk_pd.scratchpad_desc(), pv_pad = pv_pd.scratchpad_desc();
+    softmax_pad = sm_pd.scratchpad_desc();
+  }
+  size_t scratch_bytes() const {
+    return std::max({qk_pad.get_size(), pv_pad.get_size(), softmax_pad.get_size()});
+  }
+};
+
+std::shared_ptr<const Primitives> primitives_for(const Shape& shape) {
+  static std::mutex mutex;
+  static std::map<Shape, std::shared_ptr<const Primitives> > made;
+  std::lock_guard lock(mutex);
+  if (auto it = made.find(shape); it != made.end()) return it->second;
+  if (made.size() >= 256) made.clear();  // many shapes seen: oneDNN's own cache remains
+  return made.emplace(shape, std::make_shared<const Primitives>(shape)).first->second;
+}
+
+}  // namespace
+
+bool DnnlAttention::serves(const torch::Tensor& q, const torch::Tensor& mask_bias) {
+  if (!DnnlMatmul::fp32_pays() || q.dim() != 4 || !q.device().is_cpu() ||
+      q.scalar_type() != torch::kFloat)
+    return false;
+  const int64_t B = q.size(0), T = q.size(2);
+  if (mask_bias.defined() &&
+      (mask_bias.sizes() != torch::IntArrayRef{B, 1, 1, T} || !mask_bias.device().is_cpu() ||
+       mask_bias.scalar_type() != torch::kFloat))
+    return false;
+  return B > 0 && T > 0;
+}
+
+torch::Tensor DnnlAttention::forward(const torch::Tensor& q, const torch::Tensor& k,
+                                     const torch::Tensor& v, const torch::Tensor& mask_bias,
+                                     double scale) {
+  const int64_t B = q.size(0), heads = q.size(1), T = q.size(2), d = q.size(3);
+  if (k.sizes() != q.sizes() || v.sizes() != q.sizes())
+    fail("DnnlAttention: q ", q.sizes(), ", k ", k.sizes(), " and v ", v.sizes(),
+         " must be the same (B, heads, T, d)");
+  const auto p = primitives_for({B, heads, T, d, mask_bias.defined(), static_cast<float>(scale)});
+  auto qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();  // (B, heads, T, d)
+  auto scores = torch::empty({B, heads, T, T}, q.options());           // (B, heads, T, T)
+  auto out = torch::empty({B, T, heads * d}, q.options());             // (B, T, H)
+  auto& eng = cpu_engine();
+  auto& stream = thread_stream();
+  void* scratch = scratch_bytes(p->scratch_bytes());
+  dnnl::memory mq(p->q, eng, qc.data_ptr()), mk(p->k, eng, kc.data_ptr()),
+      mv(p->v, eng, vc.data_ptr()), ms(p->scores, eng, scores.data_ptr()),
+      mo(p->out, eng, out.data_ptr());
+  std::unordered_map<int, dnnl::memory> qk_args{
+      {DNNL_ARG_SRC, mq},
+      {DNNL_ARG_WEIGHTS, mk},
+      {DNNL_ARG_DST, ms},
+      {DNNL_ARG_SCRATCHPAD, dnnl::memory(p->qk_pad, eng, scratch)}};
+  torch::Tensor mask;  // (B, 1, 1, T)
+  if (mask_bias.defined()) {
+    mask = mask_bias.contiguous();
+    qk_args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] =
+        dnnl::memory(p->mask, eng, mask.data_ptr());
+  }
+  p->qk.execute(stream, qk_args);
+  p->softmax.execute(stream, {{DNNL_ARG_SRC, ms},
+                              {DNNL_ARG_DST, ms},
+                              {DNNL_ARG_SCRATCHPAD, dnnl::memory(p->softmax_pad, eng, scratch)}});
+  p->pv.execute(stream, {{DNNL_ARG_SRC, ms},
+                         {DNNL_ARG_WEIGHTS, mv},
+                         {DNNL_ARG_DST, mo},
+                         {DNNL_ARG_SCRATCHPAD, dnnl::memory(p->pv_pad, eng, scratch)}});
+  stream.wait();
+  return out;
+}
+
+#endif
+
+}  // namespace tinybert::model

@@ -1,0 +1,90 @@
+// Inference attention on oneDNN against the same arithmetic in LibTorch ops.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <array>
+#include <cmath>
+#include <thread>
+
+#include "tinybert/model/dnnl_attention.h"
+
+using namespace tinybert;
+
+namespace {
+
+// softmax(q k^T * scale + mask) v, (B, heads, T, d) -> (B, T, heads * d)
+torch::Tensor reference(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                        const torch::Tensor& mask, double scale) {
+  auto scores = torch::matmul(q, k.transpose(-1, -2)) * scale;  // (B, heads, T, T)
+  if (mask.defined()) scores = scores + mask;
+  auto ctx = torch::matmul(torch::softmax(scores, -1), v);  // (B, heads, T, d)
+  return ctx.transpose(1, 2).reshape({q.size(0), q.size(2), -1});
+}
+
+// q, k, v as the fused QKV projection gives them: strided views of one (B, T, 3H) tensor.
+std::array<torch::Tensor, 3> qkv(int64_t B, int64_t T, int64_t heads, int64_t d) {
+  auto x = torch::randn({B, T, 3, heads, d}).permute({2, 0, 3, 1, 4});  // (3, B, heads, T, d)
+  return {x[0], x[1], x[2]};
+}
+
+torch::Tensor padding_mask(int64_t B, int64_t T) {  // (B, 1, 1, T): row b keeps T - b tokens
+  auto keep = torch::ones({B, T});
+  for (int64_t b = 1; b < B; ++b) keep[b].narrow(0, T - b, b).zero_();
+  return (1.0 - keep).mul(-10000.0).view({B, 1, 1, T});
+}
+
+}  // namespace
+
+TEST(DnnlAttention, MatchesLibTorchWithAndWithoutMask) {
+  const auto probe = torch::zeros({4, 2, 3, 8});
+  if (!model::DnnlAttention::serves(probe, {})) GTEST_SKIP() << "no oneDNN or no AVX-512 here";
+  torch::manual_seed(5);
+  double worst = 0;
+  for (auto [B, T, heads, d] :
+       {std::array<int64_t, 4>{4, 7, 3, 5}, {3, 128, 12, 26}, {8, 33, 4, 64}}) {
+    auto [q, k, v] = qkv(B, T, heads, d);
+    const double scale = 1.0 / std::sqrt(double(d));
+    for (const auto& mask : {torch::Tensor(), padding_mask(B, T)}) {
+      ASSERT_TRUE(model::DnnlAttention::serves(q, mask));
+      const auto got = model::DnnlAttention::forward(q, k, v, mask, scale);
+      EXPECT_EQ(got.sizes(), (torch::IntArrayRef{B, T, heads * d}));
+      worst = std::max(worst, (got - reference(q, k, v, mask, scale)).abs().max().item<double>());
+    }
+  }
+  std::cout << "oneDNN attention vs LibTorch ops: max diff " << worst << "\n";
+  EXPECT_LT(worst, 1e-5);
+}
+
+TEST(DnnlAttention, ServesOnlyWhatItWasBuiltFor) {
+  const auto q = torch::zeros({4, 2, 3, 8});
+  if (!model::DnnlAttention::serves(q, {})) GTEST_SKIP() << "no oneDNN or no AVX-512 here";
+  EXPECT_FALSE(model::DnnlAttention::serves(q.to(torch::kBFloat16), {}));
+  EXPECT_FALSE(model::DnnlAttention::serves(q.to(torch::kDouble), {}));
+  EXPECT_FALSE(model::DnnlAttention::serves(q, torch::zeros({4, 1, 3, 3})));  // not (B, 1, 1, T)
+  EXPECT_FALSE(model::DnnlAttention::serves(q, torch::zeros({4, 1, 1, 3}, torch::kDouble)));
+  EXPECT_TRUE(model::DnnlAttention::serves(q, torch::zeros({4, 1, 1, 3})));
+  EXPECT_FALSE(model::DnnlAttention::serves(q.narrow(0, 0, 0), {}));  // no rows
+  EXPECT_THROW(model::DnnlAttention::forward(q, q, q.narrow(2, 0, 2), {}, 1.0), std::exception);
+}
+
+TEST(DnnlAttention, ConcurrentCallsGiveEachTheirOwnAnswer) {
+  const auto probe = torch::zeros({4, 2, 3, 8});
+  if (!model::DnnlAttention::serves(probe, {})) GTEST_SKIP() << "no oneDNN or no AVX-512 here";
+  torch::manual_seed(6);
+  std::vector<std::array<torch::Tensor, 4>> jobs;  // q, k, v, mask; half share one shape
+  std::vector<torch::Tensor> expected, got(8);
+  for (int64_t i = 0; i < 8; ++i) {
+    const int64_t B = i % 2 ? 4 : 2 + i, T = i % 2 ? 16 : 5 + i;
+    auto [q, k, v] = qkv(B, T, 2, 8);
+    jobs.push_back({q, k, v, padding_mask(B, T)});
+    expected.push_back(model::DnnlAttention::forward(q, k, v, jobs.back()[3], 0.35));
+  }
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < jobs.size(); ++i)
+    threads.emplace_back([&, i] {
+      const auto& [q, k, v, mask] = jobs[i];
+      for (int r = 0; r < 20; ++r) got[i] = model::DnnlAttention::forward(q, k, v, mask, 0.35);
+    });
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < jobs.size(); ++i) EXPECT_TRUE(torch::equal(got[i], expected[i])) << i;
+}
