@@ -40,8 +40,12 @@ TEST(DnnlAttention, MatchesLibTorchWithAndWithoutMask) {
   if (!model::DnnlAttention::serves(probe, {})) GTEST_SKIP() << "no oneDNN or no AVX-512 here";
   torch::manual_seed(5);
   double worst = 0;
-  for (auto [B, T, heads, d] :
-       {std::array<int64_t, 4>{4, 7, 3, 5}, {3, 128, 12, 26}, {8, 33, 4, 64}}) {
+  for (auto [B, T, heads, d] : {std::array<int64_t, 4>{4, 7, 3, 5},
+                                {3, 128, 12, 26},
+                                {8, 33, 4, 64},
+                                {1, 1, 2, 8},
+                                {1, 40, 12, 26},
+                                {2, 1, 1, 4}}) {
     auto [q, k, v] = qkv(B, T, heads, d);
     const double scale = 1.0 / std::sqrt(double(d));
     for (const auto& mask : {torch::Tensor(), padding_mask(B, T)}) {
@@ -65,6 +69,9 @@ TEST(DnnlAttention, ServesOnlyWhatItWasBuiltFor) {
   EXPECT_TRUE(model::DnnlAttention::serves(q, torch::zeros({4, 1, 1, 3})));
   EXPECT_FALSE(model::DnnlAttention::serves(q.narrow(0, 0, 0), {}));  // no rows
   EXPECT_THROW(model::DnnlAttention::forward(q, q, q.narrow(2, 0, 2), {}, 1.0), std::exception);
+  EXPECT_THROW(model::DnnlAttention::forward(q, q.to(torch::kDouble), q, {}, 1.0), std::exception);
+  EXPECT_THROW(model::DnnlAttention::forward(q, q, q, torch::zeros({4, 1, 3, 3}), 1.0),
+               std::exception);
 }
 
 TEST(DnnlAttention, ConcurrentCallsGiveEachTheirOwnAnswer) {
@@ -74,8 +81,8 @@ TEST(DnnlAttention, ConcurrentCallsGiveEachTheirOwnAnswer) {
   std::vector<std::array<torch::Tensor, 4>> jobs;  // q, k, v, mask; half share one shape
   std::vector<torch::Tensor> expected, got(8);
   for (int64_t i = 0; i < 8; ++i) {
-    const int64_t B = i % 2 ? 4 : 2 + i, T = i % 2 ? 16 : 5 + i;
-    auto [q, k, v] = qkv(B, T, 2, 8);
+    const int64_t B = i % 2 ? 4 : 2 + i, T = i % 2 ? 16 : i == 6 ? 128 : 5 + i;
+    auto [q, k, v] = qkv(B, T, 2, i == 6 ? 64 : 8);  // one large scratchpad among small ones
     jobs.push_back({q, k, v, padding_mask(B, T)});
     expected.push_back(model::DnnlAttention::forward(q, k, v, jobs.back()[3], 0.35));
   }

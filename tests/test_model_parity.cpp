@@ -6,6 +6,7 @@
 #include <map>
 
 #include "fixture_reference.h"
+#include "tinybert/model/dnnl_attention.h"
 #include "tinybert/model/pretrained.h"
 
 using namespace tinybert;
@@ -110,6 +111,11 @@ TEST(Parity, FusedQkvInference) {
     // Without attention outputs asked for: what predict and serve run (attention on oneDNN on
     // AVX-512 CPUs).
     auto out = m.forward(fixtures::reference_inputs(), {.hidden_states = true});
+    std::printf(
+        "  attention at inference on %s\n",
+        model::DnnlAttention::serves(torch::zeros({4, 1, 24, 8}), torch::zeros({4, 1, 1, 24}))
+            ? "oneDNN"
+            : "LibTorch (no oneDNN or no AVX-512)");
     const auto L = std::to_string(m.config.num_hidden_layers);
     check("teacher.hidden_states." + L, out.bert.hidden_states.back());
     check("teacher.logits", out.logits);

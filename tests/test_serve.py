@@ -176,7 +176,7 @@ class Limits(unittest.TestCase):
 
     def test_sigterm_drains_in_flight_requests(self):
         srv = Server(BIN, MODEL, "--threads", "1", "--max-batch", "1",
-                     "--max-inputs", "65536", "--max-body-kib", "262144")
+                     "--max-inputs", "16384", "--max-body-kib", "65536")
         long_text = "The quick brown fox jumps over the lazy dog near the river bank . " * 12
         results = {}
 
@@ -188,7 +188,8 @@ class Limits(unittest.TestCase):
         post("warm-up", 256)
         start = time.time()
         post("probe", 256)
-        busy = min(65536, 256 * max(1, math.ceil(2.0 / max(time.time() - start, 1e-3))))
+        busy = min(16384, 256 * max(1, math.ceil(2.0 / max(time.time() - start, 1e-3))))
+        self.assertEqual(srv.metrics()["tinybert_running_requests"], 0)  # the probe is done
         threads = [threading.Thread(target=post, args=("busy", busy))]
         threads[0].start()
         deadline = time.time() + 60

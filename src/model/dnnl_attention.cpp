@@ -4,6 +4,8 @@
 #include "tinybert/core/error.h"
 
 #ifdef TINYBERT_WITH_DNNL
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <map>
 #include <memory>
@@ -33,8 +35,10 @@ namespace {
 
 using namespace dnnl_runtime;  // dt, tag, cpu_engine, thread_stream, scratch
 
-// (B, heads, T, d, has a mask, scale)
-using Shape = std::tuple<int64_t, int64_t, int64_t, int64_t, bool, float>;
+// (B, heads, T, d, has a mask, scale, threads): a oneDNN primitive keeps the thread count it was
+// made with, and a shape may come from the caller's thread (all threads) and from single-thread
+// workers alike.
+using Shape = std::tuple<int64_t, int64_t, int64_t, int64_t, bool, float, int>;
 
 // The three primitives for one shape, and the layouts they were made for.
 struct Primitives {
@@ -44,7 +48,7 @@ struct Primitives {
   dnnl::memory::desc qk_pad, pv_pad, softmax_pad;  // scratchpads (one buffer: they run in turn)
 
   explicit Primitives(const Shape& s) {
-    const auto [B, heads, T, d, masked, scale] = s;
+    const auto [B, heads, T, d, masked, scale, threads] = s;
     q = {{B, heads, T, d}, dt::f32, tag::abcd};
     k = {{B, heads, d, T}, dt::f32, tag::abdc};  // k (B, heads, T, d) read transposed
     v = {{B, heads, T, d}, dt::f32, tag::abcd};
@@ -99,10 +103,16 @@ torch::Tensor DnnlAttention::forward(const torch::Tensor& q, const torch::Tensor
                                      const torch::Tensor& v, const torch::Tensor& mask_bias,
                                      double scale) {
   const int64_t B = q.size(0), heads = q.size(1), T = q.size(2), d = q.size(3);
-  if (k.sizes() != q.sizes() || v.sizes() != q.sizes())
-    fail("DnnlAttention: q ", q.sizes(), ", k ", k.sizes(), " and v ", v.sizes(),
-         " must be the same (B, heads, T, d)");
-  const auto p = primitives_for({B, heads, T, d, mask_bias.defined(), static_cast<float>(scale)});
+  if (!serves(q, mask_bias))
+    fail("DnnlAttention: q ", q.sizes(), " ", q.dtype(), " with mask ",
+         mask_bias.defined() ? mask_bias.sizes() : torch::IntArrayRef{},
+         " is not what it serves (see serves())");
+  for (const auto* t : {&k, &v})
+    if (t->sizes() != q.sizes() || t->dtype() != q.dtype() || t->device() != q.device())
+      fail("DnnlAttention: q ", q.sizes(), ", k ", k.sizes(), " and v ", v.sizes(),
+           " must be the same (B, heads, T, d) fp32 CPU tensors");
+  const auto p = primitives_for(
+      {B, heads, T, d, mask_bias.defined(), static_cast<float>(scale), at::get_num_threads()});
   auto qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();  // (B, heads, T, d)
   auto scores = torch::empty({B, heads, T, T}, q.options());           // (B, heads, T, T)
   auto out = torch::empty({B, T, heads * d}, q.options());             // (B, T, H)

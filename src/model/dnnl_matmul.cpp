@@ -120,7 +120,9 @@ struct DnnlMatmul::Impl {
     dnnl::matmul primitive;
     dnnl::memory::desc scratch;  // its scratchpad (user mode)
   };
-  mutable std::map<int64_t, Prepared> by_rows;  // primitives per row count
+  // Primitives per (row count, threads): a primitive keeps the thread count it was made with, and
+  // one row count may come from the caller's thread and from single-thread workers alike.
+  mutable std::map<std::pair<int64_t, int>, Prepared> by_rows;
 
   // Post-op arguments: int8's rescale and bias come first, then the residual.
   int residual_post_op() const { return int8 ? 2 : 0; }
@@ -151,11 +153,12 @@ struct DnnlMatmul::Impl {
   }
 
   Prepared primitive(int64_t rows) const {
+    const std::pair key{rows, at::get_num_threads()};
     std::lock_guard lock(mutex);
-    if (auto it = by_rows.find(rows); it != by_rows.end()) return it->second;
+    if (auto it = by_rows.find(key); it != by_rows.end()) return it->second;
     if (by_rows.size() >= 256) by_rows.clear();  // many lengths seen: oneDNN's own cache remains
     const auto pd = describe(rows, weight_desc);
-    return by_rows.emplace(rows, Prepared{dnnl::matmul(pd), pd.scratchpad_desc()}).first->second;
+    return by_rows.emplace(key, Prepared{dnnl::matmul(pd), pd.scratchpad_desc()}).first->second;
   }
 };
 

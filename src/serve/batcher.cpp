@@ -65,10 +65,8 @@ void Batcher::loop() {
         queue_.pop_front();
       }
       metrics_.queue_depth(queue_.size());
-      metrics_.running(jobs.size());
     }
     run(jobs);
-    metrics_.running(0);
   }
 }
 
@@ -81,7 +79,9 @@ void Batcher::run(std::vector<Job>& jobs) {
     else
       live.push_back(&job);
   }
-  if (!live.empty()) answer(live);
+  if (live.empty()) return;
+  metrics_.running(live.size());
+  answer(live);
 }
 
 void Batcher::answer(const std::vector<Job*>& jobs) {
@@ -92,6 +92,7 @@ void Batcher::answer(const std::vector<Job*>& jobs) {
   try {
     predictions = predictor_.predict(rows, options_.max_batch);
   } catch (...) {
+    metrics_.running(0);
     // One request's bad input must not fail the others batched with it: each is run alone,
     // and only the ones that fail alone get the error.
     if (jobs.size() == 1) {
@@ -101,6 +102,7 @@ void Batcher::answer(const std::vector<Job*>& jobs) {
     for (Job* job : jobs) answer({job});
     return;
   }
+  metrics_.running(0);  // before any client hears back
   for (size_t start = 0; start < rows.size(); start += options_.max_batch)
     metrics_.batch(std::min(options_.max_batch, rows.size() - start));
   metrics_.inputs(rows.size());
