@@ -133,6 +133,8 @@ class Serve(unittest.TestCase):
         self.expect_error({"inputs": [["a", "b", "c"]]}, 422, "invalid_request", "inputs[0] must be a [text, text_pair]")
         self.expect_error({"inputs": [["a", 5]]}, 422, "invalid_request", "inputs[0][1] must be a string")
         self.expect_error({"inputs": "x", "truncate": "no"}, 422, "invalid_request", '"truncate"')
+        self.expect_error({"inputs": "x", "tokens": True}, 422, "invalid_request",
+                          '"tokens" is for token-classification models; this one is classification')
         err = self.expect_error({"inputs": ["short", "word " * 200], "truncate": False}, 422, "input_too_long",
                                 "inputs[1]")
         self.assertEqual((err["index"], err["tokens"], err["max_length"]), (1, 202, 128))
@@ -146,7 +148,7 @@ class Serve(unittest.TestCase):
         st, body = self.srv.json("POST", "/v1/predict", {"inputs": "word " * 200})
         self.assertEqual(st, 200, body)
         after = self.srv.metrics()
-        for status, n in ((400, 4), (422, 10), (413, 2)):
+        for status, n in ((400, 4), (422, 11), (413, 2)):
             key = 'tinybert_requests_total{path="/v1/predict",status="%d"}' % status
             self.assertEqual(after[key] - before.get(key, 0), n, key)
         self.assertEqual(self.srv.json("GET", "/health")[0], 200)

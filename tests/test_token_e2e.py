@@ -106,6 +106,21 @@ class TokenClassification(unittest.TestCase):
         self.assertEqual(words[0], ["Alice", "Paris"])
         self.assertEqual(words[1], ["Mary Smith", "New York"])
         self.assertEqual(words[2], [])
+        # --tokens: each token's tag too; the entities are the B-/I- runs of those tags
+        tagged = [json.loads(x) for x in
+                  run(["predict", "--model", model, "--tokens"], stdin=lines).stdout.splitlines()]
+        for text, o, t in zip(TEXTS, outs, tagged):
+            self.assertEqual(t["entities"], o["entities"])
+            self.assertGreater(len(t["tokens"]), 0)
+            for tok in t["tokens"]:
+                self.assertEqual(text[tok["start"]:tok["end"]], tok["word"], tok)
+                self.assertIn(tok["tag"], ("O", "B-NAME", "I-NAME"))
+                self.assertTrue(0 < tok["score"] <= 1)
+            named = {(tok["start"], tok["end"]) for tok in t["tokens"] if tok["tag"] != "O"}
+            for e in o["entities"]:
+                self.assertTrue(any(s == e["start"] for s, _ in named), (e, t["tokens"]))
+                self.assertTrue(any(end == e["end"] for _, end in named), (e, t["tokens"]))
+        print("tokens of the first text:", [(tok["word"], tok["tag"]) for tok in tagged[0]["tokens"]])
         with Server(BIN, model, "--threads", "1") as srv:
             status, info = srv.json("GET", "/v1/models")
             self.assertEqual(info["models"][0]["task"], "token_classification")
@@ -121,6 +136,12 @@ class TokenClassification(unittest.TestCase):
             status, uni = srv.json("POST", "/v1/predict", {"inputs": "Café owner Alice went to Paris"})
             for e in uni["predictions"][0]["entities"]:
                 self.assertEqual("Café owner Alice went to Paris"[e["start"]:e["end"]], e["word"])
+            status, body = srv.json("POST", "/v1/predict", {"inputs": TEXTS, "tokens": True})
+            self.assertEqual(status, 200, body)
+            self.assertEqual([p["tokens"] for p in body["predictions"]], [t["tokens"] for t in tagged])
+            status, err = srv.json("POST", "/v1/predict", {"inputs": TEXTS, "tokens": "yes"})
+            self.assertEqual(status, 422, err)
+            self.assertIn('"tokens" must be true or false', err["error"])
             status, err = srv.json("POST", "/v1/predict", {"inputs": [["Alice", "Bob"]]})
             self.assertEqual(status, 422, err)
             self.assertIn("single texts", err["error"])

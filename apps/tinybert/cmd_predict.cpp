@@ -25,7 +25,7 @@ Runner add_predict(CLI::App& app) {
   struct Options {
     std::string model, dtype = "fp32";
     size_t max_length = 128, batch_size = 32;
-    bool allow_untrained_head = false;
+    bool allow_untrained_head = false, tokens = false;
     data::QaSettings qa;
     CommonOptions common;
   };
@@ -45,6 +45,8 @@ Runner add_predict(CLI::App& app) {
   cmd->add_option("--dtype", o->dtype, "fp32 | bf16 | fp16 (GPU)")->capture_default_str();
   cmd->add_flag("--allow-untrained-head", o->allow_untrained_head,
                 "use a classifier whose checkpoint lacks its head (random predictions)");
+  cmd->add_flag("--tokens", o->tokens,
+                "token classifiers: each token's tag, score and characters too, not only entities");
   add_answer_options(cmd, o->qa);
   add_common_options(cmd, o->common);
   return [o]() {
@@ -55,6 +57,9 @@ Runner add_predict(CLI::App& app) {
                                           .allow_untrained_head = o->allow_untrained_head,
                                           .qa = o->qa});
     std::cerr << predictor.load_summary;
+    if (o->tokens && predictor.task().kind() != data::TaskKind::TokenClassification)
+      fail("--tokens is for token-classification models; ", o->model, " is a ",
+           predictor.task().name(), " model");
     infer::InputRows batch;  // the rows of the lines read
     std::vector<data::TextLine> lines;
     auto flush = [&]() {
@@ -62,7 +67,8 @@ Runner add_predict(CLI::App& app) {
       for (const auto& e : batch.rows) rows.push_back(&e);
       const auto predictions = predictor.predict(rows, o->batch_size);
       for (size_t i = 0; i < lines.size(); ++i)
-        std::cout << predictor.render(batch, predictions, i, input_of(lines[i])).dump() << "\n";
+        std::cout << predictor.render(batch, predictions, i, input_of(lines[i]), o->tokens).dump()
+                  << "\n";
       batch.clear();
       lines.clear();
     };

@@ -67,11 +67,11 @@ void InputRows::clear() {
 
 nlohmann::ordered_json Predictor::render(const InputRows& rows,
                                          std::span<const Prediction> predictions, size_t i,
-                                         const task::Input& in) const {
+                                         const task::Input& in, bool tokens) const {
   const size_t start = rows.first.at(i), n = rows.first.at(i + 1) - start;
   return task_->render(predictions.subspan(start, n),
                        std::span<const text::Encoding>(rows.rows).subspan(start, n),
-                       model_->config.labels, in, {max_length_, true, qa_});
+                       model_->config.labels, in, {max_length_, true, qa_, tokens});
 }
 
 std::vector<Prediction> Predictor::predict(const std::vector<const text::Encoding*>& inputs,

@@ -60,9 +60,15 @@ task::Input input_of(const Input& in) {
   return {in.text, in.pair ? std::optional<std::string_view>(*in.pair) : std::nullopt};
 }
 
+// What a request may ask besides its inputs.
+struct RequestFlags {
+  bool truncate = true;  // cut a longer input (else 422)
+  bool tokens = false;   // token classification: each token's tag too
+};
+
 // {"inputs": "t" | ["t", ...] | [["a", "b"], ...] | {"question", "context"} | [{...}, ...],
-//  "truncate": bool}
-std::vector<Input> parse_inputs(const std::string& body, size_t max_inputs, bool& truncate) {
+//  "truncate": bool, "tokens": bool}
+std::vector<Input> parse_inputs(const std::string& body, size_t max_inputs, RequestFlags& flags) {
   if (auto at = text::invalid_utf8_at(body))
     throw HttpError(400, "invalid_utf8", cat("request body is not valid UTF-8 at byte ", *at));
   json j;
@@ -75,11 +81,12 @@ std::vector<Input> parse_inputs(const std::string& body, size_t max_inputs, bool
     throw HttpError(422, "invalid_request",
                     "expected a JSON object with \"inputs\": a text, a list of texts, a list "
                     "of [text, text_pair] pairs, or {\"question\", \"context\"} objects");
-  if (j.contains("truncate")) {
-    if (!j["truncate"].is_boolean())
+  for (auto [key, flag] : {std::pair{"truncate", &flags.truncate}, {"tokens", &flags.tokens}}) {
+    if (!j.contains(key)) continue;
+    if (!j[key].is_boolean())
       throw HttpError(422, "invalid_request",
-                      cat("\"truncate\" must be true or false, got ", type_name(j["truncate"])));
-    truncate = j["truncate"].get<bool>();
+                      cat("\"", key, "\" must be true or false, got ", type_name(j[key])));
+    *flag = j[key].get<bool>();
   }
   const json& in = j["inputs"];
   std::vector<Input> out;
@@ -422,12 +429,16 @@ class Service {
         if (!submitted) b.arriving(-1);
       }
     } leave{*batcher_, submitted};
-    bool truncate = true;
-    auto inputs = parse_inputs(body, o_.max_inputs, truncate);
+    RequestFlags flags;
+    auto inputs = parse_inputs(body, o_.max_inputs, flags);
+    if (flags.tokens && predictor_->task().kind() != data::TaskKind::TokenClassification)
+      throw HttpError(422, "invalid_request",
+                      cat("\"tokens\" is for token-classification models; this one is ",
+                          predictor_->task().name()));
     infer::InputRows rows;
     for (size_t i = 0; i < inputs.size(); ++i) {
       try {
-        rows.add(predictor_->encode(input_of(inputs[i]), truncate));
+        rows.add(predictor_->encode(input_of(inputs[i]), flags.truncate));
       } catch (const infer::TooLong& e) {
         throw HttpError(422, "input_too_long", cat("inputs[", i, "]: ", e.what()),
                         {{"index", i}, {"tokens", e.tokens}, {"max_length", e.max_length}});
@@ -451,7 +462,7 @@ class Service {
     }
     json out = json::array();
     for (size_t i = 0; i < inputs.size(); ++i)
-      out.push_back(predictor_->render(rows, predictions, i, input_of(inputs[i])));
+      out.push_back(predictor_->render(rows, predictions, i, input_of(inputs[i]), flags.tokens));
     send_json(res, 200, {{"predictions", out}});
   }
 

@@ -95,7 +95,7 @@ class TokenClassification : public Task {
   nlohmann::ordered_json render(std::span<const Prediction> rows,
                                 std::span<const text::Encoding> encodings,
                                 const std::vector<std::string>& labels, const Input& in,
-                                const InputOptions&) const override {
+                                const InputOptions& o) const override {
     const Prediction& p = rows.front();
     const text::Encoding& e = encodings.front();
     const std::string_view text = in.text;
@@ -129,7 +129,28 @@ class TokenClassification : public Task {
                           {"end", g.end},
                           {"score", g.score_sum / g.count}});
     }
-    return {{"entities", entities}};
+    nlohmann::ordered_json answer{{"entities", entities}};
+    if (o.tokens) answer["tokens"] = tokens_of(p, e, labels, text);
+    return answer;
+  }
+
+  // Each token's tag, score and characters, as HF's pipeline gives them without aggregation
+  // (O tokens kept: a POS tagger's every tag is an answer).
+  static nlohmann::ordered_json tokens_of(const Prediction& p, const text::Encoding& e,
+                                          const std::vector<std::string>& labels,
+                                          std::string_view text) {
+    auto out = nlohmann::ordered_json::array();
+    for (size_t k = 0; k < p.token_labels.size() && k < e.offsets.size(); ++k) {
+      if (e.sequence_ids[k] < 0) continue;  // [CLS], [SEP]
+      const auto [start, end] = e.offsets[k];
+      out.push_back({{"index", k},
+                     {"word", std::string(text::slice_chars(text, {start, end}))},
+                     {"tag", labels[p.token_labels[k]]},
+                     {"start", start},
+                     {"end", end},
+                     {"score", p.token_scores[k]}});
+    }
+    return out;
   }
 };
 
