@@ -134,7 +134,8 @@ class Serve(unittest.TestCase):
         self.expect_error({"inputs": [["a", 5]]}, 422, "invalid_request", "inputs[0][1] must be a string")
         self.expect_error({"inputs": "x", "truncate": "no"}, 422, "invalid_request", '"truncate"')
         self.expect_error({"inputs": "x", "tokens": True}, 422, "invalid_request",
-                          '"tokens" is for token-classification models; this one is classification')
+                          '"tokens" is for token_classification models; this one is classification')
+        self.assertEqual(self.srv.json("POST", "/v1/predict", {"inputs": "x", "tokens": False})[0], 200)
         err = self.expect_error({"inputs": ["short", "word " * 200], "truncate": False}, 422, "input_too_long",
                                 "inputs[1]")
         self.assertEqual((err["index"], err["tokens"], err["max_length"]), (1, 202, 128))

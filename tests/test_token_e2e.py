@@ -106,20 +106,19 @@ class TokenClassification(unittest.TestCase):
         self.assertEqual(words[0], ["Alice", "Paris"])
         self.assertEqual(words[1], ["Mary Smith", "New York"])
         self.assertEqual(words[2], [])
-        # --tokens: each token's tag too; the entities are the B-/I- runs of those tags
+        # --tokens: each word's tag too; the entities are the B-/I- runs of those tags
         tagged = [json.loads(x) for x in
                   run(["predict", "--model", model, "--tokens"], stdin=lines).stdout.splitlines()]
         for text, o, t in zip(TEXTS, outs, tagged):
             self.assertEqual(t["entities"], o["entities"])
-            self.assertGreater(len(t["tokens"]), 0)
+            self.check_words(text, t["tokens"])
+            runs = []  # (start, end) of each B-/I- run of word tags
             for tok in t["tokens"]:
-                self.assertEqual(text[tok["start"]:tok["end"]], tok["word"], tok)
-                self.assertIn(tok["tag"], ("O", "B-NAME", "I-NAME"))
-                self.assertTrue(0 < tok["score"] <= 1)
-            named = {(tok["start"], tok["end"]) for tok in t["tokens"] if tok["tag"] != "O"}
-            for e in o["entities"]:
-                self.assertTrue(any(s == e["start"] for s, _ in named), (e, t["tokens"]))
-                self.assertTrue(any(end == e["end"] for _, end in named), (e, t["tokens"]))
+                if tok["tag"] == "I-NAME" and runs and runs[-1][1] == tok["start"] - 1:
+                    runs[-1][1] = tok["end"]
+                elif tok["tag"] != "O":
+                    runs.append([tok["start"], tok["end"]])
+            self.assertEqual([text[s:e] for s, e in runs], [e["word"] for e in o["entities"]], t)
         print("tokens of the first text:", [(tok["word"], tok["tag"]) for tok in tagged[0]["tokens"]])
         with Server(BIN, model, "--threads", "1") as srv:
             status, info = srv.json("GET", "/v1/models")
@@ -133,9 +132,11 @@ class TokenClassification(unittest.TestCase):
                 status, one = srv.json("POST", "/v1/predict", {"inputs": t})
                 self.assertEqual(one["predictions"][0]["entities"], body["predictions"][i]["entities"])
             # offsets count characters, not bytes
-            status, uni = srv.json("POST", "/v1/predict", {"inputs": "Café owner Alice went to Paris"})
+            cafe = "Café owner Alice went to Paris"
+            status, uni = srv.json("POST", "/v1/predict", {"inputs": cafe, "tokens": True})
             for e in uni["predictions"][0]["entities"]:
-                self.assertEqual("Café owner Alice went to Paris"[e["start"]:e["end"]], e["word"])
+                self.assertEqual(cafe[e["start"]:e["end"]], e["word"])
+            self.check_words(cafe, uni["predictions"][0]["tokens"])
             status, body = srv.json("POST", "/v1/predict", {"inputs": TEXTS, "tokens": True})
             self.assertEqual(status, 200, body)
             self.assertEqual([p["tokens"] for p in body["predictions"]], [t["tokens"] for t in tagged])
@@ -145,6 +146,15 @@ class TokenClassification(unittest.TestCase):
             status, err = srv.json("POST", "/v1/predict", {"inputs": [["Alice", "Bob"]]})
             self.assertEqual(status, 422, err)
             self.assertIn("single texts", err["error"])
+
+    def check_words(self, text, tokens):
+        """One entry per word of `text` (all words here are separated by spaces), in order."""
+        self.assertEqual([tok["word"] for tok in tokens], text.split())
+        self.assertEqual([tok["index"] for tok in tokens], list(range(len(text.split()))))
+        for tok in tokens:
+            self.assertEqual(text[tok["start"]:tok["end"]], tok["word"], tok)
+            self.assertIn(tok["tag"], ("O", "B-NAME", "I-NAME"))
+            self.assertTrue(0 < tok["score"] <= 1)
 
     def test_4_augment_keeps_tags_and_names(self):
         out = os.path.join(TMP, "train_aug.txt")

@@ -46,7 +46,7 @@ Runner add_predict(CLI::App& app) {
   cmd->add_flag("--allow-untrained-head", o->allow_untrained_head,
                 "use a classifier whose checkpoint lacks its head (random predictions)");
   cmd->add_flag("--tokens", o->tokens,
-                "token classifiers: each token's tag, score and characters too, not only entities");
+                "token classifiers: each word's tag, score and characters too, not only entities");
   add_answer_options(cmd, o->qa);
   add_common_options(cmd, o->common);
   return [o]() {
@@ -58,7 +58,7 @@ Runner add_predict(CLI::App& app) {
                                           .qa = o->qa});
     std::cerr << predictor.load_summary;
     if (o->tokens && predictor.task().kind() != data::TaskKind::TokenClassification)
-      fail("--tokens is for token-classification models; ", o->model, " is a ",
+      fail("--tokens is for token_classification models; ", o->model, " is a ",
            predictor.task().name(), " model");
     infer::InputRows batch;  // the rows of the lines read
     std::vector<data::TextLine> lines;

@@ -433,7 +433,7 @@ class Service {
     auto inputs = parse_inputs(body, o_.max_inputs, flags);
     if (flags.tokens && predictor_->task().kind() != data::TaskKind::TokenClassification)
       throw HttpError(422, "invalid_request",
-                      cat("\"tokens\" is for token-classification models; this one is ",
+                      cat("\"tokens\" is for token_classification models; this one is ",
                           predictor_->task().name()));
     infer::InputRows rows;
     for (size_t i = 0; i < inputs.size(); ++i) {

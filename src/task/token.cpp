@@ -134,16 +134,23 @@ class TokenClassification : public Task {
     return answer;
   }
 
-  // Each token's tag, score and characters, as HF's pipeline gives them without aggregation
-  // (O tokens kept: a POS tagger's every tag is an answer).
+  // Each word's tag and score (those of its first piece, where the labels sit and eval reads
+  // them) and its characters, from its first piece's start to its last piece's end.
   static nlohmann::ordered_json tokens_of(const Prediction& p, const text::Encoding& e,
                                           const std::vector<std::string>& labels,
                                           std::string_view text) {
     auto out = nlohmann::ordered_json::array();
+    int32_t word = -1, word_start = 0;
     for (size_t k = 0; k < p.token_labels.size() && k < e.offsets.size(); ++k) {
       if (e.sequence_ids[k] < 0) continue;  // [CLS], [SEP]
       const auto [start, end] = e.offsets[k];
-      out.push_back({{"index", k},
+      if (e.word_ids[k] == word) {  // a later piece of the same word: widen it
+        out.back()["end"] = end;
+        out.back()["word"] = std::string(text::slice_chars(text, {word_start, end}));
+        continue;
+      }
+      word = e.word_ids[k], word_start = start;
+      out.push_back({{"index", word},
                      {"word", std::string(text::slice_chars(text, {start, end}))},
                      {"tag", labels[p.token_labels[k]]},
                      {"start", start},

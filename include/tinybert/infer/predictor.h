@@ -65,7 +65,7 @@ class Predictor {
   const model::BertConfig& config() const { return model_->config; }
   const task::Task& task() const { return *task_; }
   // The answer to input i of `rows` from the predictions of all its rows (Task::render with the
-  // model's labels); `tokens`: a token classifier's answer lists each token's tag too.
+  // model's labels); `tokens`: a token classifier's answer lists each word's tag too.
   nlohmann::ordered_json render(const InputRows& rows, std::span<const Prediction> predictions,
                                 size_t i, const task::Input& in, bool tokens = false) const;
   size_t max_length() const { return max_length_; }

@@ -44,7 +44,7 @@ struct InputOptions {
   size_t max_length = 128;  // tokens per row
   bool truncate = true;     // cut a longer input (else TooLong)
   data::QaSettings qa;      // question answering: windows and the answer search
-  bool tokens = false;      // token classification: each token's tag too, not only the entities
+  bool tokens = false;      // token classification: each word's tag too, not only the entities
 };
 
 // Thrown by Task::encode for an input the model cannot take.
