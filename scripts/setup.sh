@@ -10,7 +10,7 @@ PACKAGES=(
   libgloo-dev                            # headers of the Gloo transport LibTorch's c10d process group uses
   nlohmann-json3-dev libutf8proc-dev libcli11-dev libcpp-httplib-dev
   libonnx-dev                            # ONNX protobuf types + checker for `tinybert export`
-  libdnnl-dev                            # oneDNN matmul with weights laid out once (inference Linears)
+  libdnnl-dev                            # oneDNN: inference Linears (weights laid out once) and attention
   googletest libgtest-dev libbenchmark-dev
   python3 python3-numpy python3-torch    # black-box CLI tests and the PyTorch baselines of bench/
   python3-sklearn python3-scipy          # reference values for the metric tests; the pipeline's TF-IDF row

@@ -63,7 +63,7 @@ task::Input input_of(const Input& in) {
 // What a request may ask besides its inputs.
 struct RequestFlags {
   bool truncate = true;  // cut a longer input (else 422)
-  bool tokens = false;   // token classification: each token's tag too
+  bool tokens = false;   // token classification: each word's tag too
 };
 
 // {"inputs": "t" | ["t", ...] | [["a", "b"], ...] | {"question", "context"} | [{...}, ...],
