@@ -55,6 +55,7 @@ TEST(PackedLinear, Fp32MatchesLinearAtEveryRowCount) {
 
 TEST(PackedLinear, Fp32FallsBackOnceItsWeightsChange) {
   if (!model::DnnlMatmul::available()) GTEST_SKIP() << "built without oneDNN";
+  torch::manual_seed(3);
   torch::nn::Linear lin(16, 8);
   auto p = model::pack_fp32(lin->weight, lin->bias);
   auto x = torch::randn({4, 16});
@@ -64,11 +65,13 @@ TEST(PackedLinear, Fp32FallsBackOnceItsWeightsChange) {
   EXPECT_FALSE(p.serves(x.to(torch::kDouble)));
   lin->weight.add_(1.0);  // as an optimizer step does
   EXPECT_FALSE(p.serves(x));
-  EXPECT_LT(max_diff(model::linear(x, lin, p), lin(x)), 1e-6);
+  // The stale pack would be off by about |sum(x)| (~4); oneDNN's and BLAS's sums of the new
+  // weights differ in the last bits (1.2e-6 at outputs near 10 on one CI machine).
+  EXPECT_LT(max_diff(model::linear(x, lin, p), lin(x)), 1e-4);
   auto q = model::pack_fp32(lin->weight, lin->bias);
   lin->bias.zero_();
   EXPECT_FALSE(q.serves(x));
-  EXPECT_LT(max_diff(model::linear(x, lin, q), lin(x)), 1e-6);
+  EXPECT_LT(max_diff(model::linear(x, lin, q), lin(x)), 1e-4);
   auto r = model::pack_fp32(lin->weight, lin->bias);
   lin->weight.set_data(lin->weight.to(torch::kBFloat16).to(torch::kFloat));  // what .to() does
   EXPECT_FALSE(r.serves(x));
