@@ -60,6 +60,21 @@ TEST(DnnlAttention, MatchesLibTorchWithAndWithoutMask) {
   EXPECT_LT(worst, 1e-5);
 }
 
+TEST(DnnlAttention, ANanScoreSpreadsAsInLibTorch) {
+  const auto probe = torch::zeros({4, 2, 3, 8});
+  if (!model::DnnlAttention::serves(probe, {})) GTEST_SKIP() << "no oneDNN or no AVX-512 here";
+  torch::manual_seed(7);
+  for (int64_t T : {5, 16, 40}) {  // a row of scores shorter than, as long as, longer than 16
+    auto [q, k, v] = qkv(3, T, 2, 8);
+    q[1][0][2][3] = std::nan("");  // row 1, head 0, token 2: all its scores are NaN
+    const auto got = model::DnnlAttention::forward(q, k, v, padding_mask(3, T), 0.5);
+    const auto want = reference(q, k, v, padding_mask(3, T), 0.5);
+    EXPECT_TRUE(torch::equal(got.isnan(), want.isnan())) << "T " << T;
+    EXPECT_EQ(got.isnan().sum().item<int64_t>(), 8);  // token 2's head-0 context, nothing else
+    EXPECT_LT((got.nan_to_num() - want.nan_to_num()).abs().max().item<double>(), 1e-5);
+  }
+}
+
 TEST(DnnlAttention, ServesOnlyWhatItWasBuiltFor) {
   const auto q = torch::zeros({4, 2, 3, 8});
   if (!model::DnnlAttention::serves(q, {})) GTEST_SKIP() << "no oneDNN or no AVX-512 here";
