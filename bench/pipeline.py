@@ -123,8 +123,9 @@ PRESETS["demo3"] = dict(PRESETS["demo"], tasks=["spam", "genre", "next"])
 PRESETS["demo-tagging"] = dict(PRESETS["demo"], tasks=["pos", "names"])
 # The demo's settings on the reading task (extractive QA).
 PRESETS["demo-reading"] = dict(PRESETS["demo"], tasks=["read"])
-# The quick preset's settings on the two token-classification tasks (issue 20's run).
+# The quick and full presets' settings on the two token-classification tasks (issue 20's runs).
 PRESETS["quick-tagging"] = dict(PRESETS["quick"], tasks=["pos", "names"])
+PRESETS["full-tagging"] = dict(PRESETS["full"], tasks=["pos", "names"], whole_split=[])
 PRESETS["ci"] = dict(PRESETS["demo"], n_aug=2, bench_seconds=1,
                      task=dict(PRESETS["demo"]["task"], prediction_epochs=1))
 MODELS = [  # key, label in the report

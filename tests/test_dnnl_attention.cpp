@@ -1,4 +1,5 @@
 // Inference attention on oneDNN against the same arithmetic in LibTorch ops.
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -40,22 +41,28 @@ TEST(DnnlAttention, MatchesLibTorchWithAndWithoutMask) {
   if (!model::DnnlAttention::serves(probe, {})) GTEST_SKIP() << "no oneDNN or no AVX-512 here";
   torch::manual_seed(5);
   double worst = 0;
-  for (auto [B, T, heads, d] : {std::array<int64_t, 4>{4, 7, 3, 5},
-                                {3, 128, 12, 26},
-                                {8, 33, 4, 64},
-                                {1, 1, 2, 8},
-                                {1, 40, 12, 26},
-                                {2, 1, 1, 4},
-                                {5, 200, 6, 8}}) {  // in chunks of rows (scores > 1 MiB a thread)
-    auto [q, k, v] = qkv(B, T, heads, d);
-    const double scale = 1.0 / std::sqrt(double(d));
-    for (const auto& mask : {torch::Tensor(), padding_mask(B, T)}) {
-      ASSERT_TRUE(model::DnnlAttention::serves(q, mask));
-      const auto got = model::DnnlAttention::forward(q, k, v, mask, scale);
-      EXPECT_EQ(got.sizes(), (torch::IntArrayRef{B, T, heads * d}));
-      worst = std::max(worst, (got - reference(q, k, v, mask, scale)).abs().max().item<double>());
+  const int threads = at::get_num_threads();
+  for (int t : {1, 2}) {  // rows run in chunks whose scores fit 1 MiB a thread
+    at::set_num_threads(t);
+    for (auto [B, T, heads, d] : {std::array<int64_t, 4>{4, 7, 3, 5},
+                                  {3, 128, 12, 26},  // 1 thread: chunks of 1
+                                  {8, 33, 4, 64},
+                                  {1, 1, 2, 8},
+                                  {1, 40, 12, 26},
+                                  {2, 1, 1, 4},
+                                  {5, 160, 4, 8},     // 400 KB a row: 1 thread: chunks of 2, 2, 1
+                                  {5, 200, 6, 8}}) {  // 960 KB a row: 2 threads: 2, 2, 1
+      auto [q, k, v] = qkv(B, T, heads, d);
+      const double scale = 1.0 / std::sqrt(double(d));
+      for (const auto& mask : {torch::Tensor(), padding_mask(B, T)}) {
+        ASSERT_TRUE(model::DnnlAttention::serves(q, mask));
+        const auto got = model::DnnlAttention::forward(q, k, v, mask, scale);
+        EXPECT_EQ(got.sizes(), (torch::IntArrayRef{B, T, heads * d}));
+        worst = std::max(worst, (got - reference(q, k, v, mask, scale)).abs().max().item<double>());
+      }
     }
   }
+  at::set_num_threads(threads);
   std::cout << "oneDNN attention vs LibTorch ops: max diff " << worst << "\n";
   EXPECT_LT(worst, 1e-5);
 }
@@ -65,13 +72,17 @@ TEST(DnnlAttention, ANanScoreSpreadsAsInLibTorch) {
   if (!model::DnnlAttention::serves(probe, {})) GTEST_SKIP() << "no oneDNN or no AVX-512 here";
   torch::manual_seed(7);
   for (int64_t T : {5, 16, 40}) {  // a row of scores shorter than, as long as, longer than 16
-    auto [q, k, v] = qkv(3, T, 2, 8);
-    q[1][0][2][3] = std::nan("");  // row 1, head 0, token 2: all its scores are NaN
-    const auto got = model::DnnlAttention::forward(q, k, v, padding_mask(3, T), 0.5);
-    const auto want = reference(q, k, v, padding_mask(3, T), 0.5);
-    EXPECT_TRUE(torch::equal(got.isnan(), want.isnan())) << "T " << T;
-    EXPECT_EQ(got.isnan().sum().item<int64_t>(), 8);  // token 2's head-0 context, nothing else
-    EXPECT_LT((got.nan_to_num() - want.nan_to_num()).abs().max().item<double>(), 1e-5);
+    // A NaN in q: all of one token's scores in one head; in k: one score of every token there.
+    for (const bool in_q : {true, false}) {
+      auto [q, k, v] = qkv(3, T, 2, 8);
+      (in_q ? q : k)[1][0][2][3] = std::nan("");  // row 1, head 0, token 2
+      const auto got = model::DnnlAttention::forward(q, k, v, padding_mask(3, T), 0.5);
+      const auto want = reference(q, k, v, padding_mask(3, T), 0.5);
+      EXPECT_TRUE(torch::equal(got.isnan(), want.isnan())) << "T " << T;
+      // head 0's context of token 2 (q), or of every token of row 1 (k); nothing else
+      EXPECT_EQ(got.isnan().sum().item<int64_t>(), in_q ? 8 : 8 * T) << "T " << T;
+      EXPECT_LT((got.nan_to_num() - want.nan_to_num()).abs().max().item<double>(), 1e-5);
+    }
   }
 }
 
@@ -84,6 +95,8 @@ TEST(DnnlAttention, ServesOnlyWhatItWasBuiltFor) {
   EXPECT_FALSE(model::DnnlAttention::serves(q, torch::zeros({4, 1, 1, 3}, torch::kDouble)));
   EXPECT_TRUE(model::DnnlAttention::serves(q, torch::zeros({4, 1, 1, 3})));
   EXPECT_FALSE(model::DnnlAttention::serves(q.narrow(0, 0, 0), {}));  // no rows
+  EXPECT_FALSE(model::DnnlAttention::serves(q.narrow(1, 0, 0), {}));  // no heads
+  EXPECT_FALSE(model::DnnlAttention::serves(q.narrow(3, 0, 0), {}));  // heads of size 0
   EXPECT_THROW(model::DnnlAttention::forward(q, q, q.narrow(2, 0, 2), {}, 1.0), std::exception);
   EXPECT_THROW(model::DnnlAttention::forward(q, q.to(torch::kDouble), q, {}, 1.0), std::exception);
   EXPECT_THROW(model::DnnlAttention::forward(q, q, q, torch::zeros({4, 1, 3, 3}), 1.0),

@@ -37,9 +37,9 @@ namespace {
 
 using namespace dnnl_runtime;  // dt, tag, cpu_engine, thread_stream, scratch
 
-// (B, heads, T, d, has a mask, scale, threads): a oneDNN primitive keeps the thread count it was
-// made with, and a shape may come from the caller's thread (all threads) and from single-thread
-// workers alike.
+// (rows of a chunk, heads, T, d, has a mask, scale, threads): a oneDNN primitive keeps the thread
+// count it was made with, and a shape may come from the caller's thread (all threads) and from
+// single-thread workers alike.
 using Shape = std::tuple<int64_t, int64_t, int64_t, int64_t, bool, float, int>;
 
 // The two products for one shape, and the layouts they were made for.
@@ -194,7 +194,7 @@ bool DnnlAttention::serves(const torch::Tensor& q, const torch::Tensor& mask_bia
       (mask_bias.sizes() != torch::IntArrayRef{B, 1, 1, T} || !mask_bias.device().is_cpu() ||
        mask_bias.scalar_type() != torch::kFloat))
     return false;
-  return B > 0 && T > 0;
+  return B > 0 && T > 0 && q.size(1) > 0 && q.size(3) > 0;
 }
 
 torch::Tensor DnnlAttention::forward(const torch::Tensor& q, const torch::Tensor& k,
