@@ -63,6 +63,7 @@ def main():
     rows = []
     keys = [k for k in RUNTIMES if k != "bf16" or args.bf16]
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ["TMPDIR"] = tmp  # ONNX Runtime leaves an empty mat-debug-PID.log there per process
         for name, shape in SHAPES.items():
             cfg = dict(vocab_size=30522, hidden_act="gelu", max_position_embeddings=512, type_vocab_size=2, **shape)
             cfg_path, model, exported, q, q_exported = (

@@ -24,6 +24,7 @@ from tensor_util import inputs, read_outputs, write_inputs  # noqa: E402
 BIN, FIX, ORT = sys.argv[1], sys.argv[2], os.path.abspath(sys.argv[3])
 HERE = os.path.dirname(os.path.abspath(__file__))
 TMP = tempfile.mkdtemp(prefix="tinybert-onnx-")
+os.environ["TMPDIR"] = TMP  # ONNX Runtime leaves an empty mat-debug-PID.log in $TMPDIR per process
 TOL = 1e-4
 # int8: ONNX Runtime runs the same integer sums; what differs is float rounding in the per-call
 # scale (float here, double then float in PyTorch) and x * (1 / scale) against x / scale, which
