@@ -42,16 +42,16 @@ TEST(DnnlAttention, MatchesLibTorchWithAndWithoutMask) {
   torch::manual_seed(5);
   double worst = 0;
   const int threads = at::get_num_threads();
-  for (int t : {1, 2}) {  // rows run in chunks whose scores fit 1 MiB a thread
+  for (int t : {1, 2}) {  // rows run in chunks whose scores, q, k, v fit 1 MiB a thread
     at::set_num_threads(t);
-    for (auto [B, T, heads, d] : {std::array<int64_t, 4>{4, 7, 3, 5},
-                                  {3, 128, 12, 26},  // 1 thread: chunks of 1
-                                  {8, 33, 4, 64},
+    for (auto [B, T, heads, d] : {std::array<int64_t, 4>{4, 7, 3, 5},  // 21 rows of scores a mask
+                                  {3, 128, 12, 26},                    // 1 thread: chunks of 1
+                                  {8, 33, 4, 64},  // 132 rows a mask: groups of 8 cross masks
                                   {1, 1, 2, 8},
                                   {1, 40, 12, 26},
                                   {2, 1, 1, 4},
-                                  {5, 160, 4, 8},     // 400 KB a row: 1 thread: chunks of 2, 2, 1
-                                  {5, 200, 6, 8}}) {  // 960 KB a row: 2 threads: 2, 2, 1
+                                  {5, 160, 4, 8},     // 460 KB a row: 1 thread: chunks of 2, 2, 1
+                                  {5, 180, 6, 8}}) {  // 861 KB a row: 2 threads: 2, 2, 1
       auto [q, k, v] = qkv(B, T, heads, d);
       const double scale = 1.0 / std::sqrt(double(d));
       for (const auto& mask : {torch::Tensor(), padding_mask(B, T)}) {

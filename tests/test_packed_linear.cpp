@@ -156,8 +156,11 @@ TEST(PackedLinear, EpiloguesMatchTheSeparateOps) {
                                                           {"gelu_new", torch::gelu(plain, "tanh")},
                                                           {"relu", torch::relu(plain)}};
     for (const auto& [act, expected] : acts) {
+      // one it does not fuse (gelu where our row kernel is the faster) is left to the module
+      const bool fuses = model::DnnlEpilogue::fuses(act);
       const auto fused = model::with_epilogue(base, {.activation = act});
-      const double d = max_diff(fused.forward(x), expected);
+      EXPECT_EQ(fused.epilogue.activation, fuses ? act : "");
+      const double d = max_diff(fused.forward(x), fuses ? expected : plain);
       std::cout << "  " << (base.int8() ? "int8 " : "fp32 ") << act << " max |diff| " << d << "\n";
       EXPECT_LT(d, 1e-5) << act;
     }

@@ -1,4 +1,4 @@
-// Scaled dot-product attention for inference on oneDNN: q k^T (+ scale, mask), softmax, p v.
+// Scaled dot-product attention for inference on oneDNN: q k^T (+ scale), mask + softmax, p v.
 #include "tinybert/model/dnnl_attention.h"
 
 #include "tinybert/core/error.h"
@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "dnnl_runtime.h"
+#include "row_kernels.h"
 #include "tinybert/model/dnnl_matmul.h"
 #endif
 
@@ -37,33 +38,27 @@ namespace {
 
 using namespace dnnl_runtime;  // dt, tag, cpu_engine, thread_stream, scratch
 
-// (rows of a chunk, heads, T, d, has a mask, scale, threads): a oneDNN primitive keeps the thread
-// count it was made with, and a shape may come from the caller's thread (all threads) and from
-// single-thread workers alike.
-using Shape = std::tuple<int64_t, int64_t, int64_t, int64_t, bool, float, int>;
+// (rows of a chunk, heads, T, d, scale, threads): a oneDNN primitive keeps the thread count it was
+// made with, and a shape may come from the caller's thread (all threads) and from single-thread
+// workers alike.
+using Shape = std::tuple<int64_t, int64_t, int64_t, int64_t, float, int>;
 
 // The two products for one shape, and the layouts they were made for.
 struct Primitives {
-  dnnl::memory::desc q, k, v, scores, mask, out;
+  dnnl::memory::desc q, k, v, scores, out;
   dnnl::matmul qk, pv;
   dnnl::memory::desc qk_pad, pv_pad;  // scratchpads (one buffer: they run in turn)
 
   explicit Primitives(const Shape& s) {
-    const auto [B, heads, T, d, masked, scale, threads] = s;
+    const auto [B, heads, T, d, scale, threads] = s;
     q = {{B, heads, T, d}, dt::f32, tag::abcd};
     k = {{B, heads, d, T}, dt::f32, tag::abdc};  // k (B, heads, T, d) read transposed
     v = {{B, heads, T, d}, dt::f32, tag::abcd};
     scores = {{B, heads, T, T}, dt::f32, tag::abcd};
-    mask = {{B, 1, 1, T}, dt::f32, tag::abcd};
     out = {{B, heads, T, d}, dt::f32, tag::acbd};  // stored as (B, T, heads, d)
     dnnl::primitive_attr qk_attr, attr;
     for (auto* a : {&qk_attr, &attr}) a->set_scratchpad_mode(dnnl::scratchpad_mode::user);
     qk_attr.set_output_scales(0, {scale});
-    if (masked) {
-      dnnl::post_ops ops;
-      ops.append_binary(dnnl::algorithm::binary_add, mask);
-      qk_attr.set_post_ops(ops);
-    }
     const dnnl::matmul::primitive_desc qk_pd({q, k, scores}, qk_attr, cpu_engine());
     const dnnl::matmul::primitive_desc pv_pd({scores, v, out}, attr, cpu_engine());
     qk = dnnl::matmul(qk_pd), pv = dnnl::matmul(pv_pd);
@@ -101,30 +96,47 @@ __attribute__((target("avx512f"))) inline __m512 exp_nonpositive(__m512 x) {
   return _mm512_scalef_ps(p, k);
 }
 
-// Softmax of R rows of n floats at once (independent chains the core overlaps), in place.
-template <int R>
-__attribute__((target("avx512f"))) inline void softmax_group(float* x, int64_t n) {
+// Scores row[i..i + 16) (of them the `lanes`, `fill` in the others), plus mask[i..i + 16) when
+// Masked.
+template <bool Masked>
+__attribute__((target("avx512f"))) inline __m512 scores_at(const float* row, const float* mask,
+                                                           int64_t i, __mmask16 lanes,
+                                                           __m512 fill) {
+  const __m512 v = _mm512_mask_loadu_ps(fill, lanes, row + i);
+  if constexpr (Masked)
+    return _mm512_mask_add_ps(fill, lanes, v, _mm512_maskz_loadu_ps(lanes, mask + i));
+  return v;
+}
+
+// Softmax of R rows of n floats at once (independent chains the core overlaps), in place, after
+// adding the row `mask` (n floats) to each when Masked.
+template <int R, bool Masked>
+__attribute__((target("avx512f"))) inline void softmax_group(float* x, int64_t n,
+                                                             const float* mask) {
   const __m512 lowest = _mm512_set1_ps(-INFINITY);
   const int64_t full = n / 16 * 16;
   const __mmask16 tail = static_cast<__mmask16>((1u << (n - full)) - 1);  // the last n % 16
+  const __m512 zero = _mm512_setzero_ps();
   __m512 top[R], sum[R], scale[R];
 #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) top[r] = _mm512_mask_loadu_ps(lowest, tail, x + r * n + full);
+  for (int r = 0; r < R; ++r) top[r] = scores_at<Masked>(x + r * n, mask, full, tail, lowest);
   for (int64_t i = 0; i < full; i += 16)
 #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) top[r] = _mm512_max_ps(top[r], _mm512_loadu_ps(x + r * n + i));
+    for (int r = 0; r < R; ++r)
+      top[r] = _mm512_max_ps(top[r], scores_at<Masked>(x + r * n, mask, i, 0xffff, zero));
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
     top[r] = _mm512_set1_ps(_mm512_reduce_max_ps(top[r]));
-    const __m512 e =
-        exp_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + r * n + full), top[r]));
+    const __m512 e = exp_nonpositive(
+        _mm512_sub_ps(scores_at<Masked>(x + r * n, mask, full, tail, zero), top[r]));
     _mm512_mask_storeu_ps(x + r * n + full, tail, e);
     sum[r] = _mm512_maskz_mov_ps(tail, e);
   }
   for (int64_t i = 0; i < full; i += 16)
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(x + r * n + i), top[r]));
+      const __m512 e = exp_nonpositive(
+          _mm512_sub_ps(scores_at<Masked>(x + r * n, mask, i, 0xffff, zero), top[r]));
       _mm512_storeu_ps(x + r * n + i, e);
       sum[r] = _mm512_add_ps(sum[r], e);
     }
@@ -140,47 +152,72 @@ __attribute__((target("avx512f"))) inline void softmax_group(float* x, int64_t n
       _mm512_storeu_ps(x + r * n + i, _mm512_mul_ps(_mm512_loadu_ps(x + r * n + i), scale[r]));
 }
 
-// Softmax of each of `rows` contiguous rows of n floats, in place, 8 rows at a time. oneDNN's
-// softmax took 67-88 us for one TinyBERT4 layer's 12 x 128 rows of 128 and 110-130 us for 16 x 12
-// x 32 rows of 32 on one core here; this 40-44 and 65 us (/tmp probe, not kept).
-__attribute__((target("avx512f"))) void softmax_rows(float* x, int64_t rows, int64_t n) {
-  int64_t r = 0;
-  for (; r + 8 <= rows; r += 8) softmax_group<8>(x + r * n, n);
-  for (; r < rows; ++r) softmax_group<1>(x + r * n, n);
+// Softmax of rows [begin, end) of `scores` (rows of n floats), in place, 8 rows at a time; with
+// `mask`, row r first adds mask row r / per_mask. oneDNN's softmax took 67-88 us for one TinyBERT4
+// layer's 12 x 128 rows of 128 and 110-130 us for 16 x 12 x 32 rows of 32 on one core here; this
+// 40-44 and 65 us (/tmp probe, not kept). The mask as a binary post-op of q k^T cost more than the
+// product itself (16 x 12 x 32 x 32 scores: 170 against 72 us, one core); here it costs a load.
+template <bool Masked>
+__attribute__((target("avx512f"))) void softmax_rows(float* scores, int64_t begin, int64_t end,
+                                                     int64_t n, const float* mask,
+                                                     int64_t per_mask) {
+  for (int64_t r = begin; r < end;) {
+    const int64_t group = r / per_mask, stop = std::min(end, (group + 1) * per_mask);
+    const float* m = Masked ? mask + group * n : nullptr;
+    for (; r + 8 <= stop; r += 8) softmax_group<8, Masked>(scores + r * n, n, m);
+    for (; r < stop; ++r) softmax_group<1, Masked>(scores + r * n, n, m);
+  }
 }
 
 #pragma GCC diagnostic pop
 
-// Bytes of scores per thread computed at once (a core's L2 holds them between the three steps).
+// Bytes of scores and dense q, k, v per thread taken at once (a core's L2 holds them between the
+// steps).
 constexpr int64_t kScoresBytes = 1 << 20;
 
 // The three steps on one chunk of rows: q, k, v (n, heads, T, d), mask (n, 1, 1, T) or null,
 // scores (n, heads, T, T) -> out (n, T, heads * d).
-void run_chunk(const std::shared_ptr<const Primitives>& p, float* q, float* k, float* v,
-               float* mask, float* scores, float* out) {
+void run_chunk(const std::shared_ptr<const Primitives>& p, const float* q, const float* k,
+               const float* v, const float* mask, float* scores, float* out) {
   auto& eng = cpu_engine();
   auto& stream = thread_stream();
   void* scratch = scratch_bytes(p->scratch_bytes());
   dnnl::memory ms(p->scores, eng, scores);
   std::unordered_map<int, dnnl::memory> qk_args{
-      {DNNL_ARG_SRC, dnnl::memory(p->q, eng, q)},
-      {DNNL_ARG_WEIGHTS, dnnl::memory(p->k, eng, k)},
+      {DNNL_ARG_SRC, dnnl::memory(p->q, eng, const_cast<float*>(q))},  // read only
+      {DNNL_ARG_WEIGHTS, dnnl::memory(p->k, eng, const_cast<float*>(k))},
       {DNNL_ARG_DST, ms},
       {DNNL_ARG_SCRATCHPAD, dnnl::memory(p->qk_pad, eng, scratch)}};
-  if (mask)
-    qk_args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] = dnnl::memory(p->mask, eng, mask);
   p->qk.execute(stream, qk_args);
   stream.wait();
   const auto& dims = p->scores.dims();  // (n, heads, T, T)
-  const int64_t T = dims[3];
-  at::parallel_for(0, dims[0] * dims[1] * T, 256, [&](int64_t begin, int64_t end) {
-    softmax_rows(scores + begin * T, end - begin, T);
+  const int64_t T = dims[3], per_mask = dims[1] * T;
+  at::parallel_for(0, dims[0] * per_mask, 256, [&](int64_t begin, int64_t end) {
+    if (mask)
+      softmax_rows<true>(scores, begin, end, T, mask, per_mask);
+    else
+      softmax_rows<false>(scores, begin, end, T, nullptr, per_mask);
   });
   p->pv.execute(stream, {{DNNL_ARG_SRC, ms},
-                         {DNNL_ARG_WEIGHTS, dnnl::memory(p->v, eng, v)},
+                         {DNNL_ARG_WEIGHTS, dnnl::memory(p->v, eng, const_cast<float*>(v))},
                          {DNNL_ARG_DST, dnnl::memory(p->out, eng, out)},
                          {DNNL_ARG_SCRATCHPAD, dnnl::memory(p->pv_pad, eng, scratch)}});
   stream.wait();
+}
+
+// Rows [b0, b0 + n) of t (B, heads, T, d), dense: t's own memory if it is, else copied into
+// `buffer` (n, heads, T, d). The fused QKV projection's q, k and v are strided views of one (B, T,
+// 3H) tensor, and oneDNN's brgemm kernels read only dense operands (its gemm:jit ones took the
+// strided views at 2.2x the time).
+const float* dense_rows(const torch::Tensor& t, int64_t b0, int64_t n, float* buffer) {
+  if (t.is_contiguous()) return t.data_ptr<float>() + b0 * t.stride(0);
+  const auto rows = t.narrow(0, b0, n);
+  if (t.stride(3) == 1)
+    row_kernels::gather_heads(rows.data_ptr<float>(), n, t.size(1), t.size(2), t.size(3),
+                              t.stride(0), t.stride(1), t.stride(2), buffer);
+  else
+    torch::from_blob(buffer, rows.sizes(), t.options()).copy_(rows);
+  return buffer;
 }
 
 }  // namespace
@@ -209,23 +246,26 @@ torch::Tensor DnnlAttention::forward(const torch::Tensor& q, const torch::Tensor
     if (t->sizes() != q.sizes() || t->dtype() != q.dtype() || t->device() != q.device())
       fail("DnnlAttention: q ", q.sizes(), ", k ", k.sizes(), " and v ", v.sizes(),
            " must be the same (B, heads, T, d) fp32 CPU tensors");
-  // Rows in turn, as many at once as keep each thread's share of their scores in its core's L2 (a
-  // TinyBERT4 layer at 128 tokens: one row's 12 heads, 768 KiB): 16 rows at once on one thread
-  // wrote 12 MiB of scores to memory and read them back twice.
+  // Rows in turn, as many at once as keep each thread's share of their scores and dense q, k, v
+  // in its core's L2 (a TinyBERT4 layer at 128 tokens: one row's 12 heads, 768 + 480 KiB): 16
+  // rows at once on one thread wrote 12 MiB of scores to memory and read them back twice, and the
+  // q, k, v copies of 16 rows of 32 tokens (1.9 MiB) took 2.9% of int8 time at batch 32 in perf.
   const int threads = at::get_num_threads();
-  const int64_t per_row = heads * T * T * static_cast<int64_t>(sizeof(float));
+  const int64_t per_row = heads * T * (T + 3 * d) * static_cast<int64_t>(sizeof(float));
   const int64_t chunk = std::clamp<int64_t>(kScoresBytes * threads / per_row, 1, B);
-  const auto qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();    // (B, heads, T, d)
   const auto mask = mask_bias.defined() ? mask_bias.contiguous() : mask_bias;  // (B, 1, 1, T)
-  auto scores = torch::empty({chunk, heads, T, T}, q.options());  // (chunk, heads, T, T)
-  auto out = torch::empty({B, T, heads * d}, q.options());        // (B, T, H)
+  auto scores = torch::empty({chunk, heads, T, T}, q.options());    // (chunk, heads, T, T)
+  auto dense = torch::empty({3, chunk, heads, T, d}, q.options());  // q, k, v of a chunk
+  auto out = torch::empty({B, T, heads * d}, q.options());          // (B, T, H)
   auto* const scores_at = scores.data_ptr<float>();
   for (int64_t b0 = 0; b0 < B; b0 += chunk) {
-    const int64_t n = std::min(chunk, B - b0), at = b0 * heads * T * d;
-    run_chunk(primitives_for({n, heads, T, d, mask.defined(), static_cast<float>(scale), threads}),
-              qc.data_ptr<float>() + at, kc.data_ptr<float>() + at, vc.data_ptr<float>() + at,
+    const int64_t n = std::min(chunk, B - b0);
+    run_chunk(primitives_for({n, heads, T, d, static_cast<float>(scale), threads}),
+              dense_rows(q, b0, n, dense[0].data_ptr<float>()),
+              dense_rows(k, b0, n, dense[1].data_ptr<float>()),
+              dense_rows(v, b0, n, dense[2].data_ptr<float>()),
               mask.defined() ? mask.data_ptr<float>() + b0 * T : nullptr, scores_at,
-              out.data_ptr<float>() + at);
+              out.data_ptr<float>() + b0 * heads * T * d);
   }
   return out;
 }

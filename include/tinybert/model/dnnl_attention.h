@@ -6,8 +6,8 @@
 namespace tinybert::model {
 
 // softmax(q k^T * scale + mask) v with both products on oneDNN's brgemm kernels (LibTorch's
-// batched products on OpenBLAS pack their operands again on every call), the scale and the mask
-// inside the first product, the softmax in place (AVX-512, 8 rows of scores at a time), the result
+// batched products on OpenBLAS pack their operands again on every call), the scale inside the
+// first product, mask and softmax in place (AVX-512, 8 rows of scores at a time), the result
 // written straight in (B, T, H) order (no transpose copy), and rows taken in chunks whose scores
 // stay in L2. One TinyBERT4 layer, 16 rows of 128 tokens on one thread: 12.8 ms on LibTorch, 5.9
 // ms with oneDNN's softmax and all rows at once. The chunks then took q k^T + p v from 5.7 to 3.7

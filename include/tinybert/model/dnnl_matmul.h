@@ -15,6 +15,7 @@ namespace tinybert::model {
 struct DnnlEpilogue {
   std::string activation;  // "" or one that fuses()
   bool residual = false;
+  // gelu only without AVX-512: with it, row_kernels' gelu after the product is the faster
   static bool fuses(const std::string& activation);
 };
 
