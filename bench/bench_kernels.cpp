@@ -80,7 +80,8 @@ int main(int argc, char** argv) {
              for (int i = 0; i < 3; ++i) {
                const auto& t = qkv[i];
                model::row_kernels::gather_heads(t.data_ptr<float>(), B, heads, T, d, t.stride(0),
-                                                t.stride(1), t.stride(2), out[i].data_ptr<float>());
+                                                t.stride(1), t.stride(2), out[i].data_ptr<float>(),
+                                                d);
              }
              return out;
            }));

@@ -67,6 +67,21 @@ TEST(DnnlAttention, MatchesLibTorchWithAndWithoutMask) {
   EXPECT_LT(worst, 1e-5);
 }
 
+TEST(DnnlAttention, AnyLayoutOfQKV) {
+  const auto probe = torch::zeros({4, 2, 3, 8});
+  if (!model::DnnlAttention::serves(probe, {})) GTEST_SKIP() << "no oneDNN or no AVX-512 here";
+  torch::manual_seed(11);
+  const int64_t B = 3, heads = 4, T = 9, d = 26;  // v padded to 32 columns inside
+  const auto dense = torch::randn({B, heads, T, d}), mask = padding_mask(B, T);
+  const auto columns = torch::randn({B, heads, d, T}).transpose(2, 3);  // d's stride is T
+  for (const auto& [q, k, v] : {std::array<torch::Tensor, 3>{dense, dense, dense},
+                                {columns, dense, columns},
+                                {dense, columns, dense}}) {
+    const auto got = model::DnnlAttention::forward(q, k, v, mask, 0.3);
+    EXPECT_LT((got - reference(q, k, v, mask, 0.3)).abs().max().item<double>(), 1e-5);
+  }
+}
+
 TEST(DnnlAttention, ANanScoreSpreadsAsInLibTorch) {
   const auto probe = torch::zeros({4, 2, 3, 8});
   if (!model::DnnlAttention::serves(probe, {})) GTEST_SKIP() << "no oneDNN or no AVX-512 here";

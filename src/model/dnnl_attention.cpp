@@ -44,6 +44,12 @@ using namespace dnnl_runtime;  // dt, tag, cpu_engine, thread_stream, scratch
 using Shape = std::tuple<int64_t, int64_t, int64_t, int64_t, float, int>;
 
 // The two products for one shape, and the layouts they were made for.
+// v and the product p v have their head size padded to a multiple of 16 (`wide`): brgemm's p v
+// with 26 columns took 1.4-1.8x the time it took with 32 (one core, 1 x 12 x 128 and 16 x 12 x 32).
+int64_t wide_of(int64_t d) {
+  return (d + 15) / 16 * 16;
+}
+
 struct Primitives {
   dnnl::memory::desc q, k, v, scores, out;
   dnnl::matmul qk, pv;
@@ -53,9 +59,9 @@ struct Primitives {
     const auto [B, heads, T, d, scale, threads] = s;
     q = {{B, heads, T, d}, dt::f32, tag::abcd};
     k = {{B, heads, d, T}, dt::f32, tag::abdc};  // k (B, heads, T, d) read transposed
-    v = {{B, heads, T, d}, dt::f32, tag::abcd};
+    v = {{B, heads, T, wide_of(d)}, dt::f32, tag::abcd};
     scores = {{B, heads, T, T}, dt::f32, tag::abcd};
-    out = {{B, heads, T, d}, dt::f32, tag::acbd};  // stored as (B, T, heads, d)
+    out = {{B, heads, T, wide_of(d)}, dt::f32, tag::acbd};  // stored as (B, T, heads, wide)
     dnnl::primitive_attr qk_attr, attr;
     for (auto* a : {&qk_attr, &attr}) a->set_scratchpad_mode(dnnl::scratchpad_mode::user);
     qk_attr.set_output_scales(0, {scale});
@@ -175,8 +181,8 @@ __attribute__((target("avx512f"))) void softmax_rows(float* scores, int64_t begi
 // steps).
 constexpr int64_t kScoresBytes = 1 << 20;
 
-// The three steps on one chunk of rows: q, k, v (n, heads, T, d), mask (n, 1, 1, T) or null,
-// scores (n, heads, T, T) -> out (n, T, heads * d).
+// The three steps on one chunk of rows: q, k (n, heads, T, d), v (n, heads, T, wide), mask (n, 1,
+// 1, T) or null, scores (n, heads, T, T) -> out (n, T, heads, wide).
 void run_chunk(const std::shared_ptr<const Primitives>& p, const float* q, const float* k,
                const float* v, const float* mask, float* scores, float* out) {
   auto& eng = cpu_engine();
@@ -205,18 +211,21 @@ void run_chunk(const std::shared_ptr<const Primitives>& p, const float* q, const
   stream.wait();
 }
 
-// Rows [b0, b0 + n) of t (B, heads, T, d), dense: t's own memory if it is, else copied into
-// `buffer` (n, heads, T, d). The fused QKV projection's q, k and v are strided views of one (B, T,
-// 3H) tensor, and oneDNN's brgemm kernels read only dense operands (its gemm:jit ones took the
-// strided views at 2.2x the time).
-const float* dense_rows(const torch::Tensor& t, int64_t b0, int64_t n, float* buffer) {
-  if (t.is_contiguous()) return t.data_ptr<float>() + b0 * t.stride(0);
+// Rows [b0, b0 + n) of t (B, heads, T, d) as dense rows of `row` floats (d and zeros after): t's
+// own memory if it is that, else copied into `buffer` (n, heads, T, row), whose padding the caller
+// zeroed. The fused QKV projection's q, k and v are strided views of one (B, T, 3H) tensor, and
+// oneDNN's brgemm kernels read only dense operands (its gemm:jit ones took the strided views at
+// 2.2x the time).
+const float* dense_rows(const torch::Tensor& t, int64_t b0, int64_t n, int64_t row, float* buffer) {
+  const int64_t heads = t.size(1), T = t.size(2), d = t.size(3);
+  if (t.is_contiguous() && row == d) return t.data_ptr<float>() + b0 * t.stride(0);
   const auto rows = t.narrow(0, b0, n);
   if (t.stride(3) == 1)
-    row_kernels::gather_heads(rows.data_ptr<float>(), n, t.size(1), t.size(2), t.size(3),
-                              t.stride(0), t.stride(1), t.stride(2), buffer);
+    row_kernels::gather_heads(rows.data_ptr<float>(), n, heads, T, d, t.stride(0), t.stride(1),
+                              t.stride(2), buffer, row);
   else
-    torch::from_blob(buffer, rows.sizes(), t.options()).copy_(rows);
+    torch::from_blob(buffer, rows.sizes(), {heads * T * row, T * row, row, 1}, t.options())
+        .copy_(rows);
   return buffer;
 }
 
@@ -251,21 +260,27 @@ torch::Tensor DnnlAttention::forward(const torch::Tensor& q, const torch::Tensor
   // rows at once on one thread wrote 12 MiB of scores to memory and read them back twice, and the
   // q, k, v copies of 16 rows of 32 tokens (1.9 MiB) took 2.9% of int8 time at batch 32 in perf.
   const int threads = at::get_num_threads();
-  const int64_t per_row = heads * T * (T + 3 * d) * static_cast<int64_t>(sizeof(float));
+  const int64_t wide = wide_of(d);
+  const int64_t per_row = heads * T * (T + 2 * d + 2 * wide) * static_cast<int64_t>(sizeof(float));
   const int64_t chunk = std::clamp<int64_t>(kScoresBytes * threads / per_row, 1, B);
   const auto mask = mask_bias.defined() ? mask_bias.contiguous() : mask_bias;  // (B, 1, 1, T)
   auto scores = torch::empty({chunk, heads, T, T}, q.options());    // (chunk, heads, T, T)
-  auto dense = torch::empty({3, chunk, heads, T, d}, q.options());  // q, k, v of a chunk
-  auto out = torch::empty({B, T, heads * d}, q.options());          // (B, T, H)
+  auto dense = torch::empty({2, chunk, heads, T, d}, q.options());  // q, k of a chunk
+  auto dense_v = torch::zeros({chunk, heads, T, wide}, q.options());
+  auto out = torch::empty({B, T, heads * d}, q.options());  // (B, T, H)
+  auto wide_out = wide == d ? out : torch::empty({chunk, T, heads, wide}, q.options());
   auto* const scores_at = scores.data_ptr<float>();
   for (int64_t b0 = 0; b0 < B; b0 += chunk) {
-    const int64_t n = std::min(chunk, B - b0);
+    const int64_t n = std::min(chunk, B - b0), at = b0 * heads * T * d;
     run_chunk(primitives_for({n, heads, T, d, static_cast<float>(scale), threads}),
-              dense_rows(q, b0, n, dense[0].data_ptr<float>()),
-              dense_rows(k, b0, n, dense[1].data_ptr<float>()),
-              dense_rows(v, b0, n, dense[2].data_ptr<float>()),
+              dense_rows(q, b0, n, d, dense[0].data_ptr<float>()),
+              dense_rows(k, b0, n, d, dense[1].data_ptr<float>()),
+              dense_rows(v, b0, n, wide, dense_v.data_ptr<float>()),
               mask.defined() ? mask.data_ptr<float>() + b0 * T : nullptr, scores_at,
-              out.data_ptr<float>() + b0 * heads * T * d);
+              wide == d ? out.data_ptr<float>() + at : wide_out.data_ptr<float>());
+    if (wide != d)  // (n * T * heads, wide) -> (n * T * heads, d)
+      row_kernels::gather_heads(wide_out.data_ptr<float>(), 1, 1, n * T * heads, d, 0, 0, wide,
+                                out.data_ptr<float>() + at, d);
   }
   return out;
 }

@@ -25,7 +25,7 @@ void gelu(const float*, int64_t, float*) {
   fail("row_kernels::gelu needs an x86-64 CPU with AVX-512");
 }
 void gather_heads(const float*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-                  float*) {
+                  float*, int64_t) {
   fail("row_kernels::gather_heads needs an x86-64 CPU with AVX-512");
 }
 
@@ -168,12 +168,14 @@ void gelu(const float* x, int64_t n, float* y) {
 }
 
 void gather_heads(const float* src, int64_t B, int64_t heads, int64_t T, int64_t d,
-                  int64_t stride_b, int64_t stride_h, int64_t stride_t, float* dst) {
+                  int64_t stride_b, int64_t stride_h, int64_t stride_t, float* dst,
+                  int64_t dst_row) {
   const int64_t grain = std::max<int64_t>(1, (1 << 14) / std::max<int64_t>(T * d, 1));
   at::parallel_for(0, B * heads, grain, [&](int64_t begin, int64_t end) {
     for (int64_t bh = begin; bh < end; ++bh) {
       const float* from = src + bh / heads * stride_b + bh % heads * stride_h;
-      for (int64_t t = 0; t < T; ++t) copy_row(from + t * stride_t, d, dst + (bh * T + t) * d);
+      for (int64_t t = 0; t < T; ++t)
+        copy_row(from + t * stride_t, d, dst + (bh * T + t) * dst_row);
     }
   });
 }

@@ -17,9 +17,10 @@ void layer_norm(const float* x, int64_t rows, int64_t n, const float* gamma, con
 // computed in double. x and y may be the same.
 void gelu(const float* x, int64_t n, float* y);
 
-// dst (B, heads, T, d), dense, from src with strides (in floats) stride_b, stride_h, stride_t and
-// 1 along d.
+// dst (B, heads, T, d) from src with strides (in floats) stride_b, stride_h, stride_t and 1 along
+// d; dst's rows `dst_row` floats apart (d: dense), what lies past d in them left as it was.
 void gather_heads(const float* src, int64_t B, int64_t heads, int64_t T, int64_t d,
-                  int64_t stride_b, int64_t stride_h, int64_t stride_t, float* dst);
+                  int64_t stride_b, int64_t stride_h, int64_t stride_t, float* dst,
+                  int64_t dst_row);
 
 }  // namespace tinybert::model::row_kernels
