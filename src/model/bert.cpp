@@ -40,8 +40,9 @@ bool fast_layer_norm(const torch::nn::LayerNorm& ln, const torch::Tensor& x) {
   const auto& shape = ln->options.normalized_shape();
   return row_kernels_serve(x) && shape.size() == 1 && x.dim() >= 1 && x.size(-1) == shape[0] &&
          shape[0] > 0 && ln->options.elementwise_affine() && ln->weight.is_cpu() &&
-         ln->weight.scalar_type() == torch::kFloat && ln->bias.scalar_type() == torch::kFloat &&
-         ln->weight.is_contiguous() && ln->bias.is_contiguous();
+         ln->bias.is_cpu() && ln->weight.scalar_type() == torch::kFloat &&
+         ln->bias.scalar_type() == torch::kFloat && ln->weight.is_contiguous() &&
+         ln->bias.is_contiguous() && ln->weight.numel() == shape[0] && ln->bias.numel() == shape[0];
 }
 
 }  // namespace

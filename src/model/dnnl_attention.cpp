@@ -279,8 +279,8 @@ torch::Tensor DnnlAttention::forward(const torch::Tensor& q, const torch::Tensor
               mask.defined() ? mask.data_ptr<float>() + b0 * T : nullptr, scores_at,
               wide == d ? out.data_ptr<float>() + at : wide_out.data_ptr<float>());
     if (wide != d)  // (n * T * heads, wide) -> (n * T * heads, d)
-      row_kernels::gather_heads(wide_out.data_ptr<float>(), 1, 1, n * T * heads, d, 0, 0, wide,
-                                out.data_ptr<float>() + at, d);
+      row_kernels::gather_heads(wide_out.data_ptr<float>(), n * T, heads, 1, d, heads * wide, wide,
+                                0, out.data_ptr<float>() + at, d);
   }
   return out;
 }

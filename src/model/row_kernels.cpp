@@ -73,7 +73,8 @@ __attribute__((target("avx512f"))) void layer_norm_row(const float* x, int64_t n
     s1 = _mm512_fmadd_ps(d, d, s1);
   }
   const float var = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1)) / static_cast<float>(n);
-  const __m512 rstd = _mm512_set1_ps(1.f / std::sqrt(var + eps));
+  // a variance that overflowed would give beta for the row: NaN instead, as LibTorch
+  const __m512 rstd = _mm512_set1_ps(std::isfinite(var) ? 1.f / std::sqrt(var + eps) : NAN);
   for (i = 0; i < full; i += 16) {
     d = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i), mean), rstd);
     _mm512_storeu_ps(y + i,
@@ -120,7 +121,7 @@ __attribute__((target("avx512f"))) inline __m512 gelu16(__m512 x, const __m512 (
       _mm512_roundscale_ps(_mm512_mul_ps(z, four), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC),
       _mm512_set1_ps(15.f));
   const __m512 u = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.25f), z);
-  const __m512i at = _mm512_cvttps_epi32(k);  // NaN gives some index; its u keeps the NaN
+  const __m512i at = _mm512_cvttps_epi32(k);  // NaN: some index; the product with x keeps it
   __m512 p = _mm512_permutexvar_ps(at, c[6]);
   for (int i = 5; i >= 0; --i) p = _mm512_fmadd_ps(p, u, _mm512_permutexvar_ps(at, c[i]));
   const __mmask16 negative = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
