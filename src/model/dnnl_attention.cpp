@@ -43,13 +43,13 @@ using namespace dnnl_runtime;  // dt, tag, cpu_engine, thread_stream, scratch
 // workers alike.
 using Shape = std::tuple<int64_t, int64_t, int64_t, int64_t, float, int>;
 
-// The two products for one shape, and the layouts they were made for.
 // v and the product p v have their head size padded to a multiple of 16 (`wide`): brgemm's p v
 // with 26 columns took 1.4-1.8x the time it took with 32 (one core, 1 x 12 x 128 and 16 x 12 x 32).
 int64_t wide_of(int64_t d) {
   return (d + 15) / 16 * 16;
 }
 
+// The two products for one shape, and the layouts they were made for.
 struct Primitives {
   dnnl::memory::desc q, k, v, scores, out;
   dnnl::matmul qk, pv;
@@ -266,7 +266,8 @@ torch::Tensor DnnlAttention::forward(const torch::Tensor& q, const torch::Tensor
   const auto mask = mask_bias.defined() ? mask_bias.contiguous() : mask_bias;  // (B, 1, 1, T)
   auto scores = torch::empty({chunk, heads, T, T}, q.options());    // (chunk, heads, T, T)
   auto dense = torch::empty({2, chunk, heads, T, d}, q.options());  // q, k of a chunk
-  auto dense_v = torch::zeros({chunk, heads, T, wide}, q.options());
+  auto dense_v = torch::empty({chunk, heads, T, wide}, q.options());
+  dense_v.narrow(3, d, wide - d).zero_();  // the padding; the gathers write only the first d
   auto out = torch::empty({B, T, heads * d}, q.options());  // (B, T, H)
   auto wide_out = wide == d ? out : torch::empty({chunk, T, heads, wide}, q.options());
   auto* const scores_at = scores.data_ptr<float>();

@@ -9,8 +9,9 @@ namespace tinybert::model {
 // batched products on OpenBLAS pack their operands again on every call), the scale inside the
 // first product, mask and softmax in place (AVX-512, 8 rows of scores at a time), the result
 // written in (B, T, H) order (no transpose; v and the result padded to 16-column multiples, then
-// narrowed), and rows taken in chunks whose scores and dense q, k, v stay in L2. One TinyBERT4 layer, 16 rows of 128 tokens on one thread: 12.8 ms on LibTorch, 5.9
-// ms with oneDNN's softmax and all rows at once. The chunks then took q k^T + p v from 5.7 to 3.7
+// narrowed), and rows taken in chunks whose scores and dense q, k, v stay in L2. One TinyBERT4
+// layer, 16 rows of 128 tokens on one thread: 12.8 ms on LibTorch, 5.9 ms with oneDNN's softmax
+// and all rows at once. The chunks then took q k^T + p v from 5.7 to 3.7
 // ms per 16 rows and layer (oneDNN's verbose timings, batch 32 on 2 workers), and the softmax
 // here one sequence's 12 x 128 rows of 128 from 67-88 to 40-44 us (one core). Primitives are made
 // per shape and thread count, and kept.
