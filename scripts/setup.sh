@@ -11,6 +11,7 @@ PACKAGES=(
   nlohmann-json3-dev libutf8proc-dev libcli11-dev libcpp-httplib-dev
   libonnx-dev                            # ONNX protobuf types + checker for `tinybert export`
   libdnnl-dev                            # oneDNN: inference Linears (weights laid out once) and attention
+  ocl-icd-opencl-dev                     # only Recommended by libdnnl-dev, but its CMake config requires OpenCL
   googletest libgtest-dev libbenchmark-dev
   python3 python3-numpy python3-torch    # black-box CLI tests and the PyTorch baselines of bench/
   python3-sklearn python3-scipy          # reference values for the metric tests; the pipeline's TF-IDF row
