@@ -115,6 +115,11 @@ TEST(PackedLinear, Int8FollowsItsArithmetic) {
     EXPECT_LT(max_diff(p.forward(positive), int8_reference(positive, p)), 1e-4);
     auto zeros = torch::zeros({2, in});  // scale 0 becomes 0.1, as the exported graph does
     EXPECT_LT(max_diff(p.forward(zeros), b.expand({2, out})), 1e-6);
+    // a range far below the bias' scale: the input scale is floored, the answer finite, ~ bias
+    auto tiny = torch::randn({2, in}) * 1e-36;
+    const auto y = p.forward(tiny);
+    EXPECT_TRUE(torch::isfinite(y).all().item<bool>());
+    EXPECT_LT(max_diff(y, b.expand({2, out})), 1e-5);
     for (float bad : {NAN, INFINITY}) {  // not quantized into finite garbage
       auto x = torch::randn({3, in});
       x[1][2] = bad;
