@@ -50,6 +50,9 @@ TEST(DnnlAttention, MatchesLibTorchWithAndWithoutMask) {
                                   {1, 1, 2, 8},
                                   {1, 40, 12, 26},
                                   {2, 1, 1, 4},
+                                  {2, 64, 3, 48},     // the longest short sequence: 4 x 16 keys
+                                  {2, 65, 3, 17},     // one token more: oneDNN's products
+                                  {3, 30, 2, 65},     // heads over 64: oneDNN's products
                                   {5, 160, 4, 8},     // 460 KB a row: 1 thread: chunks of 2, 2, 1
                                   {5, 180, 6, 8}}) {  // 861 KB a row: 2 threads: 2, 2, 1
       auto [q, k, v] = qkv(B, T, heads, d);

@@ -14,7 +14,9 @@ namespace tinybert::model {
 // and all rows at once. The chunks then took q k^T + p v from 5.7 to 3.7
 // ms per 16 rows and layer (oneDNN's verbose timings, batch 32 on 2 workers), and the softmax
 // here one sequence's 12 x 128 rows of 128 from 67-88 to 40-44 us (one core). Primitives are made
-// per shape and thread count, and kept.
+// per shape and thread count, and kept. Sequences of at most 64 tokens with heads of at most 64
+// take our own AVX-512 kernel instead, one (sequence, head) at a time: q, k, v read where they lie,
+// scores kept in registers, the context written straight into (B, T, H).
 struct DnnlAttention {
   // Whether forward() takes these: built with oneDNN, a CPU with AVX-512 (measured there), fp32
   // CPU tensors, mask_bias (B, 1, 1, T) or undefined, no dimension of q empty.
