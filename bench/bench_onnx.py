@@ -12,6 +12,7 @@ Usage: bench/bench_onnx.py [--bin build/tinybert] [--threads 2] [--rounds 2] [--
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -89,9 +90,11 @@ def main():
                 for b in (1, 32):
                     best = {k: min(v[b]) for k, v in times.items()}
                     best.setdefault("bf16", float("nan"))
+                    mid = {k: statistics.median(v[b]) for k, v in times.items()}
                     row = dict(model=name, seq=seq, batch=b, **{k + "_ms": v for k, v in best.items()},
                                fp32_vs_ort=best["ort"] / best["fp32"], int8_vs_ort_int8=best["ort_int8"] / best["int8"],
                                int8_vs_fp32=best["fp32"] / best["int8"], int8_vs_bf16=best["bf16"] / best["int8"],
+                               int8_vs_bf16_median=mid.get("bf16", float("nan")) / mid["int8"],
                                rounds={k: v[b] for k, v in times.items()})
                     rows.append(row)
                     print(f"{name} seq {seq} batch {b}: " + ", ".join(f"{RUNTIMES[k]} {best[k]:.2f} ms" for k in keys) +
@@ -113,10 +116,13 @@ def main():
                 f"ONNX Runtime's time / ours (above 1: we are faster); int8 on both sides is the model "
                 f"`tinybert quantize` wrote, exported as QuantizeLinear + MatMulInteger.\n\n"
                 "| model | seq | batch | " + " | ".join(RUNTIMES[k] + " ms" for k in keys) +
-                " | fp32 ratio | int8 ratio | our int8 / fp32 speed-up |\n|" + "---|" * (len(keys) + 6) + "\n")
+                " | fp32 ratio | int8 ratio | our int8 / fp32 speed-up |" +
+                (" our int8 / bf16 speed-up, best (median) |" if args.bf16 else "") +
+                "\n|" + "---|" * (len(keys) + 6 + args.bf16) + "\n")
         for r in rows:
             f.write(f"| {r['model']} | {r['seq']} | {r['batch']} | " + " | ".join(f"{r[k + '_ms']:.2f}" for k in keys) +
-                    f" | {r['fp32_vs_ort']:.2f}x | {r['int8_vs_ort_int8']:.2f}x | {r['int8_vs_fp32']:.2f}x |\n")
+                    f" | {r['fp32_vs_ort']:.2f}x | {r['int8_vs_ort_int8']:.2f}x | {r['int8_vs_fp32']:.2f}x |" +
+                    (f" {r['int8_vs_bf16']:.2f}x ({r['int8_vs_bf16_median']:.2f}x) |" if args.bf16 else "") + "\n")
     print("wrote bench/results/onnx_race.md and .json")
 
 
