@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <unordered_map>
 #include <vector>
@@ -113,12 +114,12 @@ int main(int argc, char** argv) {
   const int64_t rows = 512;
   for (const Shape& s : {Shape{312, 936, false}, Shape{312, 312, true}, Shape{312, 1200, false},
                          Shape{1200, 312, true}}) {
-    std::vector<Case> cases;
+    std::vector<std::unique_ptr<Case>> cases;  // oneDNN holds pointers into each
     for (auto how : {Rescale::binary, Rescale::scalar, Rescale::none})
-      cases.emplace_back(eng, rows, s, how);
+      cases.push_back(std::make_unique<Case>(eng, rows, s, how));
     std::vector<std::vector<double>> us(cases.size());
     for (int r = 0; r < rounds; ++r)
-      for (size_t i = 0; i < cases.size(); ++i) us[i].push_back(cases[i].time_us(stream, calls));
+      for (size_t i = 0; i < cases.size(); ++i) us[i].push_back(cases[i]->time_us(stream, calls));
     const double binary = median(us[0]), scalar = median(us[1]), none = median(us[2]);
     std::printf("%4ld x %4ld -> %4ld%s  binary %7.1f us  scalar %7.1f us  none %7.1f us  %5.2fx\n",
                 static_cast<long>(rows), static_cast<long>(s.in), static_cast<long>(s.out),

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cmath>
+#include <limits>
 #include <thread>
 
 #include "tinybert/model/dnnl_attention.h"
@@ -28,10 +29,12 @@ std::array<torch::Tensor, 3> qkv(int64_t B, int64_t T, int64_t heads, int64_t d)
   return {x[0], x[1], x[2]};
 }
 
-torch::Tensor padding_mask(int64_t B, int64_t T) {  // (B, 1, 1, T): row b keeps T - b tokens
+// (B, 1, 1, T): row b keeps T - b tokens, the others get `masked` (BERT's -10000; newer HF code
+// uses the dtype's lowest value)
+torch::Tensor padding_mask(int64_t B, int64_t T, double masked = -10000.0) {
   auto keep = torch::ones({B, T});
   for (int64_t b = 1; b < B; ++b) keep[b].narrow(0, T - b, b).zero_();
-  return (1.0 - keep).mul(-10000.0).view({B, 1, 1, T});
+  return (1.0 - keep).mul(masked).view({B, 1, 1, T});
 }
 
 }  // namespace
@@ -44,20 +47,28 @@ TEST(DnnlAttention, MatchesLibTorchWithAndWithoutMask) {
   const int threads = at::get_num_threads();
   for (int t : {1, 2}) {  // rows run in chunks whose scores, q, k, v fit 1 MiB a thread
     at::set_num_threads(t);
-    for (auto [B, T, heads, d] : {std::array<int64_t, 4>{4, 7, 3, 5},  // 21 rows of scores a mask
-                                  {3, 128, 12, 26},                    // 1 thread: chunks of 1
-                                  {8, 33, 4, 64},  // 132 rows a mask: groups of 8 cross masks
+    // up to 64 tokens and heads of up to 64: our kernel (4 query rows, 16 keys and 16 head
+    // columns at a time); else oneDNN's products in chunks of rows
+    for (auto [B, T, heads, d] : {std::array<int64_t, 4>{4, 7, 3, 5},
+                                  {3, 128, 12, 26},  // oneDNN, 1 thread: chunks of 1
+                                  {8, 33, 4, 64},
                                   {1, 1, 2, 8},
+                                  {2, 32, 12, 26},  // TinyBERT4's heads at 32 tokens
+                                  {3, 17, 2, 16},   // 2 x 16 keys, heads of exactly 16
+                                  {2, 20, 3, 56},   // a partial 4th block of head columns
                                   {1, 40, 12, 26},
                                   {2, 1, 1, 4},
-                                  {2, 64, 3, 48},     // the longest short sequence: 4 x 16 keys
-                                  {2, 65, 3, 17},     // one token more: oneDNN's products
-                                  {3, 30, 2, 65},     // heads over 64: oneDNN's products
-                                  {5, 160, 4, 8},     // 460 KB a row: 1 thread: chunks of 2, 2, 1
+                                  {2, 64, 3, 48},  // the most keys the kernel takes
+                                  {1, 64, 2, 40},  // and a partial 3rd block of columns
+                                  {2, 65, 3, 17},  // one token more: oneDNN's products
+                                  {3, 30, 2, 65},  // heads over 64: oneDNN's products
+                                  {8, 80, 4, 64},  // oneDNN: groups of 8 softmax rows cross masks
+                                  {5, 160, 4, 8},  // 460 KB a row: 1 thread: chunks of 2, 2, 1
                                   {5, 180, 6, 8}}) {  // 861 KB a row: 2 threads: 2, 2, 1
       auto [q, k, v] = qkv(B, T, heads, d);
       const double scale = 1.0 / std::sqrt(double(d));
-      for (const auto& mask : {torch::Tensor(), padding_mask(B, T)}) {
+      for (const auto& mask : {torch::Tensor(), padding_mask(B, T),
+                               padding_mask(B, T, std::numeric_limits<float>::lowest())}) {
         ASSERT_TRUE(model::DnnlAttention::serves(q, mask));
         const auto got = model::DnnlAttention::forward(q, k, v, mask, scale);
         EXPECT_EQ(got.sizes(), (torch::IntArrayRef{B, T, heads * d}));
@@ -89,7 +100,8 @@ TEST(DnnlAttention, ANanScoreSpreadsAsInLibTorch) {
   const auto probe = torch::zeros({4, 2, 3, 8});
   if (!model::DnnlAttention::serves(probe, {})) GTEST_SKIP() << "no oneDNN or no AVX-512 here";
   torch::manual_seed(7);
-  for (int64_t T : {5, 16, 40}) {  // a row of scores shorter than, as long as, longer than 16
+  // a row of scores shorter than, as long as, longer than 16; and 100 on oneDNN's products
+  for (int64_t T : {5, 16, 40, 100}) {
     // A NaN in q: all of one token's scores in one head; in k: one score of every token there.
     for (const bool in_q : {true, false}) {
       auto [q, k, v] = qkv(3, T, 2, 8);

@@ -128,6 +128,22 @@ TEST(PackedLinear, Int8FollowsItsArithmetic) {
   }
 }
 
+TEST(PackedLinear, Int8ChannelOfTinyWeightsGivesItsBias) {
+  // one output channel's weights ~1e-38: its weight scale is subnormal and bias / scale overflows
+  // a float; that channel must give its bias, the others their usual answer, nothing inf or NaN
+  torch::manual_seed(4);
+  auto w = torch::randn({6, 40}) * 0.05, b = torch::randn({6});
+  w[2] = torch::randn({40}) * 1e-38;
+  b[2] = 1.f;
+  auto p = model::quantize_linear(w, b);
+  for (const auto& x : {torch::randn({5, 40}), torch::randn({3, 40}) * 1e-6}) {
+    const auto y = p.forward(x);
+    EXPECT_TRUE(torch::isfinite(y).all().item<bool>());
+    EXPECT_LT(max_diff(y.select(1, 2), b[2].expand({x.size(0)})), 1e-6);
+    EXPECT_LT(max_diff(y, int8_reference(x, p)), 1e-4);
+  }
+}
+
 TEST(PackedLinear, ConcurrentCallsGiveEachTheirOwnAnswer) {
   torch::manual_seed(3);
   auto w = torch::randn({96, 64}) * 0.1, b = torch::randn({96});

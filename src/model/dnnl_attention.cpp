@@ -362,23 +362,14 @@ void attend_short(const torch::Tensor& q, const torch::Tensor& k, const torch::T
   const float *pq = q.data_ptr<float>(), *pk = k.data_ptr<float>(), *pv = v.data_ptr<float>();
   const float* pm = mask.defined() ? mask.data_ptr<float>() : nullptr;
   float* po = out.data_ptr<float>();
-  at::parallel_for(0, q.size(0) * heads, 16, [&](int64_t begin, int64_t end) {
+  // grain 4: one sequence's 12 heads still spread over the threads at batch 1
+  at::parallel_for(0, q.size(0) * heads, 4, [&](int64_t begin, int64_t end) {
     std::vector<float> work(static_cast<size_t>((d + 5) * keys), 0.f);  // kt, mask, p (4 rows)
-    Head h{nullptr,
-           nullptr,
-           nullptr,
-           q.stride(2),
-           k.stride(2),
-           v.stride(2),
-           T,
-           d,
-           scale,
-           work.data(),
-           work.data() + d * keys,
-           work.data() + (d + 1) * keys,
-           nullptr,
-           heads * d};
-    for (int64_t j = T; j < keys; ++j) h.mask[j] = -INFINITY;
+    Head h{};
+    h.q_row = q.stride(2), h.k_row = k.stride(2), h.v_row = v.stride(2);
+    h.T = T, h.d = d, h.scale = scale, h.out_row = heads * d;
+    h.kt = work.data(), h.mask = work.data() + d * keys, h.p = work.data() + (d + 1) * keys;
+    for (int64_t j = T; j < keys; ++j) h.mask[j] = -INFINITY;  // zeros before T without a mask
     const auto at = [&](const float* p, const torch::Tensor& t, int64_t bh) {
       return p + bh / heads * t.stride(0) + bh % heads * t.stride(1);
     };
@@ -386,7 +377,7 @@ void attend_short(const torch::Tensor& q, const torch::Tensor& k, const torch::T
       const int64_t b = bh / heads, head = bh % heads;
       h.q = at(pq, q, bh), h.k = at(pk, k, bh), h.v = at(pv, v, bh);
       h.out = po + b * T * heads * d + head * d;
-      for (int64_t j = 0; j < T; ++j) h.mask[j] = pm ? pm[b * T + j] : 0.f;
+      if (pm && (bh == begin || head == 0)) std::copy(pm + b * T, pm + (b + 1) * T, h.mask);
       kernel(h);
     }
   });
@@ -418,16 +409,16 @@ torch::Tensor DnnlAttention::forward(const torch::Tensor& q, const torch::Tensor
     if (t->sizes() != q.sizes() || t->dtype() != q.dtype() || t->device() != q.device())
       fail("DnnlAttention: q ", q.sizes(), ", k ", k.sizes(), " and v ", v.sizes(),
            " must be the same (B, heads, T, d) fp32 CPU tensors");
-  // Rows in turn, as many at once as keep each thread's share of their scores and dense q, k, v
-  // in its core's L2 (a TinyBERT4 layer at 128 tokens: one row's 12 heads, 768 + 480 KiB): 16
-  // rows at once on one thread wrote 12 MiB of scores to memory and read them back twice, and the
-  // q, k, v copies of 16 rows of 32 tokens (1.9 MiB) took 2.9% of int8 time at batch 32 in perf.
   const auto mask = mask_bias.defined() ? mask_bias.contiguous() : mask_bias;  // (B, 1, 1, T)
   if (short_enough(q, k, v)) {
     auto out = torch::empty({B, T, heads * d}, q.options());  // (B, T, H)
     attend_short(q, k, v, mask, static_cast<float>(scale), out);
     return out;
   }
+  // Rows in turn, as many at once as keep each thread's share of their scores and dense q, k, v
+  // in its core's L2 (a TinyBERT4 layer at 128 tokens: one row's 12 heads, 768 + 480 KiB): 16
+  // rows at once on one thread wrote 12 MiB of scores to memory and read them back twice, and the
+  // q, k, v copies of 16 rows of 32 tokens (1.9 MiB) took 2.9% of int8 time at batch 32 in perf.
   const int threads = at::get_num_threads();
   const int64_t wide = wide_of(d);
   const int64_t per_row = heads * T * (T + 2 * d + 2 * wide) * static_cast<int64_t>(sizeof(float));

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
@@ -123,9 +124,9 @@ struct DnnlMatmul::Impl {
   dnnl::memory::desc weight_desc;  // the blocked layout chosen once
   dnnl::memory weights;
   torch::Tensor bias;   // (1, out) fp32 (zeros without a bias)
-  torch::Tensor scale;  // (1, out) int8 weight scales
-  // int8: bias / scale (1, out), of which each call's bias argument is a multiple, and the
-  // smallest input scale that keeps that argument finite
+  torch::Tensor scale;  // (1, out) fp32 scales of the int8 weights
+  // int8: bias / scale (out floats), of which each call's bias argument is bias_per_scale /
+  // x_scale, and the smallest x_scale that keeps that argument and the sums finite
   std::vector<float> bias_per_scale;
   float min_input_scale = 0;
   DnnlEpilogue epilogue;
@@ -236,18 +237,24 @@ std::shared_ptr<const DnnlMatmul> DnnlMatmul::int8(const torch::Tensor& weight,
   impl->int8 = true;
   impl->epilogue = epilogue;
   impl->in = weight.size(1), impl->out = weight.size(0);
-  impl->scale = scale.to(torch::kFloat).reshape({1, impl->out}).contiguous();
-  impl = laid_out(impl, weight, bias);
+  // A channel whose weight scale is below 1e-20 (every |w| under ~1e-18) runs as zero weights of
+  // scale 1, its output its bias: bias / scale would overflow the bias argument.
+  auto s = scale.to(torch::kFloat).reshape({impl->out}).clone();  // (out)
+  const auto tiny = s < 1e-20f;
+  auto w = tiny.any().item<bool>() ? weight.masked_fill(tiny.unsqueeze(1), 0) : weight;
+  impl->scale = s.masked_fill_(tiny, 1.f).reshape({1, impl->out}).contiguous();
+  impl = laid_out(impl, w, bias);
   const float* b = impl->bias.data_ptr<float>();
-  const float* s = impl->scale.data_ptr<float>();
+  const float* ps = impl->scale.data_ptr<float>();
   float largest = 0;
   for (int64_t n = 0; n < impl->out; ++n) {
-    impl->bias_per_scale.push_back(b[n] / s[n]);
-    largest = std::max(largest, std::abs(impl->bias_per_scale.back()));
+    impl->bias_per_scale.push_back(b[n] / ps[n]);
+    largest = std::max({largest, std::abs(b[n] / ps[n]), std::abs(b[n])});
   }
-  // bias_per_scale / x_scale stays below 1e37 (an input whose range is under 127 times this
-  // scale is quantized as if it were that wide; a range of 1e-30 with biases of 1e4 or less)
-  impl->min_input_scale = largest * 1e-37f;
+  // bias / (scale * x_scale) and the sums scale * (sum + that) ~ bias / x_scale stay below 1e37:
+  // an input whose range is under 127 times this floor is quantized as if it were that wide (for
+  // biases up to 1e4 and scales over 1e-20, ranges under 1e-11), and the floor is a normal float
+  impl->min_input_scale = std::max(largest * 1e-37f, std::numeric_limits<float>::min());
   return std::make_shared<DnnlMatmul>(impl);
 }
 
@@ -299,7 +306,8 @@ torch::Tensor DnnlMatmul::forward(const torch::Tensor& x, const torch::Tensor& r
     quantize_to(px + begin, end - begin, scale, static_cast<float>(zero), pq + begin);
   });
   std::vector<float> bias(m.bias_per_scale);  // (out) bias / (weight_scale * x_scale)
-  for (float& b : bias) b /= scale;
+  const float per_input = 1.f / scale;
+  for (float& b : bias) b *= per_input;
   args[DNNL_ARG_SRC] = dnnl::memory({{rows, m.in}, dt::u8, tag::ab}, eng, pq);
   args[DNNL_ARG_BIAS] = dnnl::memory(row, eng, bias.data());
   args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC] = dnnl::memory({{1}, dt::s32, tag::a}, eng, &zero);

@@ -1,4 +1,4 @@
-// Scaled dot-product attention for inference on oneDNN's CPU kernels.
+// Scaled dot-product attention for inference on oneDNN's CPU kernels, or ours for short sequences.
 #pragma once
 
 #include <torch/types.h>

@@ -37,7 +37,9 @@ class DnnlMatmul {
                                                 const DnnlEpilogue& epilogue = {});
   // weight (out, in) int8, scale (out) fp32 > 0 (w ~ weight * scale), bias (out) or undefined.
   // Each call quantizes x per tensor to uint8 0..kInt8ActivationMax (scale (max - min) / 127 over
-  // a range widened to hold 0, zero point round(-min / scale)): the arithmetic `export` writes.
+  // a range widened to hold 0, zero point round(-min / scale)): the arithmetic `export` writes,
+  // except where the bias would overflow oneDNN's bias argument (channels of weight scale below
+  // 1e-20 run as zeros; inputs of a range far below the biases' get a floored scale).
   static std::shared_ptr<const DnnlMatmul> int8(const torch::Tensor& weight,
                                                 const torch::Tensor& scale,
                                                 const torch::Tensor& bias,
