@@ -220,7 +220,7 @@ __attribute__((target("avx512f"))) inline void outer4(__m512 (&acc)[4][N], const
   }
 }
 
-// softmax(q k^T * scale + mask) of the 4 query rows `rows` into h.p, keys 16 at a time.
+// softmax(q k^T * scale + mask) of the 4 query rows `rows` into h.p (4, 16 * NB).
 template <int NB>
 __attribute__((target("avx512f"))) inline void probs4(const Head& h, const int64_t* rows) {
   __m512 acc[4][NB];
@@ -229,25 +229,11 @@ __attribute__((target("avx512f"))) inline void probs4(const Head& h, const int64
   outer4<NB>(acc, q, h.kt, 16 * NB, h.d, 0xffff);
   const __m512 scale = _mm512_set1_ps(h.scale);
 #pragma GCC unroll 4
-  for (int r = 0; r < 4; ++r) {
-    __m512 top = _mm512_set1_ps(-INFINITY);
-#pragma GCC unroll 16
-    for (int b = 0; b < NB; ++b) {
-      acc[r][b] = _mm512_fmadd_ps(acc[r][b], scale, _mm512_loadu_ps(h.mask + 16 * b));
-      top = _mm512_max_ps(top, acc[r][b]);
-    }
-    top = _mm512_set1_ps(_mm512_reduce_max_ps(top));
-    __m512 sum = _mm512_setzero_ps();
-#pragma GCC unroll 16
-    for (int b = 0; b < NB; ++b) {
-      acc[r][b] = exp_nonpositive(_mm512_sub_ps(acc[r][b], top));
-      sum = _mm512_add_ps(sum, acc[r][b]);
-    }
-    const __m512 inv = _mm512_set1_ps(1.f / _mm512_reduce_add_ps(sum));
+  for (int r = 0; r < 4; ++r)
 #pragma GCC unroll 16
     for (int b = 0; b < NB; ++b)
-      _mm512_storeu_ps(h.p + (r * NB + b) * 16, _mm512_mul_ps(acc[r][b], inv));
-  }
+      _mm512_storeu_ps(h.p + (r * NB + b) * 16, _mm512_mul_ps(acc[r][b], scale));
+  softmax_group<4, true>(h.p, 16 * NB, h.mask);  // in L1: the mask is -inf past T
 }
 
 // out rows `rows` = h.p (4 rows) v, d columns 16 at a time; `distinct` of the rows written.

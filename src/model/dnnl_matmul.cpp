@@ -249,7 +249,7 @@ std::shared_ptr<const DnnlMatmul> DnnlMatmul::int8(const torch::Tensor& weight,
   float largest = 0;
   for (int64_t n = 0; n < impl->out; ++n) {
     impl->bias_per_scale.push_back(b[n] / ps[n]);
-    largest = std::max({largest, std::abs(b[n] / ps[n]), std::abs(b[n])});
+    largest = std::max({largest, std::abs(impl->bias_per_scale.back()), std::abs(b[n])});
   }
   // bias / (scale * x_scale) and the sums scale * (sum + that) ~ bias / x_scale stay below 1e37:
   // an input whose range is under 127 times this floor is quantized as if it were that wide (for
