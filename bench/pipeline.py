@@ -318,7 +318,7 @@ class Pipeline:
             return lambda: tb("finetune", "--model", model, "--task", kind(task), "--data", data, "--output", out,
                               *self.train_common(lr, epochs, SEQ))
 
-        wft, whole_teacher = p.get("whole_finetune", ft), p.get("teacher_rows") == "whole"
+        wft, whole_teacher = p.get("whole_finetune", ft), teacher_on_whole_split(p)
         for task in p["tasks"]:  # the teachers first: how good they are decides what the rest is worth
             self.step("fine-tune teacher: " + task, path(task, "teacher", "summary.json"),
                       finetune(teacher_mlm, os.path.join(DATA, task), path(task, "teacher"), wft["lr"], task,
@@ -383,7 +383,7 @@ class Pipeline:
 
     def report(self, models):
         p, path = self.p, self.path
-        whole_teacher = p.get("teacher_rows") == "whole"
+        whole_teacher = teacher_on_whole_split(p)
         rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
                              text=True).stdout.strip()
         rows = []
@@ -503,10 +503,16 @@ class Pipeline:
         return result
 
 
+def teacher_on_whole_split(p):
+    """Whether the students' teacher is fine-tuned on the whole training split (teacher_rows="whole")
+    rather than on the run's rows."""
+    return p.get("teacher_rows") == "whole"
+
+
 def whole_split_tasks(p):
     """The tasks a run also measures on the whole training split: the preset's whole_split, or every
-    task when the students' teacher learns from that split (teacher_rows="whole")."""
-    return p["tasks"] if p.get("teacher_rows") == "whole" else p.get("whole_split", [])
+    task when the students' teacher learns from that split."""
+    return p["tasks"] if teacher_on_whole_split(p) else p.get("whole_split", [])
 
 
 def kind(task):
